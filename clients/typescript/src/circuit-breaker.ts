@@ -1,7 +1,8 @@
 /**
  * Circuit breaker with the same semantics as runtime/breaker.py (the gateway's and the Python
  * client's): N consecutive failures open it, after the reset timeout one probe is let through
- * (half-open), the probe's success closes it and its failure opens it again.
+ * (half-open), the probe's success closes it and its failure opens it again. Kept in step with
+ * the Python implementation by hand: the tests of both assert the same transitions.
  */
 
 export type BreakerState = "closed" | "open" | "half_open";
@@ -47,7 +48,8 @@ export class CircuitBreaker {
   private currentState: BreakerState = "closed";
   private failures = 0;
   private openedAt = 0;
-  private probeInFlight = false;
+  /** When the half-open probe started; null while no probe is in flight. */
+  private probeStarted: number | null = null;
 
   constructor(name: string, options: CircuitBreakerOptions = {}) {
     const threshold = options.failureThreshold ?? 5;
@@ -67,6 +69,7 @@ export class CircuitBreaker {
   }
 
   get state(): BreakerState {
+    this.advance();
     return this.currentState;
   }
 
@@ -76,62 +79,90 @@ export class CircuitBreaker {
 
   /** Throws CircuitOpenError when the call must not be made; otherwise the caller reports back. */
   beforeCall(): void {
+    this.advance();
     if (this.currentState === "open") {
-      if (this.clock() - this.openedAt < this.resetTimeoutS) {
-        throw new CircuitOpenError(this.name, this.retryAfterS());
-      }
-      this.transition("half_open");
+      throw new CircuitOpenError(this.name, this.openRemaining());
     }
     if (this.currentState === "half_open") {
-      // Only one probe at a time: concurrent callers would otherwise all hit a sick upstream.
-      if (this.probeInFlight) {
-        throw new CircuitOpenError(this.name, this.retryAfterS());
+      const now = this.clock();
+      // One probe at a time; a probe whose caller never reported back counts as abandoned
+      // after one reset timeout, so the breaker cannot stay half-open forever.
+      if (this.probeStarted !== null && now - this.probeStarted < this.resetTimeoutS) {
+        throw new CircuitOpenError(this.name, this.probeRemaining(now));
       }
-      this.probeInFlight = true;
+      this.probeStarted = now;
     }
   }
 
   recordSuccess(): void {
-    this.probeInFlight = false;
-    this.failures = 0;
-    if (this.currentState !== "closed") {
-      this.transition("closed");
+    if (this.currentState === "half_open") {
+      this.transition("closed", 0);
+    } else if (this.currentState === "closed") {
+      this.failures = 0;
     }
+    // A success reported while open comes from a call started before the breaker opened;
+    // it proves nothing about now, so the breaker waits for its probe.
   }
 
   recordFailure(): void {
-    this.probeInFlight = false;
-    this.failures += 1;
-    if (this.currentState === "half_open" || this.failures >= this.failureThreshold) {
-      this.openedAt = this.clock();
-      if (this.currentState !== "open") {
-        this.transition("open");
+    if (this.currentState === "half_open") {
+      this.transition("open", this.failures + 1);
+    } else if (this.currentState === "closed") {
+      this.failures += 1;
+      if (this.failures >= this.failureThreshold) {
+        this.transition("open", this.failures);
       }
     }
   }
 
-  /** Seconds until a probe is allowed; 0 when closed. */
+  /** Seconds until a call may be let through again; 0 when one would be now. */
   retryAfterS(): number {
-    if (this.currentState === "closed") {
-      return 0;
+    this.advance();
+    if (this.currentState === "open") {
+      return this.openRemaining();
     }
-    if (this.currentState === "half_open") {
-      return this.probeInFlight ? this.resetTimeoutS : 0;
+    if (this.currentState === "half_open" && this.probeStarted !== null) {
+      return this.probeRemaining(this.clock());
     }
-    return Math.max(0, this.resetTimeoutS - (this.clock() - this.openedAt));
+    return 0;
   }
 
-  private transition(state: BreakerState): void {
+  private advance(): void {
+    if (this.currentState === "open" && this.clock() - this.openedAt >= this.resetTimeoutS) {
+      this.transition("half_open", this.failures);
+    }
+  }
+
+  private openRemaining(): number {
+    return Math.max(0, this.openedAt + this.resetTimeoutS - this.clock());
+  }
+
+  private probeRemaining(now: number): number {
+    // The probe usually answers well before the abandonment deadline; 1 s is a polite lower
+    // bound for clients that would otherwise retry in a tight loop.
+    return Math.max(0, Math.min(1, (this.probeStarted ?? now) + this.resetTimeoutS - now));
+  }
+
+  private transition(state: BreakerState, failures: number): void {
     const change: StateChange = {
       name: this.name,
       state,
       previous: this.currentState,
-      failureCount: this.failures,
+      failureCount: failures,
       timestamp: this.wallClock(),
     };
     this.currentState = state;
+    this.failures = failures;
+    this.probeStarted = null;
+    if (state === "open") {
+      this.openedAt = this.clock();
+    }
     for (const listener of this.listeners) {
-      listener(change);
+      try {
+        listener(change);
+      } catch {
+        // Telemetry must never decide whether traffic flows.
+      }
     }
   }
 }

@@ -166,11 +166,11 @@ function emitEvent(name: string, attributes: Attributes): void {
 
 function emitStateChange(change: StateChange): void {
   emitEvent(STATE_CHANGE_EVENT, {
-    "circuit_breaker.name": change.name,
     state: change.state,
     previous_state: change.previous,
     failure_count: change.failureCount,
     timestamp: change.timestamp,
+    breaker: change.name,
   });
 }
 

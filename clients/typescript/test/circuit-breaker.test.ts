@@ -59,7 +59,10 @@ describe("CircuitBreaker", () => {
     advance(30);
     breaker.beforeCall();
     assert.equal(breaker.state, "half_open");
-    assert.throws(() => breaker.beforeCall(), CircuitOpenError);
+    assert.throws(
+      () => breaker.beforeCall(),
+      (error: unknown) => error instanceof CircuitOpenError && error.retryAfterS === 1,
+    );
     breaker.recordSuccess();
     assert.equal(breaker.state, "closed");
     assert.deepEqual(
@@ -84,6 +87,23 @@ describe("CircuitBreaker", () => {
     advance(1);
     breaker.beforeCall();
     assert.equal(breaker.state, "half_open");
+  });
+
+  it("a probe that never reports back counts as abandoned after one timeout", () => {
+    const { breaker, advance } = breakerWithClock();
+    fail(breaker, 5);
+    advance(30);
+    breaker.beforeCall();
+    advance(30);
+    breaker.beforeCall();
+    assert.equal(breaker.state, "half_open");
+  });
+
+  it("a success from a call started before the breaker opened does not close it", () => {
+    const { breaker } = breakerWithClock();
+    fail(breaker, 5);
+    breaker.recordSuccess();
+    assert.equal(breaker.state, "open");
   });
 
   it("rejects a threshold that is not a positive integer", () => {
