@@ -3,10 +3,12 @@
 # execs the gateway (or the given command) so tini forwards signals to it directly.
 #
 #   SEA_ENV=production and LLM_ENABLE_POLICY_GATEWAY != true  -> refuse (seed 000 fail-fast)
-#   GATEWAY_ENV names no compiled environment under $GENERATED_DIR -> refuse
+#   GATEWAY_ENV set but not compiled under $GENERATED_DIR      -> refuse
 #   EXPECTED_*_SHA256 set and the baked file differs            -> refuse (the Helm values and
 #                                                                  the image come from different compiles)
-# Every refusal is one line on stderr and exit code 78 (EX_CONFIG).
+#   no command and no GATEWAY_ENV                               -> refuse (nothing to serve)
+# Every refusal is one line on stderr and exit code 78 (EX_CONFIG). Without arguments it runs
+# `gatewayctl serve --env $GATEWAY_ENV`; compose passes its own `gatewayctl serve ...` command.
 set -eu
 
 refuse() {
@@ -20,7 +22,10 @@ fi
 
 generated_dir="${GENERATED_DIR:-/app/generated}"
 env_name="${GATEWAY_ENV:-}"
-[ -n "$env_name" ] || refuse "GATEWAY_ENV is not set (the compiled environment to serve, e.g. prod)"
+if [ -z "$env_name" ]; then
+    [ "$#" -gt 0 ] || refuse "GATEWAY_ENV is not set (the compiled environment to serve, e.g. prod)"
+    exec "$@"
+fi
 case "$env_name" in
     */* | .*) refuse "GATEWAY_ENV='$env_name' is not an environment name" ;;
 esac
@@ -38,6 +43,7 @@ check_digest "$env_dir/opa/bundle.tar.gz" "${EXPECTED_POLICY_BUNDLE_SHA256:-}" "
 check_digest "$env_dir/gateway.json" "${EXPECTED_GATEWAY_SETTINGS_SHA256:-}" "gateway settings"
 
 if [ "$#" -eq 0 ]; then
-    set -- gatewayctl serve --env "$env_name" --host "${GATEWAY_HOST:-0.0.0.0}" --port "${GATEWAY_PORT:-8080}"
+    set -- gatewayctl serve --env "$env_name" --generated "$generated_dir" \
+        --host "${GATEWAY_HOST:-0.0.0.0}" --port "${GATEWAY_PORT:-8080}"
 fi
 exec "$@"

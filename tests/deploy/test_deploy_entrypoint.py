@@ -98,8 +98,25 @@ def test_gateway_may_be_off_outside_production(generated: Path, sea_env: str) ->
     assert run(env, generated).started
 
 
-def test_missing_environment_name_refuses(generated: Path) -> None:
-    assert_refused(run({}, generated), "GATEWAY_ENV is not set")
+def test_no_command_and_no_environment_name_refuses(generated: Path) -> None:
+    proc = subprocess.run(
+        ["/bin/sh", str(ENTRYPOINT)],
+        env={"PATH": os.environ["PATH"], "GENERATED_DIR": str(generated)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert_refused(Run(proc.returncode, proc.stdout, proc.stderr, False), "GATEWAY_ENV is not set")
+
+
+def test_a_given_command_runs_without_environment_name(generated: Path) -> None:
+    # docker compose passes `gatewayctl serve --env … --generated …` itself and mounts the tree.
+    assert run({"SEA_ENV": "development"}, generated).started
+
+
+def test_production_rule_also_guards_a_given_command(generated: Path) -> None:
+    assert_refused(run({"SEA_ENV": "production"}, generated), "LLM_ENABLE_POLICY_GATEWAY")
 
 
 @pytest.mark.parametrize("name", ["staging", "../prod", ".hidden"])
@@ -151,7 +168,17 @@ def test_default_command_serves_the_environment(generated: Path, tmp_path: Path)
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["serve", "--env", "prod", "--host", "0.0.0.0", "--port", "8080"]
+    assert proc.stdout.split() == [
+        "serve",
+        "--env",
+        "prod",
+        "--generated",
+        str(generated),
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "8080",
+    ]
 
 
 def test_exit_status_of_the_command_is_passed_through(generated: Path) -> None:
