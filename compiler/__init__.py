@@ -1,0 +1,1 @@
+"""gatewayctl: compiles the gateway specs in specs/ into the artifacts in generated/."""

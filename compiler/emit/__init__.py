@@ -1,0 +1,48 @@
+"""The emitter registry: each emitter is a pure function from the plan to {relative path: content}.
+
+A new artifact kind is one module plus one line in EMITTERS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from compiler.emit import compose, docs, env_example, gateway_settings, litellm
+from compiler.plan import EnvPlan, Plan
+
+Content = str | bytes
+Emitter = Callable[[Plan], Mapping[str, Content]]
+EnvEmitter = Callable[[EnvPlan], Mapping[str, Content]]
+
+
+def per_environment(render_env: EnvEmitter) -> Emitter:
+    """Lift a per-environment emitter: its paths land under generated/<env>/."""
+
+    def render(plan: Plan) -> dict[str, Content]:
+        out: dict[str, Content] = {}
+        for env in plan.environments:
+            for path, content in render_env(env).items():
+                out[f"{env.name}/{path}"] = content
+        return out
+
+    render.__name__ = render_env.__module__.rsplit(".", 1)[-1]
+    return render
+
+
+EMITTERS: tuple[Emitter, ...] = (
+    per_environment(litellm.render_env),
+    per_environment(compose.render_env),
+    per_environment(env_example.render_env),
+    per_environment(gateway_settings.render_env),
+    docs.render,
+)
+
+
+def render_all(plan: Plan) -> dict[str, Content]:
+    out: dict[str, Content] = {}
+    for emitter in EMITTERS:
+        for path, content in emitter(plan).items():
+            if path in out:
+                raise RuntimeError(f"two emitters write {path}")  # a bug, not a user mistake
+            out[path] = content
+    return dict(sorted(out.items()))

@@ -1,0 +1,107 @@
+"""docker-compose.yml for one environment.
+
+Optional services start by compose profile (`--profile ai-governance`), never by an environment
+toggle, so what runs is visible in the file. Secrets are `${NAME:?…}` references resolved from the
+shell or an .env file at `docker compose up`, never values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.emit._yaml import dump_yaml
+from compiler.plan import EnvPlan, ServicePlan
+
+GENERATED_IN_CONTAINER = "/app/generated"
+
+
+def _required(name: str) -> str:
+    return f"${{{name}:?set {name} (see .env.example)}}"
+
+
+def _healthcheck(svc: ServicePlan) -> dict[str, Any] | None:
+    h = svc.health
+    if h is None:
+        return None
+    if h.command:
+        test: list[str] = ["CMD", *h.command]
+    else:
+        test = ["CMD-SHELL", f"curl -fsS http://127.0.0.1:{svc.container_port}{h.path} || exit 1"]
+    return {"test": test, "interval": f"{h.interval_s}s", "timeout": f"{h.timeout_s}s",
+            "retries": h.retries, "start_period": f"{h.start_period_s}s"}
+
+
+def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
+    """Command, volumes and environment that follow from what the service is."""
+    if svc.role == "policy-gateway":
+        cache = env.service_with_role("cache")
+        environment = {
+            "SEA_ENV": env.sea_env,
+            "LLM_ENABLE_POLICY_GATEWAY": "true" if env.enable_policy_gateway else "false",
+            "POLICY_GATEWAY_FAIL_MODE": env.fail_mode,
+            "LLM_PROVIDER_URL": env.llm_provider_url,
+            "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": str(env.gateway.failure_threshold),
+            "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
+            "POLICY_GATEWAY_MASTER_KEY": _required("POLICY_GATEWAY_MASTER_KEY"),
+            "POLICY_GATEWAY_API_KEYS": "${POLICY_GATEWAY_API_KEYS:-}",
+            "LLM_PROVIDER_API_KEY": _required(env.litellm.master_key_env),
+        }
+        if cache is not None:
+            environment["REDIS_URL"] = f"redis://{cache.name}:{cache.container_port}/0"
+        return {
+            "command": ["gatewayctl", "serve", "--env", env.name, "--generated", GENERATED_IN_CONTAINER,
+                        "--host", "0.0.0.0", "--port", str(svc.container_port)],
+            "volumes": [f".:{GENERATED_IN_CONTAINER}/{env.name}:ro"],
+            "environment": environment,
+        }
+    if svc.role == "llm-provider":
+        environment = {env.litellm.master_key_env: _required(env.litellm.master_key_env)}
+        for key in sorted({b.api_key_env for b in env.backends if b.api_key_env}):
+            environment[key] = f"${{{key}:-}}"
+        return {
+            "command": ["--config", "/app/config.yaml", "--port", str(svc.container_port)],
+            "volumes": ["./litellm/config.yaml:/app/config.yaml:ro"],
+            "environment": environment,
+        }
+    if svc.role == "policy-engine":
+        return {
+            "command": ["run", "--server", "--addr", f"0.0.0.0:{svc.container_port}", "/bundles/bundle.tar.gz"],
+            "volumes": ["./opa:/bundles:ro"],
+        }
+    return {}
+
+
+def _service(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
+    by_name = {s.name: s for s in env.services}
+    role = _role_settings(svc, env)
+    out: dict[str, Any] = {"image": svc.image}
+    if svc.profiles:
+        out["profiles"] = list(svc.profiles)
+    if "command" in role:
+        out["command"] = role["command"]
+    ports = [f"{svc.port}:{svc.container_port}"]
+    ports += [f"{p.host_port}:{p.container_port}" for p in svc.extra_ports]
+    out["ports"] = ports
+    environment = {**role.get("environment", {}), **dict(svc.environment)}
+    if environment:
+        out["environment"] = dict(sorted(environment.items()))
+    if "volumes" in role:
+        out["volumes"] = role["volumes"]
+    health = _healthcheck(svc)
+    if health:
+        out["healthcheck"] = health
+    if svc.depends_on:
+        out["depends_on"] = {
+            dep: {"condition": "service_healthy" if by_name[dep].health else "service_started"}
+            for dep in svc.depends_on
+        }
+    out["restart"] = "unless-stopped"
+    return out
+
+
+def render_env(env: EnvPlan) -> dict[str, str]:
+    compose = {
+        "name": f"llm-gateway-{env.name}",
+        "services": {svc.name: _service(svc, env) for svc in env.services},
+    }
+    return {"docker-compose.yml": dump_yaml(compose)}

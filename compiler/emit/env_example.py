@@ -1,0 +1,39 @@
+""".env.example: the dual-mode routing variables of seed 000 and the names of every secret."""
+
+from __future__ import annotations
+
+from compiler.plan import EnvPlan
+
+
+def render_env(env: EnvPlan) -> dict[str, str]:
+    secrets = [env.litellm.master_key_env, "POLICY_GATEWAY_MASTER_KEY"]
+    secrets += sorted({b.api_key_env for b in env.backends if b.api_key_env})
+    cache = env.service_with_role("cache")
+    lines = [
+        f"# Environment: {env.name}",
+        "",
+        "# Dual-mode routing: true sends every call through the policy gateway; false goes straight",
+        "# to the LiteLLM proxy. SEA_ENV=production refuses to start unless this is true.",
+        f"LLM_ENABLE_POLICY_GATEWAY={'true' if env.enable_policy_gateway else 'false'}",
+        f"LLM_POLICY_GATEWAY_URL={env.policy_gateway_url}",
+        f"LLM_PROVIDER_URL={env.llm_provider_url}",
+        "# closed: when the gateway or its upstream fails, refuse; never bypass the policies.",
+        f"POLICY_GATEWAY_FAIL_MODE={env.fail_mode}",
+        f"SEA_ENV={env.sea_env}",
+        "",
+        "# Circuit breaker on the upstream (failures before opening, seconds before one probe).",
+        f"POLICY_GATEWAY_CB_FAILURE_THRESHOLD={env.gateway.failure_threshold}",
+        f"POLICY_GATEWAY_CB_RESET_TIMEOUT_S={env.gateway.reset_timeout_s:g}",
+    ]
+    if cache is not None:
+        lines.append(f"REDIS_URL=redis://{cache.name}:{cache.container_port}/0")
+    lines += [
+        "",
+        "# Secrets: set them in your shell or a private .env; never commit values.",
+        "# POLICY_GATEWAY_API_KEYS is a comma-separated list of client keys.",
+        "POLICY_GATEWAY_API_KEYS=",
+        "# The key the gateway presents to LiteLLM (LiteLLM's master key or a virtual key).",
+        "LLM_PROVIDER_API_KEY=",
+        *(f"{name}=" for name in secrets),
+    ]
+    return {".env.example": "\n".join(lines) + "\n"}

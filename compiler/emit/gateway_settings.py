@@ -1,0 +1,51 @@
+"""gateway.json: the runtime settings the policy gateway reads for one environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler.emit._json import dump_json
+from compiler.plan import EnvPlan
+
+
+def settings(env: EnvPlan) -> dict[str, Any]:
+    gateway = env.service_with_role("policy-gateway")
+    return {
+        "environment": env.name,
+        "sea_env": env.sea_env,
+        "enable_policy_gateway": env.enable_policy_gateway,
+        "fail_mode": env.fail_mode,
+        "listen_port": gateway.container_port if gateway else 8080,
+        "llm_provider_url": env.llm_provider_url,
+        "circuit_breaker": {
+            "failure_threshold": env.gateway.failure_threshold,
+            "reset_timeout_s": env.gateway.reset_timeout_s,
+        },
+        "rate_limit": {"requests_per_minute": env.gateway.requests_per_minute},
+        "max_body_bytes": env.gateway.max_body_bytes,
+        "backends": {
+            b.name: {
+                "base_url": b.base_url,
+                "class": b.class_name,
+                "capabilities": list(b.capabilities),
+                "concurrency": dict(b.concurrency),
+                "health": {"live": b.health_live, "ready": b.health_ready} if b.health_live else None,
+                "legacy_names": list(b.legacy_names),
+            }
+            for b in env.backends
+        },
+        "models": {
+            m.name: {"backend": m.backend.name, "capability": m.capability, "fallbacks": list(m.fallbacks)}
+            for m in env.models
+        },
+        "policies": {
+            p.name: {"version": p.version, "mode": p.mode}
+            | ({"action": p.data["action"]} if "action" in p.data else {})
+            for p in env.policies
+        },
+        "bundle": "opa/bundle.tar.gz",
+    }
+
+
+def render_env(env: EnvPlan) -> dict[str, str]:
+    return {"gateway.json": dump_json(settings(env))}

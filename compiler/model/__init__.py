@@ -1,0 +1,27 @@
+"""The spec language: one document whose sections may be spread over several files."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from compiler.model._base import StrictModel
+from compiler.model.backends import Backend, LiteLLM, Model, Router
+from compiler.model.environments import Environment
+from compiler.model.policies import Policies
+from compiler.model.services import Gateway, Routing, Service
+
+__all__ = ["SpecDocument"]
+
+
+class SpecDocument(StrictModel):
+    """A gateway spec: the sections of all files in specs/ together."""
+
+    services: dict[str, Service] = Field(min_length=1)
+    routing: Routing = Routing()
+    gateway: Gateway = Gateway()
+    environments: dict[str, Environment] = Field(min_length=1)
+    backends: dict[str, Backend] = Field(default_factory=dict)
+    models: list[Model] = Field(default_factory=list)
+    router: Router = Router()
+    litellm: LiteLLM = LiteLLM()
+    policies: Policies

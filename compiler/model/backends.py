@@ -1,0 +1,61 @@
+"""Backend classes (seed 003) and the models LiteLLM serves on them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from compiler.model._base import Capability, EnvVarName, HttpUrl, Name, StrictModel, UrlPath
+
+
+class BackendHealth(StrictModel):
+    live: UrlPath = "/healthz"
+    ready: UrlPath = "/readyz"
+
+
+class PayloadPolicy(StrictModel):
+    images_format: Literal["url", "b64_json"] = "url"
+
+
+class Backend(StrictModel):
+    class_: Name | None = Field(None, alias="class", description="backend class; defaults to the key")
+    base_url: HttpUrl
+    capabilities: list[Capability] = Field(min_length=1)
+    concurrency: dict[Capability, int] = Field(
+        default_factory=dict, description="max in-flight requests per route kind"
+    )
+    health: BackendHealth | None = None
+    payload_policy: PayloadPolicy | None = None
+    legacy_names: list[Name] = Field(default_factory=list)
+    api_key_env: EnvVarName | None = Field(None, description="environment variable holding the key")
+
+
+class Model(StrictModel):
+    name: str = Field(min_length=1, description="the model_name clients ask for")
+    backend: Name
+    capability: Capability = "chat"
+    litellm_params: dict[str, Any] = Field(description="passed to LiteLLM; needs `model`")
+    fallbacks: list[str] = Field(default_factory=list)
+    timeout_s: float | None = Field(None, gt=0)
+    retries: int | None = Field(None, ge=0)
+
+
+RoutingStrategy = Literal[
+    "simple-shuffle", "least-busy", "latency-based-routing", "cost-based-routing",
+    "usage-based-routing", "usage-based-routing-v2",
+]
+
+
+class Router(StrictModel):
+    routing_strategy: RoutingStrategy = "simple-shuffle"
+    num_retries: int = Field(2, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    allowed_fails: int = Field(3, ge=0)
+    cooldown_time_s: float = Field(30.0, ge=0)
+
+
+class LiteLLM(StrictModel):
+    master_key_env: EnvVarName = "LITELLM_MASTER_KEY"
+    settings: dict[str, Any] = Field(default_factory=dict, description="litellm_settings")
+    general_settings: dict[str, Any] = Field(default_factory=dict)

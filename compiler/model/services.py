@@ -1,0 +1,71 @@
+"""Services, their ports (the port registry) and routing between them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from compiler.model._base import FailMode, HttpUrl, Name, Port, StrictModel, UrlPath
+
+Role = Literal["policy-gateway", "llm-provider", "policy-engine", "cache", "other"]
+
+
+class HealthCheck(StrictModel):
+    """How to tell the service is up: an HTTP path and/or a command run inside the container."""
+
+    path: UrlPath | None = Field(None, description="HTTP health endpoint, e.g. /health")
+    command: list[str] | None = Field(
+        None, min_length=1, description="exec-form health command run in the container"
+    )
+    interval_s: int = Field(10, ge=1)
+    timeout_s: int = Field(5, ge=1)
+    retries: int = Field(5, ge=1)
+    start_period_s: int = Field(10, ge=0)
+
+    @model_validator(mode="after")
+    def _path_or_command(self) -> HealthCheck:
+        if self.path is None and self.command is None:
+            raise ValueError("a health check needs a path or a command")
+        return self
+
+
+class ExtraPort(StrictModel):
+    name: Name
+    port: Port = Field(description="host port")
+    container_port: Port | None = Field(None, description="defaults to port")
+
+
+class Service(StrictModel):
+    image: str = Field(min_length=1)
+    role: Role = "other"
+    port: Port = Field(description="host port, unique across the registry")
+    container_port: Port | None = Field(None, description="port inside the container; defaults to port")
+    extra_ports: list[ExtraPort] = Field(default_factory=list)
+    health: HealthCheck | None = None
+    depends_on: list[Name] = Field(default_factory=list)
+    profiles: list[Name] = Field(default_factory=list, description="compose profiles")
+    environment: dict[str, str] = Field(default_factory=dict)
+
+
+class Routing(StrictModel):
+    policy_gateway_url: HttpUrl = "http://policy-gateway:8080/v1"
+    llm_provider_url: HttpUrl = "http://llm-provider:8001/v1"
+    fail_mode: FailMode = "closed"
+
+
+class CircuitBreaker(StrictModel):
+    failure_threshold: int = Field(5, ge=1)
+    reset_timeout_s: float = Field(30.0, gt=0)
+
+
+class RateLimit(StrictModel):
+    requests_per_minute: int = Field(600, ge=1)
+
+
+class Gateway(StrictModel):
+    """Runtime knobs of the policy gateway compiled into gateway.json."""
+
+    circuit_breaker: CircuitBreaker = CircuitBreaker()
+    rate_limit: RateLimit = RateLimit()
+    max_body_bytes: int = Field(1_048_576, ge=1024)

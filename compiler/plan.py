@@ -1,0 +1,235 @@
+"""The resolved plan: one frozen EnvPlan per environment, every default applied.
+
+Emitters read only this layer: references are resolved to objects, optional fields are filled,
+and nothing here is None unless "absent" is a meaning of its own (a backend without health).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from compiler.model import SpecDocument
+from compiler.model.backends import Backend
+from compiler.validate import EnvSpec, ValidatedSpec
+
+
+def _frozen(mapping: Mapping[Any, Any]) -> Mapping[str, Any]:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class HealthPlan:
+    path: str | None
+    command: tuple[str, ...] | None
+    interval_s: int
+    timeout_s: int
+    retries: int
+    start_period_s: int
+
+
+@dataclass(frozen=True)
+class PortPlan:
+    name: str
+    host_port: int
+    container_port: int
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    name: str
+    image: str
+    role: str
+    port: int
+    container_port: int
+    extra_ports: tuple[PortPlan, ...]
+    health: HealthPlan | None
+    depends_on: tuple[str, ...]
+    profiles: tuple[str, ...]
+    environment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class BackendPlan:
+    name: str
+    class_name: str
+    base_url: str
+    capabilities: tuple[str, ...]
+    concurrency: Mapping[str, int]
+    health_live: str | None  # None: the backend has no health endpoints (a hosted provider)
+    health_ready: str | None
+    images_format: str | None
+    legacy_names: tuple[str, ...]
+    api_key_env: str | None
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    name: str
+    backend: BackendPlan
+    capability: str
+    litellm_params: Mapping[str, Any]
+    fallbacks: tuple[str, ...]
+    timeout_s: float
+    retries: int
+
+
+@dataclass(frozen=True)
+class RouterPlan:
+    routing_strategy: str
+    num_retries: int
+    timeout_s: float
+    allowed_fails: int
+    cooldown_time_s: float
+
+
+@dataclass(frozen=True)
+class LiteLLMPlan:
+    master_key_env: str
+    settings: Mapping[str, Any]
+    general_settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    name: str  # "prompt" or "output"
+    version: str
+    mode: str  # enforce | monitor | off, for this environment
+    data: Mapping[str, Any]  # the policy's spec (pii, jailbreak, token_budget, action, …) as plain data
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    failure_threshold: int
+    reset_timeout_s: float
+    requests_per_minute: int
+    max_body_bytes: int
+
+
+@dataclass(frozen=True)
+class EnvPlan:
+    name: str
+    sea_env: str
+    enable_policy_gateway: bool
+    fail_mode: str
+    policy_gateway_url: str
+    llm_provider_url: str
+    services: tuple[ServicePlan, ...]
+    gateway: GatewayPlan
+    backends: tuple[BackendPlan, ...]
+    models: tuple[ModelPlan, ...]
+    router: RouterPlan
+    litellm: LiteLLMPlan
+    policies: tuple[PolicyPlan, ...]
+    rego_sources: Mapping[str, str]  # rego/… relative path -> text
+
+    def service_with_role(self, role: str) -> ServicePlan | None:
+        return next((s for s in self.services if s.role == role), None)
+
+    def policy(self, name: str) -> PolicyPlan:
+        return next(p for p in self.policies if p.name == name)
+
+
+@dataclass(frozen=True)
+class Plan:
+    environments: tuple[EnvPlan, ...]
+    specs_digest: str  # sha256 over the spec and rego files, path by path
+
+
+def build_plan(spec: ValidatedSpec) -> Plan:
+    rego = _frozen(dict(sorted(spec.loaded.rego_sources.items())))
+    return Plan(
+        environments=tuple(_env_plan(env, rego) for env in spec.environments),
+        specs_digest=specs_digest(spec.loaded.files),
+    )
+
+
+def specs_digest(files: Mapping[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for path in sorted(files):
+        h.update(path.encode() + b"\0" + hashlib.sha256(files[path]).hexdigest().encode() + b"\n")
+    return h.hexdigest()
+
+
+def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
+    doc = env.document
+    spec_env = doc.environments[env.name]
+    backends = {name: _backend_plan(name, b) for name, b in doc.backends.items()}
+    backends.update({alias: backends[name] for name, b in doc.backends.items() for alias in b.legacy_names})
+    return EnvPlan(
+        name=env.name,
+        sea_env=spec_env.sea_env,
+        enable_policy_gateway=spec_env.enable_policy_gateway,
+        fail_mode=spec_env.fail_mode or doc.routing.fail_mode,
+        policy_gateway_url=doc.routing.policy_gateway_url,
+        llm_provider_url=doc.routing.llm_provider_url,
+        services=tuple(_service_plan(name, doc) for name in doc.services),
+        gateway=GatewayPlan(
+            failure_threshold=doc.gateway.circuit_breaker.failure_threshold,
+            reset_timeout_s=doc.gateway.circuit_breaker.reset_timeout_s,
+            requests_per_minute=doc.gateway.rate_limit.requests_per_minute,
+            max_body_bytes=doc.gateway.max_body_bytes,
+        ),
+        backends=tuple(backends[name] for name in doc.backends),
+        models=tuple(
+            ModelPlan(
+                name=m.name,
+                backend=backends[m.backend],
+                capability=m.capability,
+                litellm_params=_frozen(m.litellm_params),
+                fallbacks=tuple(m.fallbacks),
+                timeout_s=m.timeout_s if m.timeout_s is not None else doc.router.timeout_s,
+                retries=m.retries if m.retries is not None else doc.router.num_retries,
+            )
+            for m in doc.models
+        ),
+        router=RouterPlan(doc.router.routing_strategy, doc.router.num_retries, doc.router.timeout_s,
+                          doc.router.allowed_fails, doc.router.cooldown_time_s),
+        litellm=LiteLLMPlan(doc.litellm.master_key_env, _frozen(doc.litellm.settings),
+                            _frozen(doc.litellm.general_settings)),
+        policies=tuple(
+            PolicyPlan(name=name, version=p.version, mode=p.mode[env.name],
+                       data=_frozen(p.model_dump(mode="json", exclude={"version", "mode"})))
+            for name, p in (("prompt", doc.policies.prompt), ("output", doc.policies.output))
+        ),
+        rego_sources=rego,
+    )
+
+
+def _service_plan(name: str, doc: SpecDocument) -> ServicePlan:
+    svc = doc.services[name]
+    health = None
+    if svc.health is not None:
+        h = svc.health
+        health = HealthPlan(h.path, tuple(h.command) if h.command else None, h.interval_s, h.timeout_s,
+                            h.retries, h.start_period_s)
+    return ServicePlan(
+        name=name,
+        image=svc.image,
+        role=svc.role,
+        port=svc.port,
+        container_port=svc.container_port or svc.port,
+        extra_ports=tuple(PortPlan(e.name, e.port, e.container_port or e.port) for e in svc.extra_ports),
+        health=health,
+        depends_on=tuple(svc.depends_on),
+        profiles=tuple(svc.profiles),
+        environment=_frozen(svc.environment),
+    )
+
+
+def _backend_plan(name: str, b: Backend) -> BackendPlan:
+    return BackendPlan(
+        name=name,
+        class_name=b.class_ or name,
+        base_url=b.base_url,
+        capabilities=tuple(b.capabilities),
+        concurrency=_frozen(b.concurrency),
+        health_live=b.health.live if b.health else None,
+        health_ready=b.health.ready if b.health else None,
+        images_format=b.payload_policy.images_format if b.payload_policy else None,
+        legacy_names=tuple(b.legacy_names),
+        api_key_env=b.api_key_env,
+    )

@@ -1,0 +1,320 @@
+"""Rules a schema cannot say: references, the port registry, production invariants, secrets.
+
+`validate(loaded)` type-checks the base document and every environment's overlaid document, then
+runs the rules on each; all problems of all environments are reported together.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from compiler import compose_scan
+from compiler.errors import Position, SpecError, SpecErrors
+from compiler.load import LoadedSpecs, SourceMap
+from compiler.model import SpecDocument
+from compiler.overlay import deep_merge
+from compiler.ports import claims
+from compiler.typecheck import check_document
+
+SECRET_KEY_RE = re.compile(r"(api_key|secret|token|password|access_key|private_key)", re.I)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One environment's fully overlaid document and where each of its values was written."""
+
+    name: str
+    document: SpecDocument
+    source_map: SourceMap
+    overlay_map: SourceMap  # positions that come from this environment's overrides
+
+
+@dataclass(frozen=True)
+class ValidatedSpec:
+    loaded: LoadedSpecs
+    environments: tuple[EnvSpec, ...]
+    warnings: tuple[SpecError, ...]
+
+
+def validate(loaded: LoadedSpecs) -> ValidatedSpec:
+    smap = loaded.source_map
+    base, problems = check_document(loaded.document, smap)
+    envs: list[EnvSpec] = []
+    raw_envs = loaded.document.get("environments")
+    for env_name, raw_env in (raw_envs or {}).items():
+        overrides = raw_env.get("overrides") if isinstance(raw_env, dict) else None
+        if not isinstance(overrides, dict) or not overrides:
+            if base is not None:
+                envs.append(EnvSpec(env_name, base, smap, SourceMap()))
+            continue
+        overlay_map = smap.rebased(("environments", env_name, "overrides"))
+        if "environments" in overrides:
+            problems.append(SpecError(overlay_map.locate(("environments",), key=True),
+                                      "an environment's overrides cannot change `environments`",
+                                      "set sea_env, enable_policy_gateway and fail_mode on the environment itself"))
+            continue
+        merged = deep_merge(loaded.document, overrides)
+        env_map = smap.overlaid(overlay_map)
+        doc, env_problems = check_document(merged, env_map)
+        problems += env_problems
+        if doc is not None:
+            envs.append(EnvSpec(env_name, doc, env_map, overlay_map))
+    if problems:
+        raise SpecErrors(problems)
+    for env in envs:
+        problems += _rules(env)
+    problems += _foreign_compose_ports(loaded, envs)
+    if any(p.severity == "error" for p in problems):
+        raise SpecErrors(problems)
+    return ValidatedSpec(loaded, tuple(envs), tuple(sorted(set(problems), key=SpecError.sort_key)))
+
+
+def _rules(env: EnvSpec) -> Iterator[SpecError]:
+    yield from _service_references(env)
+    yield from _port_registry(env)
+    yield from _routing_targets(env)
+    yield from _backend_rules(env)
+    yield from _model_rules(env)
+    yield from _policy_rules(env)
+    yield from _production_invariants(env)
+
+
+def _in_env(env: EnvSpec, *positions: Position) -> str:
+    """Say which environment a problem belongs to when an overlay caused it."""
+    overlay_positions = set(env.overlay_map.values.values())
+    return f' in environment "{env.name}"' if any(p in overlay_positions for p in positions) else ""
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if close:
+        return f'did you mean "{close[0]}"?'
+    return "known: " + ", ".join(choices) if choices else "define it first"
+
+
+def _service_references(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    roles: dict[str, str] = {}
+    for name, svc in doc.services.items():
+        for i, dep in enumerate(svc.depends_on):
+            where = smap.locate(("services", name, "depends_on", i))
+            if dep == name:
+                yield SpecError(where, f'service "{name}" depends on itself', "remove it from depends_on")
+            elif dep not in doc.services:
+                yield SpecError(where, f'service "{name}" depends on unknown service "{dep}"',
+                                _suggest(dep, doc.services))
+        if svc.role != "other":
+            if svc.role in roles:
+                yield SpecError(smap.locate(("services", name, "role")),
+                                f'role "{svc.role}" is already taken by service "{roles[svc.role]}"',
+                                "each role names one service")
+            roles.setdefault(svc.role, name)
+    cycle = _find_cycle({n: [d for d in s.depends_on if d in doc.services] for n, s in doc.services.items()})
+    if cycle:
+        yield SpecError(smap.locate(("services", cycle[0], "depends_on")),
+                        "services depend on each other in a cycle: " + " -> ".join(cycle),
+                        "break the cycle; compose cannot start such services")
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in graph:
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def _port_registry(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    owners: dict[int, tuple[str, Position]] = {}
+    for claim in claims(doc):
+        where = smap.locate(claim.path)
+        if claim.host_port in owners:
+            owner, first = owners[claim.host_port]
+            yield SpecError(where, f'port {claim.host_port} is already taken by service "{owner}" ({first})'
+                            + _in_env(env, where, first),
+                            "pick a free port; `gatewayctl ports` lists the registry")
+        else:
+            owners[claim.host_port] = (claim.service, where)
+        if claim.host_port < 1024:
+            yield SpecError(where, f"port {claim.host_port} of service \"{claim.service}\" is privileged (< 1024)",
+                            "binding it needs root or CAP_NET_BIND_SERVICE; prefer a port >= 1024", "warning")
+    for name, svc in doc.services.items():
+        seen: dict[int, str] = {}
+        mapping: list[tuple[str, int, tuple[str | int, ...]]] = [
+            ("main", svc.container_port or svc.port, ("services", name, "container_port"))]
+        mapping += [(e.name, e.container_port or e.port, ("services", name, "extra_ports", i))
+                    for i, e in enumerate(svc.extra_ports)]
+        for port_name, cport, path in mapping:
+            if cport in seen:
+                yield SpecError(smap.locate(path),
+                                f'container port {cport} is used twice in service "{name}" '
+                                f"({seen[cport]} and {port_name})",
+                                "give each port of a service its own container_port")
+            seen.setdefault(cport, port_name)
+
+
+def _routing_targets(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    for field_name, role in (("policy_gateway_url", "policy-gateway"), ("llm_provider_url", "llm-provider")):
+        url = urlsplit(getattr(doc.routing, field_name))
+        where = smap.locate(("routing", field_name))
+        host, port = url.hostname or "", url.port or (443 if url.scheme == "https" else 80)
+        svc = doc.services.get(host)
+        if svc is None:
+            yield SpecError(where, f'routing.{field_name} points at host "{host}", which is not a service',
+                            _suggest(host, doc.services), "warning")
+            continue
+        listen = svc.container_port or svc.port
+        if port != listen:
+            listen_at = smap.locate(("services", host, "container_port" if svc.container_port else "port"))
+            yield SpecError(where, f'routing.{field_name} uses port {port} but service "{host}" listens on {listen}'
+                            + _in_env(env, where, listen_at), f"use http://{host}:{listen}{url.path}")
+        if svc.role != role:
+            yield SpecError(where, f'routing.{field_name} points at "{host}", whose role is "{svc.role}"',
+                            f"point it at the service with role {role}")
+
+
+def _backend_rules(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    names: dict[str, str] = {b: b for b in doc.backends}
+    for name, backend in doc.backends.items():
+        for cap in backend.concurrency:
+            if cap not in backend.capabilities:
+                yield SpecError(smap.locate(("backends", name, "concurrency", cap), key=True),
+                                f'backend "{name}" has a concurrency limit for "{cap}" but does not support it',
+                                "add it to capabilities or remove the limit")
+        for i, legacy in enumerate(backend.legacy_names):
+            if legacy in names:
+                yield SpecError(smap.locate(("backends", name, "legacy_names", i)),
+                                f'legacy name "{legacy}" already names backend "{names[legacy]}"',
+                                "a legacy name must map to exactly one backend")
+            names.setdefault(legacy, name)
+
+
+def _model_rules(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    seen: dict[str, Position] = {}
+    legacy = {alias: name for name, b in doc.backends.items() for alias in b.legacy_names}
+    model_names = {m.name for m in doc.models}
+    for i, model in enumerate(doc.models):
+        base = ("models", i)
+        where = smap.locate((*base, "name"))
+        if model.name in seen:
+            yield SpecError(where, f'model "{model.name}" is defined twice (first at {seen[model.name]})',
+                            "model names must be unique")
+        seen.setdefault(model.name, where)
+        backend = doc.backends.get(model.backend)
+        if backend is None and model.backend in legacy:
+            yield SpecError(smap.locate((*base, "backend")),
+                            f'model "{model.name}" uses legacy backend name "{model.backend}"',
+                            f'write "{legacy[model.backend]}"', "warning")
+            backend = doc.backends[legacy[model.backend]]
+        if backend is None:
+            yield SpecError(smap.locate((*base, "backend")),
+                            f'model "{model.name}" references unknown backend "{model.backend}"',
+                            _suggest(model.backend, doc.backends))
+        elif model.capability not in backend.capabilities:
+            yield SpecError(smap.locate((*base, "capability")),
+                            f'backend "{model.backend}" does not support {model.capability} '
+                            f'(supports: {", ".join(backend.capabilities)})',
+                            "route this model to a backend with that capability")
+        if not isinstance(model.litellm_params.get("model"), str):
+            yield SpecError(smap.locate((*base, "litellm_params")),
+                            f'model "{model.name}" has no litellm_params.model',
+                            "add e.g. `model: openai/gpt-4o-mini` (provider/model)")
+        yield from _literal_secrets(model.litellm_params, (*base, "litellm_params"), smap)
+        for j, fallback in enumerate(model.fallbacks):
+            if fallback == model.name or fallback not in model_names:
+                yield SpecError(smap.locate((*base, "fallbacks", j)),
+                                f'model "{model.name}" falls back to '
+                                + ("itself" if fallback == model.name else f'unknown model "{fallback}"'),
+                                _suggest(fallback, model_names - {model.name}))
+
+
+def _literal_secrets(params: dict[str, Any], path: tuple[str | int, ...], smap: SourceMap) -> Iterator[SpecError]:
+    for key, value in params.items():
+        if isinstance(value, dict):
+            yield from _literal_secrets(value, (*path, key), smap)
+        elif SECRET_KEY_RE.search(key) and isinstance(value, str) and not value.startswith("os.environ/"):
+            yield SpecError(smap.locate((*path, key)), f"{key} holds a literal secret",
+                            "never put secrets in specs: set the backend's api_key_env or write os.environ/NAME")
+
+
+def _policy_rules(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    envs = doc.environments
+    model_names = {m.name for m in doc.models}
+    for pname in ("prompt", "output"):
+        policy = getattr(doc.policies, pname)
+        for env_name in policy.mode:
+            if env_name not in envs:
+                yield SpecError(smap.locate(("policies", pname, "mode", env_name), key=True),
+                                f'policy "{pname}" sets a mode for unknown environment "{env_name}"',
+                                _suggest(env_name, envs))
+        for env_name in envs:
+            if env_name not in policy.mode:
+                yield SpecError(smap.locate(("policies", pname, "mode")),
+                                f'policy "{pname}" has no mode for environment "{env_name}"',
+                                "set enforce, monitor or off for every environment")
+    for model_name in doc.policies.prompt.token_budget.per_model:
+        if model_name not in model_names:
+            yield SpecError(smap.locate(("policies", "prompt", "token_budget", "per_model", model_name), key=True),
+                            f'token budget for unknown model "{model_name}"', _suggest(model_name, model_names))
+
+
+def _production_invariants(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    spec = doc.environments[env.name]
+    if spec.sea_env != "production":
+        return
+    base = ("environments", env.name)
+    if not spec.enable_policy_gateway:
+        yield SpecError(smap.locate((*base, "enable_policy_gateway")),
+                        f'environment "{env.name}" has SEA_ENV=production but enable_policy_gateway is false',
+                        "production must run with the policy gateway: set enable_policy_gateway: true")
+    fail_mode = spec.fail_mode or doc.routing.fail_mode
+    if fail_mode != "closed":
+        path = (*base, "fail_mode") if spec.fail_mode else ("routing", "fail_mode")
+        yield SpecError(smap.locate(path),
+                        f'environment "{env.name}" has SEA_ENV=production but fail_mode is "{fail_mode}"',
+                        "production must fail closed: set fail_mode: closed")
+    for pname in ("prompt", "output"):
+        if getattr(doc.policies, pname).mode.get(env.name) == "off":
+            yield SpecError(smap.locate(("policies", pname, "mode", env.name)),
+                            f'policy "{pname}" is off in production environment "{env.name}"',
+                            "use enforce (or monitor while rolling out a new version)", "warning")
+
+
+def _foreign_compose_ports(loaded: LoadedSpecs, envs: list[EnvSpec]) -> Iterator[SpecError]:
+    owners: dict[int, tuple[str, Position]] = {}
+    for env in envs:
+        for claim in claims(env.document):
+            owners.setdefault(claim.host_port, (claim.service, env.source_map.locate(claim.path)))
+    for binding in compose_scan.bindings(loaded.root):
+        owner = owners.get(binding.host_port)
+        if owner is not None and owner[0] != binding.service:
+            yield SpecError(binding.where,
+                            f'service "{binding.service}" binds host port {binding.host_port}, '
+                            f'which the registry gives to "{owner[0]}" ({owner[1]})',
+                            "change this port, or register the service in specs/ and use its port")

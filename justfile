@@ -1,0 +1,36 @@
+# Recipes for people and CI. `just --list` shows them. CI (.ci/run and .github/workflows/ci.yml)
+# calls the same recipes, so the two never disagree.
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := justfile_directory() / ".venv/bin"
+
+# Compile specs/ into generated/ (atomic; all environments)
+compile:
+    {{bin}}/gatewayctl compile
+
+# Validate specs (schema, references, ports, production invariants)
+validate:
+    {{bin}}/gatewayctl validate
+
+# Everything pre-commit checks: schema drift, specs, generated/ in sync
+check:
+    {{bin}}/gatewayctl schema --check
+    {{bin}}/gatewayctl validate
+    {{bin}}/gatewayctl compile --check
+
+# Tools present, specs valid, generated/ in sync, registry ports free on this host
+doctor:
+    {{bin}}/gatewayctl doctor
+
+# Lint and type-check the Python code
+lint:
+    {{bin}}/ruff check compiler runtime tests bench
+    {{bin}}/mypy
+
+# The whole test suite (what CI runs)
+test: check
+    {{bin}}/pytest -q
+
+# Benchmarks (results go to docs/benchmarks.md)
+bench-compile:
+    {{bin}}/python bench/compile.py

@@ -1,0 +1,81 @@
+"""One row per mistake: the message says what is wrong, and it points at the right line:col."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from compiler.cli import main
+
+BAD = Path(__file__).resolve().parents[1] / "specs" / "bad"
+
+# file stem -> (line, col, words the first error must contain)
+CASES: dict[str, tuple[int, int, str]] = {
+    "port_conflict": (10, 11, 'port 8080 is already taken by service "policy-gateway" (specs/spec.yaml:5:11)'),
+    "port_out_of_range": (10, 11, "70000 is out of range"),
+    "unknown_key_typo": (6, 5, 'unknown key "depend_on" in services.policy-gateway (hint: did you mean "depends_on"?)'),
+    "unknown_backend_reference": (23, 14, 'unknown backend "gpu_fats" (hint: did you mean "gpu_fast"?)'),
+    "depends_on_unknown_service": (6, 32, 'depends on unknown service "opa"'),
+    "prod_gateway_disabled": (16, 54, "SEA_ENV=production but enable_policy_gateway is false"),
+    "prod_fail_open": (16, 71, 'SEA_ENV=production but fail_mode is "open"'),
+    "duplicate_model_name": (25, 11, 'model "chat-default" is defined twice (first at specs/spec.yaml:22:11)'),
+    "duplicate_yaml_key": (7, 3, 'duplicate key "policy-gateway"'),
+    "yaml_syntax_error": (7, 15, "YAML syntax: expected ',' or ']'"),
+    "literal_secret": (24, 52, "api_key holds a literal secret"),
+    "bad_semver": (26, 21, "policies.prompt.version: '1.0' has the wrong format (hint: use a semantic version"),
+    "mode_for_unknown_env": (27, 64, 'sets a mode for unknown environment "qa"'),
+    "missing_mode_for_env": (27, 34, 'policy "output" has no mode for environment "prod"'),
+    "capability_unsupported": (24, 17, 'backend "gpu_fast" does not support images (supports: chat)'),
+    "container_port_twice": (12, 9, 'container port 8001 is used twice in service "llm-provider"'),
+    "overlay_port_conflict": (13, 21, 'listens on 8080 in environment "prod"'),
+    "routing_port_mismatch": (13, 21, 'uses port 8002 but service "llm-provider" listens on 8001'),
+    "invalid_mode_value": (26, 55, "policies.prompt.mode.prod: 'enforced' is not allowed"),
+    "dependency_cycle": (6, 17, "cycle: policy-gateway -> llm-provider -> policy-gateway"),
+    "fallback_unknown_model": (25, 17, 'falls back to unknown model "gpt-5-mini"'),
+    "concurrency_unsupported_capability": (21, 28, 'concurrency limit for "images" but does not support it'),
+    "wrong_type_port": (10, 11, "services.llm-provider.port: Input should be a valid integer"),
+    "missing_policies_section": (1, 1, 'missing required key "policies"'),
+}
+
+
+def run_validate(spec_file: Path, tmp_path: Path) -> tuple[int, str]:
+    (tmp_path / "specs").mkdir()
+    shutil.copy(spec_file, tmp_path / "specs" / "spec.yaml")
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "validate"])
+    return result.exit_code, result.output
+
+
+def test_every_bad_spec_file_has_a_row() -> None:
+    assert {p.stem for p in BAD.glob("*.yaml")} == set(CASES)
+    assert len(CASES) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_spec_is_reported_at_its_location(name: str, tmp_path: Path) -> None:
+    line, col, words = CASES[name]
+    code, output = run_validate(BAD / f"{name}.yaml", tmp_path)
+    assert code == 1, output
+    assert "Traceback" not in output
+    first = output.splitlines()[0]
+    assert first.startswith(f"specs/spec.yaml:{line}:{col}: error: "), output
+    assert words in first, output
+    assert "(hint: " in first
+
+
+def test_all_problems_are_reported_in_one_run(tmp_path: Path) -> None:
+    text = (BAD / "port_conflict.yaml").read_text().replace("backend: gpu_fast", "backend: nope")
+    (tmp_path / "bad.yaml").write_text(text)
+    code, output = run_validate(tmp_path / "bad.yaml", tmp_path)
+    assert code == 1
+    assert "port 8080 is already taken" in output
+    assert 'unknown backend "nope"' in output
+    assert output.rstrip().endswith("errors found")
+
+
+def test_good_minimal_spec_is_valid(tmp_path: Path) -> None:
+    code, output = run_validate(BAD.parent / "good" / "minimal.yaml", tmp_path)
+    assert code == 0, output
+    assert "specs OK: 2 environments" in output
