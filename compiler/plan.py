@@ -14,6 +14,7 @@ from typing import Any
 
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
+from compiler.model.deployment import TIERS, Deployment, Ingress, NetworkPolicy, Workload, tier_for
 from compiler.validate import EnvSpec, ValidatedSpec
 
 
@@ -110,6 +111,35 @@ class GatewayPlan:
 
 
 @dataclass(frozen=True)
+class WorkloadPlan:
+    replicas: int
+    resources: Mapping[str, Mapping[str, str]]  # {"requests"|"limits": {"cpu", "memory"}}
+
+
+@dataclass(frozen=True)
+class AutoscalingPlan:
+    min_replicas: int
+    max_replicas: int
+    target_cpu_percent: int
+    target_memory_percent: int
+
+
+@dataclass(frozen=True)
+class DeploymentPlan:
+    """Kubernetes settings of one environment: the spec's `deployment` over its tier's defaults."""
+
+    tier: str
+    image_pull_policy: str
+    gateway: WorkloadPlan
+    llm_provider: WorkloadPlan
+    autoscaling: AutoscalingPlan | None  # None: the gateway runs a fixed number of replicas
+    pdb_min_available: int | None  # None: no PodDisruptionBudget
+    existing_secret: str
+    network_policy: NetworkPolicy
+    ingress: Ingress | None  # None: no Ingress
+
+
+@dataclass(frozen=True)
 class EnvPlan:
     name: str
     sea_env: str
@@ -125,6 +155,7 @@ class EnvPlan:
     litellm: LiteLLMPlan
     policies: tuple[PolicyPlan, ...]
     rego_sources: Mapping[str, str]  # rego/… relative path -> text
+    deployment: DeploymentPlan
 
     def service_with_role(self, role: str) -> ServicePlan | None:
         return next((s for s in self.services if s.role == role), None)
@@ -196,6 +227,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
             for name, p in (("prompt", doc.policies.prompt), ("output", doc.policies.output))
         ),
         rego_sources=rego,
+        deployment=_deployment_plan(doc.deployment, spec_env.sea_env),
     )
 
 
@@ -233,3 +265,42 @@ def _backend_plan(name: str, b: Backend) -> BackendPlan:
         legacy_names=tuple(b.legacy_names),
         api_key_env=b.api_key_env,
     )
+
+
+def _deployment_plan(spec: Deployment, sea_env: str) -> DeploymentPlan:
+    tier_name = spec.tier or tier_for(sea_env)
+    tier = TIERS[tier_name]
+    scaling = spec.gateway.autoscaling
+    autoscaling = None
+    if scaling.enabled if scaling.enabled is not None else tier.autoscaling:
+        low = scaling.min_replicas or tier.min_replicas
+        autoscaling = AutoscalingPlan(
+            min_replicas=low,
+            max_replicas=scaling.max_replicas or max(tier.max_replicas, low),
+            target_cpu_percent=scaling.target_cpu_percent or tier.target_cpu_percent,
+            target_memory_percent=scaling.target_memory_percent or tier.target_memory_percent,
+        )
+    pdb = spec.pod_disruption_budget
+    pdb_on = pdb.enabled if pdb.enabled is not None else tier.pod_disruption_budget
+    return DeploymentPlan(
+        tier=tier_name,
+        image_pull_policy=tier.image_pull_policy,
+        gateway=_workload_plan(spec.gateway, tier.gateway_replicas, tier.gateway_resources),
+        llm_provider=_workload_plan(spec.llm_provider, tier.llm_provider_replicas,
+                                    tier.llm_provider_resources),
+        autoscaling=autoscaling,
+        pdb_min_available=(pdb.min_available or 1) if pdb_on else None,
+        existing_secret=spec.existing_secret,
+        network_policy=spec.network_policy,
+        ingress=spec.ingress if spec.ingress.enabled else None,
+    )
+
+
+def _workload_plan(spec: Workload, replicas: int, tier: Mapping[str, Mapping[str, str]]) -> WorkloadPlan:
+    """The spec's replicas and resources, each amount it leaves out taken from the tier."""
+    resources = {}
+    for kind in ("requests", "limits"):
+        given = getattr(spec.resources, kind)
+        resources[kind] = _frozen({"cpu": given.cpu or tier[kind]["cpu"],
+                                   "memory": given.memory or tier[kind]["memory"]})
+    return WorkloadPlan(spec.replicas or replicas, _frozen(resources))

