@@ -34,7 +34,8 @@ def _model_entry(model: ModelPlan) -> dict[str, Any]:
     }
 
 
-def render_env(env: EnvPlan) -> dict[str, str]:
+def config(env: EnvPlan) -> dict[str, Any]:
+    """The proxy config as data (the Helm values embed it too)."""
     fallbacks = [{m.name: list(m.fallbacks)} for m in env.models if m.fallbacks]
     router: dict[str, Any] = {
         "routing_strategy": env.router.routing_strategy,
@@ -46,10 +47,13 @@ def render_env(env: EnvPlan) -> dict[str, str]:
     if fallbacks:
         router["fallbacks"] = fallbacks
     general = {"master_key": _env_ref(env.litellm.master_key_env), **dict(sorted(env.litellm.general_settings.items()))}
-    config: dict[str, Any] = {
+    return {
         "model_list": [_model_entry(m) for m in env.models],
         "router_settings": router,
         "litellm_settings": dict(sorted(env.litellm.settings.items())),
         "general_settings": general,
     }
-    return {"litellm/config.yaml": dump_yaml(config)}
+
+
+def render_env(env: EnvPlan) -> dict[str, str]:
+    return {"litellm/config.yaml": dump_yaml(config(env))}

@@ -1,0 +1,5 @@
+"""`python -m compiler` runs gatewayctl."""
+
+from compiler.cli import main
+
+main()
