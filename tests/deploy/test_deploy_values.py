@@ -1,0 +1,170 @@
+"""The `deployment` section of the specs and the Helm values compiled from it.
+
+Tiers come from sea_env (seed 001), an environment's overrides change only what they name, bad
+sections are reported at their file:line, and a policy change reaches the pods as a new pod
+template (which is what makes Kubernetes roll them).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+from helmchart import find, parse_manifests
+
+from compiler.errors import SpecErrors
+from compiler.pipeline import check, compile_project
+from compiler.plan import DeploymentPlan, build_plan
+
+Render = Callable[[dict[str, Any]], dict[str, str]]
+
+
+def deployments(root: Path) -> dict[str, DeploymentPlan]:
+    return {env.name: env.deployment for env in build_plan(check(root)).environments}
+
+
+def add_prod_overrides(root: Path, yaml_lines: str) -> None:
+    """Put `deployment:` lines under environments.prod.overrides in specs/gateway.yaml."""
+    path = root / "specs" / "gateway.yaml"
+    text = path.read_text()
+    marker = "  prod:\n"
+    head, tail = text.split(marker)
+    assert "    overrides:\n" in tail
+    tail = tail.replace("    overrides:\n", "    overrides:\n" + yaml_lines, 1)
+    path.write_text(head + marker + tail)
+
+
+def compiled_values(root: Path, env: str) -> dict[str, Any]:
+    result = compile_project(root, root / "generated")
+    return helm.values_from_yaml(result.files[f"{env}/helm/values.yaml"].decode())
+
+
+def test_each_environment_gets_the_tier_of_its_sea_env(project: Path) -> None:
+    plans = deployments(project)
+    assert {name: d.tier for name, d in plans.items()} == {
+        "dev": "dev",
+        "staging": "staging",
+        "prod": "prod",
+    }
+    assert plans["dev"].autoscaling is None
+    assert plans["dev"].pdb_min_available is None
+    assert plans["prod"].image_pull_policy == "Always"
+
+
+def test_override_changes_only_the_amount_it_names(project: Path) -> None:
+    add_prod_overrides(
+        project,
+        "      deployment:\n        gateway:\n          resources:\n            limits: {memory: 8Gi}\n",
+    )
+    gateway = deployments(project)["prod"].gateway
+    assert dict(gateway.resources["limits"]) == {"cpu": "2000m", "memory": "8Gi"}
+    assert dict(gateway.resources["requests"]) == {"cpu": "500m", "memory": "1Gi"}
+    assert dict(deployments(project)["staging"].gateway.resources["limits"])["memory"] == "2Gi"
+
+
+def test_named_tier_wins_over_sea_env(project: Path) -> None:
+    (project / "specs" / "deployment.yaml").write_text("deployment:\n  tier: prod\n")
+    plans = deployments(project)
+    assert {d.tier for d in plans.values()} == {"prod"}
+    assert plans["dev"].autoscaling is not None
+    assert plans["dev"].autoscaling.max_replicas == 20
+
+
+def test_min_replicas_above_the_tier_maximum_lifts_the_maximum(project: Path) -> None:
+    add_prod_overrides(project, "      deployment:\n        gateway:\n          autoscaling: {min_replicas: 25}\n")
+    scaling = deployments(project)["prod"].autoscaling
+    assert scaling is not None
+    assert (scaling.min_replicas, scaling.max_replicas) == (25, 25)
+
+
+def test_dev_can_opt_into_autoscaling_and_a_disruption_budget(project: Path) -> None:
+    (project / "specs" / "deployment.yaml").write_text(
+        "deployment:\n"
+        "  gateway: {autoscaling: {enabled: true, max_replicas: 4}}\n"
+        "  pod_disruption_budget: {enabled: true, min_available: 2}\n"
+    )
+    dev = deployments(project)["dev"]
+    assert dev.autoscaling is not None
+    assert (dev.autoscaling.min_replicas, dev.autoscaling.max_replicas) == (1, 4)
+    assert dev.pdb_min_available == 2
+
+
+@pytest.mark.parametrize(
+    ("section", "message", "line"),
+    [
+        (
+            "deployment:\n  gateway:\n    autoscaling: {min_replicas: 5, max_replicas: 2}\n",
+            "max_replicas (2) is below min_replicas (5)",
+            3,
+        ),
+        ("deployment:\n  ingress: {enabled: true}\n", "an enabled ingress needs a host", 2),
+        ("deployment:\n  gateway:\n    resources: {limits: {cpu: lots}}\n", "lots", 3),
+        ("deployment:\n  gateway:\n    replica: 3\n", "replica", 3),
+        ("deployment:\n  existing_secret: My_Secret\n", "My_Secret", 2),
+    ],
+)
+def test_bad_deployment_section_is_reported_at_its_line(project: Path, section: str, message: str, line: int) -> None:
+    (project / "specs" / "deployment.yaml").write_text(section)
+    with pytest.raises(SpecErrors) as caught:
+        check(project)
+    rendered = [str(p) for p in caught.value.errors]
+    assert any(message in p and p.startswith(f"specs/deployment.yaml:{line}:") for p in rendered), rendered
+
+
+def test_values_are_the_same_bytes_on_every_compile(project: Path) -> None:
+    first = compile_project(project, project / "generated").files
+    second = compile_project(project, project / "generated").files
+    helm_files = [path for path in first if path.endswith("helm/values.yaml")]
+    assert sorted(helm_files) == ["dev/helm/values.yaml", "prod/helm/values.yaml", "staging/helm/values.yaml"]
+    assert all(first[path] == second[path] for path in helm_files)
+
+
+def test_values_hold_secret_names_never_values(project: Path) -> None:
+    values = compiled_values(project, "prod")
+    for part in ("gateway", "litellm"):
+        for name, key in values[part]["secretEnv"].items():
+            assert re.fullmatch(r"[A-Z][A-Z0-9_]*", name) and re.fullmatch(r"[A-Z][A-Z0-9_]*", key)
+    assert not any(re.search(r"(KEY|SECRET|TOKEN|PASSWORD)", name) for name in values["gateway"]["env"])
+
+
+def test_a_policy_version_bump_rolls_the_gateway_and_only_the_gateway(project: Path, render: Render) -> None:
+    before = compiled_values(project, "prod")
+    policies = project / "specs" / "policies.yaml"
+    text = policies.read_text()
+    assert "  prompt:\n    version: 1.0.0\n" in text
+    policies.write_text(text.replace("  prompt:\n    version: 1.0.0\n", "  prompt:\n    version: 1.1.0\n"))
+    after = compiled_values(project, "prod")
+
+    assert before["policy"]["bundleRevision"] != after["policy"]["bundleRevision"]
+    assert after["policy"]["prompt"]["version"] == "1.1.0"
+    old, new = parse_manifests(render(before)), parse_manifests(render(after))
+
+    def template(manifests: list[Any], name: str) -> dict[str, Any]:
+        return find(manifests, "Deployment", name)["spec"]["template"]
+
+    # A changed pod template is what makes Kubernetes replace the pods.
+    assert template(old, "policy-gateway") != template(new, "policy-gateway")
+    assert template(old, "llm-provider") == template(new, "llm-provider")
+
+
+def test_a_mode_change_from_monitor_to_enforce_rolls_the_gateway(project: Path, render: Render) -> None:
+    policies = project / "specs" / "policies.yaml"
+    text = policies.read_text()
+    monitor = text.replace(
+        "mode: {dev: monitor, staging: enforce, prod: enforce}",
+        "mode: {dev: monitor, staging: monitor, prod: enforce}",
+        1,
+    )
+    assert monitor != text
+    policies.write_text(monitor)
+    during = compiled_values(project, "staging")
+    policies.write_text(text)
+    enforced = compiled_values(project, "staging")
+    assert (during["policy"]["prompt"]["mode"], enforced["policy"]["prompt"]["mode"]) == ("monitor", "enforce")
+    old = find(parse_manifests(render(during)), "Deployment", "policy-gateway")
+    new = find(parse_manifests(render(enforced)), "Deployment", "policy-gateway")
+    assert old["spec"]["template"] != new["spec"]["template"]
