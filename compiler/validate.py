@@ -17,7 +17,7 @@ from compiler import compose_scan
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.load import LoadedSpecs, SourceMap
 from compiler.model import SpecDocument
-from compiler.overlay import deep_merge
+from compiler.overlay import deep_merge, overlay_positions
 from compiler.ports import claims
 from compiler.typecheck import check_document
 
@@ -59,6 +59,7 @@ def validate(loaded: LoadedSpecs) -> ValidatedSpec:
                                       "set sea_env, enable_policy_gateway and fail_mode on the environment itself"))
             continue
         merged = deep_merge(loaded.document, overrides)
+        overlay_map = overlay_positions(loaded.document, overrides, overlay_map)
         env_map = smap.overlaid(overlay_map)
         doc, env_problems = check_document(merged, env_map)
         problems += env_problems
@@ -86,8 +87,8 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
 
 def _in_env(env: EnvSpec, *positions: Position) -> str:
     """Say which environment a problem belongs to when an overlay caused it."""
-    overlay_positions = set(env.overlay_map.values.values())
-    return f' in environment "{env.name}"' if any(p in overlay_positions for p in positions) else ""
+    from_overlay = set(env.overlay_map.values.values())
+    return f' in environment "{env.name}"' if any(p in from_overlay for p in positions) else ""
 
 
 def _suggest(name: str, choices: Iterable[str]) -> str:

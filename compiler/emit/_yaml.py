@@ -1,7 +1,7 @@
 """The one YAML writer every artifact goes through: same indentation and quoting everywhere.
 
 Reading keeps ruamel (it gives line:column for errors); writing uses PyYAML's libyaml emitter,
-measured ~18× faster than ruamel's pure-Python one on a 1,000-model LiteLLM config (see
+measured ~18x faster than ruamel's pure-Python one on a 1,000-model LiteLLM config (see
 docs/benchmarks.md). Its YAML 1.1 quoting also protects values such as "22:22" that older
 parsers would read as base-60 numbers.
 """

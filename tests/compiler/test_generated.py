@@ -91,8 +91,9 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     compose.write_bytes(generated[f"{env}/docker-compose.yml"])
     docker_compose = compose_binary()
     secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y"}
-    run = subprocess.run([docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--format", "json"],
-                         capture_output=True, text=True, env={**os.environ, **secrets}, check=False)
+    args = ["-f", str(compose), "--profile", "ai-governance", "config", "--format", "json"]
+    run = subprocess.run([docker_compose, *args], capture_output=True, text=True,
+                         env={**os.environ, **secrets}, check=False)
     assert run.returncode == 0, run.stderr
     loaded = json.loads(run.stdout)
     gateway = loaded["services"]["policy-gateway"]
