@@ -64,9 +64,7 @@ class PolicyGatewayUnavailable(PolicyGatewayError):
     """The gateway cannot be used and fail mode `closed` forbids going around it."""
 
     def __init__(self, reason: str, retry_after_s: float) -> None:
-        super().__init__(
-            f"policy gateway unavailable ({reason}); retry after {retry_after_s:.1f} s"
-        )
+        super().__init__(f"policy gateway unavailable ({reason}); retry after {retry_after_s:.1f} s")
         self.reason = reason
         self.retry_after_s = retry_after_s
 
@@ -95,9 +93,7 @@ class PolicyViolation(PolicyGatewayError):
 class UpstreamHTTPError(PolicyGatewayError):
     """Any other non-2xx answer: bad request, auth, rate limit, a provider error passed through."""
 
-    def __init__(
-        self, status: int, message: str, type_: str, code: str, retry_after_s: float | None
-    ) -> None:
+    def __init__(self, status: int, message: str, type_: str, code: str, retry_after_s: float | None) -> None:
         super().__init__(f"HTTP {status}: {message}")
         self.status = status
         self.type = type_
@@ -157,9 +153,7 @@ class ClientConfig:
             )
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, *, settings_path: Path | None = None
-    ) -> ClientConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, settings_path: Path | None = None) -> ClientConfig:
         """The dual-mode routing variables of generated/<env>/.env.example; values not set fall
         back to the compiled generated/<env>/gateway.json when `settings_path` is given."""
         env = os.environ if environ is None else environ
@@ -193,33 +187,17 @@ def _as_dict(value: object) -> Json | None:
     return value if isinstance(value, dict) else None
 
 
-def _literal_dict(text: str) -> Json | None:
-    # LiteLLM renders an HTTPException's dict detail into the message with str(), not JSON.
-    import ast
-
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return _as_dict(value)
-
-
-def error_from_body(
-    status: int, payload: object, retry_after_s: float | None = None
-) -> PolicyGatewayError:
+def error_from_body(status: int, payload: object, retry_after_s: float | None = None) -> PolicyGatewayError:
     """A typed error from an OpenAI-style error body. The gateway answers `{"error": {...}}`;
-    the LiteLLM proxy running the in-proxy guardrail carries the same fields inside its own
-    wrapping, so a block on either route raises PolicyViolation."""
+    the LiteLLM proxy running the in-proxy guardrail wraps the same object as
+    `{"error": {..., "provider_specific_fields": {"error": {...}}}}`, so a block on either route
+    raises PolicyViolation."""
     top = _as_dict(payload) or {}
     error = _as_dict(top.get("error")) or _as_dict(top.get("detail")) or top
-    message_field = error.get("message")
-    nested = _as_dict(error.get("error")) or _as_dict(message_field)
-    if nested is None and isinstance(message_field, str) and "policy_violation" in message_field:
-        nested = _literal_dict(message_field)
-    if nested is not None:
-        inner = _as_dict(nested.get("error")) or nested
-        if inner.get("type") == "policy_violation":
-            error = inner
+    wrapped = _as_dict(error.get("provider_specific_fields")) or {}
+    inner = _as_dict(wrapped.get("error"))
+    if inner is not None and inner.get("type") == "policy_violation":
+        error = inner
     type_ = str(error.get("type") or "")
     message = str(error.get("message") or f"HTTP {status}")
     code = str(error.get("code") or "")
@@ -324,9 +302,7 @@ class HttpPolicyGatewayClient:
         result: Json = json.loads(body)
         return result
 
-    async def stream_chat_completions(
-        self, request: Mapping[str, Any]
-    ) -> AsyncGenerator[Json, None]:
+    async def stream_chat_completions(self, request: Mapping[str, Any]) -> AsyncGenerator[Json, None]:
         response = await self._send({**request, "stream": True})
         try:
             async for chunk in _event_stream(response):
@@ -346,17 +322,13 @@ class HttpPolicyGatewayClient:
             response = await self._post(self.config.policy_gateway_url, body)
         except httpx.TransportError as exc:
             self.breaker.record_failure()
-            return await self._gateway_unavailable(
-                body, _describe(exc), self.breaker.retry_after_s()
-            )
+            return await self._gateway_unavailable(body, _describe(exc), self.breaker.retry_after_s())
         if response.status_code >= 500:
             # The gateway, or the provider behind it, is failing (its own fail-closed 503 too).
             self.breaker.record_failure()
             await response.aclose()
             retry_after = max(_retry_after(response) or 0.0, self.breaker.retry_after_s())
-            return await self._gateway_unavailable(
-                body, f"http_{response.status_code}", retry_after
-            )
+            return await self._gateway_unavailable(body, f"http_{response.status_code}", retry_after)
         # Any answer below 500 proves the gateway works, even when it refuses the request.
         self.breaker.record_success()
         if response.is_success:
@@ -366,9 +338,7 @@ class HttpPolicyGatewayClient:
         finally:
             await response.aclose()
 
-    async def _gateway_unavailable(
-        self, body: Json, reason: str, retry_after_s: float
-    ) -> httpx.Response:
+    async def _gateway_unavailable(self, body: Json, reason: str, retry_after_s: float) -> httpx.Response:
         if self.config.fail_mode == "closed":
             raise PolicyGatewayUnavailable(reason, retry_after_s)
         emit_event(BYPASS_EVENT, {"reason": reason, "fail_mode": "open", "timestamp": time.time()})

@@ -215,9 +215,7 @@ def test_config_falls_back_to_the_compiled_gateway_settings(tmp_path: Path) -> N
         ),
     ],
 )
-def test_unusable_configuration_is_refused_at_construction(
-    env: dict[str, str], message: str
-) -> None:
+def test_unusable_configuration_is_refused_at_construction(env: dict[str, str], message: str) -> None:
     with pytest.raises(PolicyGatewayConfigError, match=message):
         ClientConfig.from_env(env)
 
@@ -283,12 +281,29 @@ async def test_other_4xx_are_typed_and_never_open_the_breaker(upstreams: Upstrea
 
 
 def test_litellm_wrapped_guardrail_detail_is_a_policy_violation() -> None:
-    # LiteLLM turns HTTPException(detail={...}) into {"error": {"message": str(detail), ...}}.
-    detail = {"error": violation(["pii"])["error"]}
-    wrapped = {"error": {"message": str(detail), "type": "None", "param": "None", "code": "400"}}
+    # What LiteLLM 1.106 answers for the guardrail's HTTPException(400, detail={"error": {...}}).
+    wrapped = {
+        "error": {
+            "message": "the request was blocked by the prompt policy 1.0.0 (categories: pii)",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "400",
+            "provider_specific_fields": {
+                "error": violation(["pii"])["error"],
+                "guardrail_name": "policy-prompt",
+                "guardrail_mode": "pre_call",
+            },
+        }
+    }
     error = error_from_body(400, wrapped)
     assert isinstance(error, PolicyViolation)
-    assert (error.policy, error.categories) == ("prompt", ("pii",))
+    assert (error.policy, error.policy_version, error.categories) == ("prompt", "1.0.0", ("pii",))
+
+
+def test_a_plain_litellm_error_stays_an_http_error() -> None:
+    error = error_from_body(400, {"error": {"message": "bad model", "type": "invalid_request_error", "code": "400"}})
+    assert isinstance(error, UpstreamHTTPError)
+    assert (error.status, error.type) == (400, "invalid_request_error")
 
 
 async def test_litellm_down_on_the_direct_route_is_provider_unavailable(
@@ -381,9 +396,7 @@ async def test_open_gateway_down_calls_litellm_and_emits_a_bypass_event(
     assert [r.attributes["reason"] for r in bypass] == ["connect_error"]  # type: ignore[attr-defined]
 
 
-async def test_open_breaker_bypasses_without_trying_the_gateway(
-    upstreams: Upstreams, clock: Clock
-) -> None:
+async def test_open_breaker_bypasses_without_trying_the_gateway(upstreams: Upstreams, clock: Clock) -> None:
     upstreams.gateway = lambda _: httpx.Response(503, json={})
     async with make_client(upstreams, clock, fail_mode="open") as client:
         for _ in range(7):
@@ -409,18 +422,13 @@ def sse(*events: str) -> httpx.Response:
 
 
 def chunk(text: str) -> str:
-    return json.dumps(
-        {"object": "chat.completion.chunk", "choices": [{"delta": {"content": text}}]}
-    )
+    return json.dumps({"object": "chat.completion.chunk", "choices": [{"delta": {"content": text}}]})
 
 
 async def test_stream_yields_chunks_until_done(upstreams: Upstreams) -> None:
     upstreams.gateway = lambda _: sse(chunk("Hel"), chunk("lo"), "[DONE]", chunk("never"))
     async with make_client(upstreams) as client:
-        parts = [
-            c["choices"][0]["delta"]["content"]
-            async for c in client.stream_chat_completions(REQUEST)
-        ]
+        parts = [c["choices"][0]["delta"]["content"] async for c in client.stream_chat_completions(REQUEST)]
     assert parts == ["Hel", "lo"]
     assert upstreams.calls[0][1]["stream"] is True
 
@@ -449,15 +457,11 @@ async def test_stream_refused_by_closed_fail_mode_raises_before_any_chunk(
 
 
 def test_sync_wrapper_shares_one_breaker_across_calls(upstreams: Upstreams) -> None:
-    config = ClientConfig(
-        enable_policy_gateway=True, policy_gateway_url=GATEWAY, llm_provider_url=LITELLM
-    )
+    config = ClientConfig(enable_policy_gateway=True, policy_gateway_url=GATEWAY, llm_provider_url=LITELLM)
     with SyncPolicyGatewayClient(config, transport=httpx.MockTransport(upstreams.handle)) as client:
         assert content_of(client.chat_completions(REQUEST)) == "from gateway"
         upstreams.gateway = lambda _: sse(chunk("a"), chunk("b"), "[DONE]")
-        parts = [
-            c["choices"][0]["delta"]["content"] for c in client.stream_chat_completions(REQUEST)
-        ]
+        parts = [c["choices"][0]["delta"]["content"] for c in client.stream_chat_completions(REQUEST)]
         assert parts == ["a", "b"]
         upstreams.gateway = down
         for _ in range(5):

@@ -346,17 +346,17 @@ function asString(value: unknown, fallback = ""): string {
 }
 
 /**
- * Turns an OpenAI-style error object into a typed error. The gateway answers
- * `{"error": {...}}`; a LiteLLM proxy running the in-proxy guardrail carries the same fields
- * (FastAPI's HTTPException detail, possibly wrapped by LiteLLM), so both hops raise PolicyViolation.
+ * Turns an OpenAI-style error object into a typed error. The gateway answers `{"error": {...}}`;
+ * a LiteLLM proxy running the in-proxy guardrail wraps the same object as
+ * `{"error": {..., "provider_specific_fields": {"error": {...}}}}`, so a block on either route
+ * raises PolicyViolation.
  */
 export function errorFromBody(status: number, payload: unknown, retryAfterS: number | null = null): PolicyGatewayError {
   const top = asRecord(payload) ?? {};
   let error = asRecord(top["error"]) ?? asRecord(top["detail"]) ?? top;
-  // LiteLLM wraps the guardrail's detail: {"error": {"message": "{'error': {...}}" or {...}}}.
-  const nested = asRecord(error["error"]) ?? asRecord(error["message"]);
-  if (nested && (nested["type"] === "policy_violation" || asRecord(nested["error"]))) {
-    error = asRecord(nested["error"]) ?? nested;
+  const inner = asRecord(asRecord(error["provider_specific_fields"])?.["error"]);
+  if (inner && inner["type"] === "policy_violation") {
+    error = inner;
   }
   const type = asString(error["type"]);
   const message = asString(error["message"], `HTTP ${status}`);

@@ -157,7 +157,19 @@ describe("errors", () => {
   });
 
   it("a LiteLLM guardrail block on the direct route is a PolicyViolation too", async () => {
-    litellm.reply = () => ({ status: 400, json: { error: { message: violationBody(["pii"])["error"], type: "None", code: "400" } } });
+    // What LiteLLM 1.106 answers for the guardrail's HTTPException(400, detail={"error": {...}}).
+    litellm.reply = () => ({
+      status: 400,
+      json: {
+        error: {
+          message: "blocked",
+          type: "invalid_request_error",
+          param: null,
+          code: "400",
+          provider_specific_fields: { error: violationBody(["pii"])["error"], guardrail_name: "policy-prompt" },
+        },
+      },
+    });
     const client = new HttpPolicyGatewayClient(config({ enablePolicyGateway: false }));
     await assert.rejects(
       client.chatCompletions(REQUEST),

@@ -1,0 +1,301 @@
+"""The compiled policies inside the LiteLLM proxy: a CustomGuardrail that evaluates the OPA bundle
+in-process, the prompt policy before the call (`pre_call`) and the output policy after it
+(`post_call`). One hop instead of two, or policies in `dev` where the separate gateway is off.
+
+Loaded by LiteLLM from the `guardrails:` section that gatewayctl emits into
+generated/<env>/litellm/config.yaml:
+
+    guardrails:
+      - guardrail_name: policy-prompt
+        litellm_params:
+          guardrail: runtime.litellm_guardrail.PolicyBundleGuardrail
+          mode: pre_call
+          default_on: true
+          policy_bundle: ../opa/bundle.tar.gz   # relative to the config file
+
+A block raises fastapi.HTTPException(400) whose detail is the gateway's error body (policy,
+version, categories, rules and the decision without any matched text), so clients raise the same
+PolicyViolation on either route. LiteLLM turns any other exception into a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from fastapi import HTTPException
+from litellm.integrations.custom_guardrail import CustomGuardrail
+
+from runtime.telemetry import emit_event
+
+__all__ = ["DECISION_EVENT", "GuardrailConfigError", "PolicyBundleGuardrail"]
+
+DECISION_EVENT = "policy_gateway.guardrail.decision"
+PolicyName = Literal["prompt", "output"]
+
+_log = logging.getLogger("policy_gateway.guardrail")
+
+# The fields of an OpenAI chat-completions request; LiteLLM adds its own keys (metadata, keys,
+# call ids) to `data`, which the policy must neither see nor depend on.
+_REQUEST_FIELDS = (
+    "model",
+    "messages",
+    "max_tokens",
+    "max_completion_tokens",
+    "tools",
+    "tool_choice",
+    "functions",
+    "stream",
+    "temperature",
+    "user",
+)
+# Only completion-style calls carry a prompt the policies understand.
+_CHAT_CALL_TYPES = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
+
+
+class GuardrailConfigError(RuntimeError):
+    """The guardrail cannot run. Deliberately not a ValueError/TypeError: LiteLLM logs those from
+    a guardrail's constructor and starts the proxy *without* the guardrail, which would silently
+    fail open. Any other exception stops the proxy from starting."""
+
+
+class PolicyEvaluator(Protocol):
+    """What the guardrail needs from runtime.policy.PolicyStore."""
+
+    def evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+_stores: dict[Path, PolicyEvaluator] = {}
+_stores_lock = threading.Lock()
+
+
+def _store_for(path: Path) -> PolicyEvaluator:
+    # The pre_call and post_call guardrails name the same bundle; load it once per process.
+    with _stores_lock:
+        if path not in _stores:
+            from runtime.policy import PolicyStore
+
+            _stores[path] = PolicyStore(path)
+        return _stores[path]
+
+
+def _config_dir() -> Path:
+    # LiteLLM keeps the path of the config it was started with in this module global.
+    proxy_server = sys.modules.get("litellm.proxy.proxy_server")
+    config_path = getattr(proxy_server, "user_config_file_path", None)
+    return Path(config_path).resolve().parent if config_path else Path.cwd()
+
+
+def _resolve_bundle(raw: str) -> Path:
+    value = os.environ.get(raw.removeprefix("os.environ/"), "") if raw.startswith("os.environ/") else raw
+    if not value:
+        raise GuardrailConfigError(f"policy_bundle {raw!r} names an unset environment variable")
+    path = Path(value)
+    return path if path.is_absolute() else (_config_dir() / path).resolve()
+
+
+class PolicyBundleGuardrail(CustomGuardrail):
+    """Runs the prompt policy in `pre_call` and the output policy in `post_call`."""
+
+    def __init__(
+        self,
+        *,
+        policy_bundle: str | None = None,
+        fail_mode: str = "closed",
+        store: PolicyEvaluator | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if fail_mode not in ("closed", "open"):
+            raise GuardrailConfigError(f"fail_mode {fail_mode!r} is not closed or open")
+        self.fail_mode = fail_mode
+        if store is not None:
+            self._store = store
+            return
+        if not policy_bundle:
+            raise GuardrailConfigError(
+                f"guardrail {self.guardrail_name!r} needs litellm_params.policy_bundle "
+                "(the path of generated/<env>/opa/bundle.tar.gz)"
+            )
+        path = _resolve_bundle(policy_bundle)
+        try:
+            self._store = _store_for(path)
+        except Exception as exc:
+            raise GuardrailConfigError(
+                f"guardrail {self.guardrail_name!r} cannot load the policy bundle {path}: "
+                f"{type(exc).__name__}: {exc} (run `gatewayctl compile`)"
+            ) from exc
+
+    # --- LiteLLM hooks ---------------------------------------------------------------------
+
+    async def async_pre_call_hook(
+        self,
+        user_api_key_dict: Any,
+        cache: Any,
+        data: dict[str, Any],
+        call_type: str,
+    ) -> dict[str, Any]:
+        if call_type in _CHAT_CALL_TYPES:
+            decision = self._evaluate("prompt", _prompt_input(data))
+            if decision is not None and _blocks(decision):
+                raise _blocked("prompt", decision)
+        return data
+
+    async def async_post_call_success_hook(
+        self,
+        data: dict[str, Any],
+        user_api_key_dict: Any,
+        response: Any,
+    ) -> Any:
+        choices = getattr(response, "choices", None)
+        if not choices:
+            return response
+        model = str(data.get("model") or getattr(response, "model", "") or "")
+        for choice in choices:
+            message = getattr(choice, "message", None)
+            text = getattr(message, "content", None)
+            if not isinstance(text, str) or not text:
+                continue
+            decision = self._evaluate("output", {"text": text, "model": model})
+            if decision is None:
+                continue
+            redactions = decision.get("redactions") or []
+            if decision.get("mode") == "enforce" and redactions:
+                try:
+                    message.content = _redact(text, redactions)
+                except ValueError:
+                    # The policy saw other text than this; withhold rather than guess.
+                    raise _blocked("output", decision) from None
+            elif _blocks(decision):
+                raise _blocked("output", decision)
+        return response
+
+    # --- decisions -------------------------------------------------------------------------
+
+    def _evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The decision, or None when the policy could not be evaluated and fail mode is open."""
+        try:
+            decision = self._store.evaluate(policy, input)
+        except Exception as exc:
+            return self._no_decision(policy, type(exc).__name__)
+        violations = decision.get("violations") or []
+        action = (
+            "off"
+            if decision.get("mode") == "off"
+            else "block"
+            if _blocks(decision)
+            else ("redact" if decision.get("redactions") else "report" if violations else "allow")
+        )
+        emit_event(
+            DECISION_EVENT,
+            {
+                "guardrail": str(self.guardrail_name or ""),
+                "policy": policy,
+                "policy_version": str(decision.get("policy_version", "")),
+                "mode": str(decision.get("mode", "")),
+                "action": action,
+                "categories": ",".join(_categories(decision)),
+            },
+        )
+        return decision
+
+    def _no_decision(self, policy: PolicyName, why: str) -> None:
+        if self.fail_mode == "open":
+            emit_event("policy_gateway.fail_open", {"reason": f"{policy}_policy_unavailable"})
+            return None
+        _log.error("policy evaluation failed", extra={"policy": policy, "error": why})
+        raise HTTPException(
+            status_code=503,
+            detail={
+                "error": {
+                    "message": f"the {policy} policy could not be evaluated, so the request was "
+                    "refused (fail mode closed); retry shortly",
+                    "type": "service_unavailable",
+                    "code": "policy_unavailable",
+                }
+            },
+            headers={"retry-after": "5"},
+        )
+
+
+def _prompt_input(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: data[key] for key in _REQUEST_FIELDS if key in data}
+
+
+def _blocks(decision: Mapping[str, Any]) -> bool:
+    return decision.get("mode") == "enforce" and not decision.get("allow", False)
+
+
+def _categories(decision: Mapping[str, Any]) -> list[str]:
+    return sorted({str(v.get("category", "unknown")) for v in decision.get("violations") or []})
+
+
+def _public_decision(decision: Mapping[str, Any]) -> dict[str, Any]:
+    """The decision as clients may see it: rule ids, categories and positions, never text."""
+    violations = [
+        {key: violation[key] for key in ("rule", "category", "severity", "message", "where") if key in violation}
+        for violation in decision.get("violations") or []
+    ]
+    return {
+        "allow": bool(decision.get("allow", False)),
+        "mode": decision.get("mode"),
+        "policy_version": decision.get("policy_version"),
+        "violations": violations,
+    }
+
+
+def _blocked(policy: PolicyName, decision: Mapping[str, Any]) -> HTTPException:
+    version = str(decision.get("policy_version", ""))
+    categories = _categories(decision)
+    what, hint = (
+        ("request", "remove the flagged content and retry")
+        if policy == "prompt"
+        else ("model's answer", "rephrase the request; the answer was withheld")
+    )
+    return HTTPException(
+        status_code=400,
+        detail={
+            "error": {
+                "message": f"the {what} was blocked by the {policy} policy {version} "
+                f"(categories: {', '.join(categories) or 'unspecified'}); {hint}",
+                "type": "policy_violation",
+                "code": f"{policy}_policy_violation",
+                "policy": policy,
+                "policy_version": version,
+                "categories": categories,
+                "rules": sorted({str(v.get("rule", "")) for v in decision.get("violations") or []}),
+                "decision": _public_decision(decision),
+            }
+        },
+    )
+
+
+def _redact(text: str, redactions: list[Mapping[str, Any]]) -> str:
+    """Replace each [start, end) span; overlapping spans merge so no fragment of a match survives
+    between two replacements. A span outside the text raises ValueError (the caller blocks).
+    Same rules as runtime/gateway/enforce.apply_redactions, which this module cannot import: the
+    LiteLLM image carries runtime/ without the gateway's service dependencies."""
+    spans: list[tuple[int, int, str]] = []
+    for redaction in redactions:
+        start, end = int(redaction["start"]), int(redaction["end"])
+        if not 0 <= start < end <= len(text):
+            raise ValueError("redaction span outside the text")
+        spans.append((start, end, str(redaction.get("replacement") or "[REDACTED]")))
+    merged: list[tuple[int, int, str]] = []
+    for start, end, replacement in sorted(spans):
+        if merged and start < merged[-1][1]:
+            first, last, kept = merged[-1]
+            merged[-1] = (first, max(last, end), kept)
+        else:
+            merged.append((start, end, replacement))
+    out, position = [], 0
+    for start, end, replacement in merged:
+        out += [text[position:start], replacement]
+        position = end
+    out.append(text[position:])
+    return "".join(out)

@@ -1,0 +1,209 @@
+"""PolicyBundleGuardrail's hooks with a scripted policy store: what blocks, what passes, what is
+redacted, and that configuration mistakes stop the proxy instead of silently dropping the
+guardrail. The real-bundle, real-proxy behaviour is in tests/integration/test_guardrail_litellm.py."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from fastapi import HTTPException
+from litellm.types.utils import Choices, Message, ModelResponse
+
+from runtime.litellm_guardrail import GuardrailConfigError, PolicyBundleGuardrail
+
+# LiteLLM's response types trip a pydantic warning on first use (third-party noise).
+pytestmark = pytest.mark.filterwarnings("ignore:Item .* is using the `ReadOnly` qualifier:UserWarning")
+
+REQUEST = {
+    "model": "chat-default",
+    "messages": [{"role": "user", "content": "hello"}],
+    "metadata": {"user_api_key_hash": "abc"},
+    "litellm_call_id": "call-1",
+}
+SSN_VIOLATION = {
+    "rule": "pii_ssn",
+    "category": "pii",
+    "severity": "high",
+    "message": "social security number",
+    "where": {"field": "text", "start": 12, "end": 23},
+}
+
+
+class ScriptedStore:
+    """Answers a fixed decision per policy and records what it was asked."""
+
+    def __init__(self, decisions: Mapping[str, dict[str, Any] | Exception]) -> None:
+        self.decisions = decisions
+        self.inputs: list[tuple[str, Mapping[str, Any]]] = []
+
+    def evaluate(self, policy: str, input: Mapping[str, Any]) -> dict[str, Any]:
+        self.inputs.append((policy, input))
+        decision = self.decisions[policy]
+        if isinstance(decision, Exception):
+            raise decision
+        return decision
+
+
+def decision(mode: str, *violations: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    allow = mode != "enforce" or not violations
+    return {
+        "allow": allow,
+        "mode": mode,
+        "policy_version": "1.0.0",
+        "violations": list(violations),
+        **extra,
+    }
+
+
+def guardrail(store: ScriptedStore, event_hook: str, **kwargs: Any) -> PolicyBundleGuardrail:
+    return PolicyBundleGuardrail(
+        guardrail_name=f"policy-{event_hook}",
+        event_hook=event_hook,
+        default_on=True,
+        store=store,
+        **kwargs,
+    )
+
+
+def answer(text: str) -> ModelResponse:
+    return ModelResponse(model="chat-default", choices=[Choices(message=Message(role="assistant", content=text))])
+
+
+async def pre_call(g: PolicyBundleGuardrail, data: dict[str, Any]) -> Any:
+    return await g.async_pre_call_hook(None, None, data, "acompletion")
+
+
+async def test_allowed_prompt_passes_and_the_policy_sees_only_the_openai_fields() -> None:
+    store = ScriptedStore({"prompt": decision("enforce")})
+    data = dict(REQUEST)
+    assert await pre_call(guardrail(store, "pre_call"), data) is data
+    assert store.inputs == [("prompt", {"model": "chat-default", "messages": REQUEST["messages"]})]
+
+
+async def test_blocked_prompt_raises_400_with_the_decision_and_no_text() -> None:
+    violation = {**SSN_VIOLATION, "where": {"field": "messages[0].content", "start": 0, "end": 5}}
+    store = ScriptedStore({"prompt": decision("enforce", violation)})
+    with pytest.raises(HTTPException) as caught:
+        await pre_call(guardrail(store, "pre_call"), dict(REQUEST))
+    assert caught.value.status_code == 400
+    error = caught.value.detail["error"]
+    assert error["type"] == "policy_violation"
+    assert (error["policy"], error["policy_version"], error["categories"]) == (
+        "prompt",
+        "1.0.0",
+        ["pii"],
+    )
+    assert error["rules"] == ["pii_ssn"]
+    assert error["decision"] == {
+        "allow": False,
+        "mode": "enforce",
+        "policy_version": "1.0.0",
+        "violations": [violation],
+    }
+    assert "hello" not in repr(caught.value.detail)
+
+
+async def test_monitor_mode_passes_a_violating_prompt() -> None:
+    store = ScriptedStore({"prompt": decision("monitor", SSN_VIOLATION)})
+    data = dict(REQUEST)
+    assert await pre_call(guardrail(store, "pre_call"), data) is data
+
+
+async def test_non_chat_calls_are_not_evaluated() -> None:
+    store = ScriptedStore({"prompt": decision("enforce", SSN_VIOLATION)})
+    g = guardrail(store, "pre_call")
+    await g.async_pre_call_hook(None, None, {"input": "x"}, "aembedding")
+    assert store.inputs == []
+
+
+async def test_policy_error_fails_closed_with_503() -> None:
+    store = ScriptedStore({"prompt": RuntimeError("engine crashed")})
+    with pytest.raises(HTTPException) as caught:
+        await pre_call(guardrail(store, "pre_call"), dict(REQUEST))
+    assert caught.value.status_code == 503
+    assert caught.value.detail["error"]["code"] == "policy_unavailable"
+    assert caught.value.headers == {"retry-after": "5"}
+
+
+async def test_policy_error_passes_in_fail_mode_open() -> None:
+    store = ScriptedStore({"prompt": RuntimeError("engine crashed")})
+    data = dict(REQUEST)
+    assert await pre_call(guardrail(store, "pre_call", fail_mode="open"), data) is data
+
+
+async def test_clean_answer_passes_unchanged() -> None:
+    store = ScriptedStore({"output": decision("enforce", redactions=[])})
+    response = answer("Paris is the capital of France.")
+    result = await guardrail(store, "post_call").async_post_call_success_hook(dict(REQUEST), None, response)
+    assert result.choices[0].message.content == "Paris is the capital of France."
+    assert store.inputs == [("output", {"text": "Paris is the capital of France.", "model": "chat-default"})]
+
+
+async def test_enforced_output_with_redactions_is_redacted() -> None:
+    redaction = {"field": "text", "start": 12, "end": 23, "replacement": "[REDACTED:ssn]"}
+    store = ScriptedStore({"output": decision("enforce", SSN_VIOLATION, redactions=[redaction])})
+    response = answer("The SSN is: 123-45-6789.")
+    result = await guardrail(store, "post_call").async_post_call_success_hook(dict(REQUEST), None, response)
+    assert result.choices[0].message.content == "The SSN is: [REDACTED:ssn]."
+
+
+async def test_enforced_output_violation_without_redactions_is_blocked() -> None:
+    store = ScriptedStore({"output": decision("enforce", SSN_VIOLATION, redactions=[])})
+    with pytest.raises(HTTPException) as caught:
+        await guardrail(store, "post_call").async_post_call_success_hook(
+            dict(REQUEST), None, answer("The SSN is: 123-45-6789.")
+        )
+    assert caught.value.status_code == 400
+    assert caught.value.detail["error"]["code"] == "output_policy_violation"
+    assert "123-45-6789" not in repr(caught.value.detail)
+
+
+async def test_stale_redaction_span_blocks_instead_of_guessing() -> None:
+    redaction = {"field": "text", "start": 100, "end": 110, "replacement": "[REDACTED]"}
+    store = ScriptedStore({"output": decision("enforce", SSN_VIOLATION, redactions=[redaction])})
+    with pytest.raises(HTTPException) as caught:
+        await guardrail(store, "post_call").async_post_call_success_hook(dict(REQUEST), None, answer("short"))
+    assert caught.value.status_code == 400
+
+
+def test_missing_bundle_parameter_is_not_a_value_error() -> None:
+    # LiteLLM skips a guardrail whose constructor raises ValueError/TypeError and starts the
+    # proxy without it; the guardrail must stop the proxy instead.
+    with pytest.raises(GuardrailConfigError) as caught:
+        PolicyBundleGuardrail(guardrail_name="policy-prompt", event_hook="pre_call")
+    assert not isinstance(caught.value, ValueError | TypeError)
+
+
+def test_unloadable_bundle_stops_the_proxy(tmp_path: Any) -> None:
+    with pytest.raises(GuardrailConfigError, match="cannot load the policy bundle"):
+        PolicyBundleGuardrail(
+            guardrail_name="policy-prompt",
+            event_hook="pre_call",
+            policy_bundle=str(tmp_path / "missing.tar.gz"),
+        )
+
+
+def test_bundle_from_an_unset_environment_variable_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("POLICY_BUNDLE_PATH", raising=False)
+    with pytest.raises(GuardrailConfigError, match="unset environment variable"):
+        PolicyBundleGuardrail(
+            guardrail_name="policy-prompt",
+            event_hook="pre_call",
+            policy_bundle="os.environ/POLICY_BUNDLE_PATH",
+        )
+
+
+async def test_overlapping_redactions_leave_no_fragment() -> None:
+    redactions = [
+        {"field": "text", "start": 0, "end": 6, "replacement": "[A]"},
+        {"field": "text", "start": 4, "end": 10, "replacement": "[B]"},
+    ]
+    store = ScriptedStore({"output": decision("enforce", SSN_VIOLATION, redactions=redactions)})
+    result = await guardrail(store, "post_call").async_post_call_success_hook(
+        dict(REQUEST), None, answer("0123456789tail")
+    )
+    assert result.choices[0].message.content == "[A]tail"
