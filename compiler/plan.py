@@ -135,6 +135,7 @@ class DeploymentPlan:
     autoscaling: AutoscalingPlan | None  # None: the gateway runs a fixed number of replicas
     pdb_min_available: int | None  # None: no PodDisruptionBudget
     existing_secret: str
+    redis_url_from_secret: bool
     network_policy: NetworkPolicy
     ingress: Ingress | None  # None: no Ingress
 
@@ -291,6 +292,7 @@ def _deployment_plan(spec: Deployment, sea_env: str) -> DeploymentPlan:
         autoscaling=autoscaling,
         pdb_min_available=(pdb.min_available or 1) if pdb_on else None,
         existing_secret=spec.existing_secret,
+        redis_url_from_secret=spec.redis_url_from_secret,
         network_policy=spec.network_policy,
         ingress=spec.ingress if spec.ingress.enabled else None,
     )

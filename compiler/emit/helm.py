@@ -63,8 +63,20 @@ def _gateway_env(env: EnvPlan) -> dict[str, str]:
         "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
     }
     cache = env.service_with_role("cache")
-    if cache is not None:
+    if cache is not None and not env.deployment.redis_url_from_secret:
         out["REDIS_URL"] = f"redis://{cache.name}:{cache.container_port}/0"
+    return dict(sorted(out.items()))
+
+
+def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
+    """Environment variable -> key of the existing Secret."""
+    out = {
+        "LLM_PROVIDER_API_KEY": env.litellm.master_key_env,
+        "POLICY_GATEWAY_API_KEYS": "POLICY_GATEWAY_API_KEYS",
+        "POLICY_GATEWAY_MASTER_KEY": "POLICY_GATEWAY_MASTER_KEY",
+    }
+    if env.deployment.redis_url_from_secret:
+        out["REDIS_URL"] = "REDIS_URL"  # it holds the Redis password
     return dict(sorted(out.items()))
 
 
@@ -88,7 +100,7 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
         "image": _image(proxy.image, d.image_pull_policy),
         **_workload(d.llm_provider),
         "port": proxy.container_port,
-        # Parsed back from the emitter's text, so the ConfigMap holds exactly the compiled config.
+        # The data litellm/config.yaml is written from: the ConfigMap holds the compiled config.
         "config": litellm.config(env),
         "secretEnv": {key: key for key in sorted(keys)},
     }
@@ -109,11 +121,7 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
             **_workload(d.gateway),
             "port": gateway.container_port,
             "env": _gateway_env(env),
-            "secretEnv": {
-                "LLM_PROVIDER_API_KEY": env.litellm.master_key_env,
-                "POLICY_GATEWAY_API_KEYS": "POLICY_GATEWAY_API_KEYS",
-                "POLICY_GATEWAY_MASTER_KEY": "POLICY_GATEWAY_MASTER_KEY",
-            },
+            "secretEnv": _gateway_secret_env(env),
         },
         "litellm": _litellm(env, proxy) if proxy is not None else {"enabled": False},
         "secrets": {"existingSecret": d.existing_secret},
@@ -135,6 +143,7 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
             "ingressControllerNamespace": d.network_policy.ingress_controller_namespace,
             "prometheusNamespace": d.network_policy.prometheus_namespace,
             "clientPodLabels": dict(sorted(d.network_policy.client_pod_labels.items())),
+            "redisPodLabels": dict(sorted(d.network_policy.redis_pod_labels.items())),
             "backendPorts": _backend_ports(env),
         },
         "ingress": {"enabled": False},

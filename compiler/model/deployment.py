@@ -73,6 +73,11 @@ class NetworkPolicy(StrictModel):
         min_length=1,
         description="pods carrying these labels (any namespace) may call the gateway",
     )
+    redis_pod_labels: dict[str, LabelValue] = Field(
+        default_factory=lambda: {"app.kubernetes.io/name": "redis"},
+        min_length=1,
+        description="labels of the Redis pods (any namespace) the gateway and the proxy may reach",
+    )
 
 
 class Ingress(StrictModel):
@@ -96,6 +101,10 @@ class Deployment(StrictModel):
     existing_secret: Name = Field(
         "policy-gateway-secrets",
         description="Secret created outside the chart holding every key; the chart only refers to it",
+    )
+    redis_url_from_secret: bool = Field(
+        False,
+        description="take REDIS_URL from the Secret (a Redis with a password) instead of the plan",
     )
     network_policy: NetworkPolicy = NetworkPolicy()
     ingress: Ingress = Ingress()

@@ -168,3 +168,26 @@ def test_a_mode_change_from_monitor_to_enforce_rolls_the_gateway(project: Path, 
     old = find(parse_manifests(render(during)), "Deployment", "policy-gateway")
     new = find(parse_manifests(render(enforced)), "Deployment", "policy-gateway")
     assert old["spec"]["template"] != new["spec"]["template"]
+
+
+def test_spec_labels_replace_the_chart_default_labels(project: Path, render: Render) -> None:
+    (project / "specs" / "deployment.yaml").write_text(
+        "deployment:\n  network_policy:\n"
+        "    client_pod_labels: {team: search}\n"
+        "    redis_pod_labels: {app: shared-redis}\n"
+    )
+    manifests = parse_manifests(render(compiled_values(project, "prod")))
+    policy = find(manifests, "NetworkPolicy", "policy-gateway")["spec"]
+    client_peer = policy["ingress"][0]["from"][2]
+    assert client_peer["podSelector"]["matchLabels"] == {"team": "search"}
+    redis_peer = policy["egress"][1]["to"][0]
+    assert redis_peer["podSelector"]["matchLabels"] == {"app": "shared-redis"}
+
+
+def test_redis_url_with_a_password_comes_from_the_secret(project: Path, render: Render) -> None:
+    (project / "specs" / "deployment.yaml").write_text("deployment:\n  redis_url_from_secret: true\n")
+    manifests = parse_manifests(render(compiled_values(project, "prod")))
+    assert "REDIS_URL" not in find(manifests, "ConfigMap", "policy-gateway-env")["data"]
+    pod = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]
+    (redis_url,) = [v for v in pod["containers"][0]["env"] if v["name"] == "REDIS_URL"]
+    assert redis_url["valueFrom"]["secretKeyRef"] == {"name": "policy-gateway-secrets", "key": "REDIS_URL"}

@@ -78,3 +78,16 @@ failureThreshold: {{ .probe.failureThreshold }}
     - protocol: TCP
       port: 53
 {{- end -}}
+
+{{/* Pod label maps of the network policies; an empty map in the values means the default. */}}
+{{- define "pg.clientPodLabels" -}}
+{{- toYaml (.Values.networkPolicy.clientPodLabels | default (dict "policy-gateway-client" "true")) -}}
+{{- end -}}
+
+{{- define "pg.redisPodLabels" -}}
+{{- toYaml (.Values.networkPolicy.redisPodLabels | default (dict "app.kubernetes.io/name" "redis")) -}}
+{{- end -}}
+
+{{- define "pg.opaPodLabels" -}}
+{{- toYaml (.Values.networkPolicy.opaPodLabels | default (dict "app.kubernetes.io/name" "opa")) -}}
+{{- end -}}
