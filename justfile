@@ -31,6 +31,12 @@ lint:
 test: check
     {{bin}}/pytest -q
 
+# Helm chart and image: render, lint and schema-check the chart for every environment from
+# generated/<env>/helm/values.yaml (Helm's Go SDK), validate the manifests (kubernetes-validate),
+# snapshot them; hadolint the Dockerfile, test the entrypoint (part of `just test` too)
+helm-check:
+    {{bin}}/pytest -q tests/deploy
+
 # Benchmarks (results go to docs/benchmarks.md)
 bench-compile:
     {{bin}}/python bench/compile.py
