@@ -157,6 +157,7 @@ class EnvPlan:
     policies: tuple[PolicyPlan, ...]
     rego_sources: Mapping[str, str]  # rego/… relative path -> text
     deployment: DeploymentPlan
+    guardrails: str = "off"  # off | in_proxy: policies run inside the LiteLLM proxy too
 
     def service_with_role(self, role: str) -> ServicePlan | None:
         return next((s for s in self.services if s.role == role), None)
@@ -229,6 +230,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
         ),
         rego_sources=rego,
         deployment=_deployment_plan(doc.deployment, spec_env.sea_env),
+        guardrails=spec_env.guardrails,
     )
 
 

@@ -159,7 +159,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
         for choice in choices:
             message = getattr(choice, "message", None)
             text = getattr(message, "content", None)
-            if not isinstance(text, str) or not text:
+            if message is None or not isinstance(text, str) or not text:
                 continue
             decision = self._evaluate("output", {"text": text, "model": model})
             if decision is None:
@@ -182,7 +182,8 @@ class PolicyBundleGuardrail(CustomGuardrail):
         try:
             decision = self._store.evaluate(policy, input)
         except Exception as exc:
-            return self._no_decision(policy, type(exc).__name__)
+            self._no_decision(policy, type(exc).__name__)  # raises unless fail mode is open
+            return None
         violations = decision.get("violations") or []
         action = (
             "off"

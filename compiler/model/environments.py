@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from compiler.model._base import FailMode, StrictModel
+
+GuardrailsMode = Literal["off", "in_proxy"]
 
 
 class Environment(StrictModel):
     sea_env: str = Field(min_length=1, description="value of SEA_ENV; `production` turns on the prod invariants")
     enable_policy_gateway: bool = Field(description="LLM_ENABLE_POLICY_GATEWAY")
     fail_mode: FailMode | None = Field(None, description="POLICY_GATEWAY_FAIL_MODE; defaults to routing.fail_mode")
+    guardrails: GuardrailsMode = Field(
+        "off",
+        description="in_proxy: the LiteLLM proxy runs the compiled policies itself (a guardrails: section "
+        "in its config), so an environment without the gateway still enforces or monitors them",
+    )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="a partial spec document merged over the base for this environment",
