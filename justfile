@@ -28,7 +28,7 @@ lint:
     {{bin}}/mypy
 
 # The whole test suite (what CI runs)
-test: check
+test: check ts-test
     {{bin}}/pytest -q
 
 # Helm chart and image: render, lint and schema-check the chart for every environment from
@@ -36,6 +36,10 @@ test: check
 # snapshot them; hadolint the Dockerfile, test the entrypoint (part of `just test` too)
 helm-check:
     {{bin}}/pytest -q tests/deploy
+
+# TypeScript client adapter: compile with tsc (strict) and run its node --test suite
+ts-test:
+    cd clients/typescript && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } && npm test --silent
 
 # Benchmarks (results go to docs/benchmarks.md)
 bench-compile:
