@@ -1,0 +1,51 @@
+"""The hosted CI workflow and .ci/run must never disagree: same setup, same `just` recipes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+JUST = REPO / ".venv" / "bin" / "just"
+JUST_CALL = re.compile(r"(?:^|\s)(?:\S*/)?just\s+([a-z][a-z0-9-]*)")
+
+
+def workflow_commands() -> list[str]:
+    workflow = YAML(typ="safe").load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    return [step["run"].strip() for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
+
+
+def ci_run_commands() -> list[str]:
+    lines = (REPO / ".ci" / "run").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith(("#", "set ", "cd "))]
+
+
+def recipes(commands: list[str]) -> list[str]:
+    return [name for command in commands for name in JUST_CALL.findall(command)]
+
+
+def test_workflow_sets_up_with_the_same_script_as_ci_run() -> None:
+    assert workflow_commands()[0] == "scripts/setup"
+    assert ci_run_commands()[0] == "scripts/setup"
+
+
+def test_every_recipe_ci_run_calls_is_called_by_the_workflow() -> None:
+    expected = recipes(ci_run_commands())
+    assert expected, ".ci/run calls no just recipe"
+    assert set(expected) <= set(recipes(workflow_commands()))
+
+
+def test_the_workflow_calls_only_recipes_that_exist() -> None:
+    summary = subprocess.run(
+        [str(JUST), "--summary"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+    missing = [name for name in recipes(workflow_commands()) if name not in summary]
+    assert missing == []
+
+
+def test_the_test_recipe_builds_and_tests_the_typescript_client() -> None:
+    dry = subprocess.run([str(JUST), "--dry-run", "test"], cwd=REPO, check=True, capture_output=True, text=True).stderr
+    assert "clients/typescript" in dry and "npm test" in dry
