@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helmchart import GENERATED, find, load_values, parse_manifests, tool
+from helmchart import GENERATED, ROOT, find, load_values, parse_manifests, tool
 
 pytestmark = pytest.mark.integration
 
 SANDBOX = Path(__file__).with_name("podsandbox.sh")
+# What stays visible (read-only) in the sandbox: the interpreter, the venv, the repository.
+KEEP = sorted({sys.base_prefix, sys.prefix, str(ROOT)})
 ENV = "prod"
 STARTUP_S = 120.0
 
@@ -83,7 +85,7 @@ def litellm_pod(render: Callable[[dict[str, Any]], dict[str, str]], tmp_path: Pa
                 "-m",
                 "/bin/sh",
                 str(SANDBOX),
-                sys.base_prefix,
+                *KEEP,
                 "--",
                 "/usr/bin/env",
                 "-i",
@@ -123,7 +125,7 @@ def test_sandbox_root_filesystem_is_read_only_and_tmp_writable(tmp_path: Path) -
     assert unshare
     probe = "id -u; touch /tmp/ok && echo tmp-writable; touch /var/tmp/no 2>/dev/null || echo root-read-only"
     proc = subprocess.run(
-        [unshare, "-m", "/bin/sh", str(SANDBOX), sys.base_prefix, "--", "/bin/sh", "-c", probe],
+        [unshare, "-m", "/bin/sh", str(SANDBOX), *KEEP, "--", "/bin/sh", "-c", probe],
         capture_output=True,
         text=True,
         timeout=30,
