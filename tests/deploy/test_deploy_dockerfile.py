@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from helmchart import tool
+from helmchart import find, load_values, parse_manifests, tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
@@ -105,3 +107,23 @@ def test_build_context_ignores_everything_the_image_does_not_need() -> None:
     assert ignore[ignore.index("*") + 1 :].count("!tests/") == 0
     assert "*" in ignore
     assert "!generated/" in ignore
+
+
+def test_image_and_chart_agree_on_paths_user_and_variables(
+    render: Callable[[dict[str, Any]], dict[str, str]],
+) -> None:
+    manifests = parse_manifests(render(load_values("prod")))
+    pod = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env_lines = " ".join(args for keyword, args in final_stage() if keyword == "ENV")
+    generated_dir = re.search(r"GENERATED_DIR=(\S+)", env_lines)
+    assert generated_dir is not None
+    args = container["args"]
+    assert args[args.index("--generated") + 1] == generated_dir.group(1)
+    assert f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}" == next(
+        args for keyword, args in final_stage() if keyword == "USER"
+    )
+    entrypoint = (DOCKERFILE.parent / "entrypoint.sh").read_text()
+    for var in container["env"]:
+        if var["name"].startswith(("EXPECTED_", "GATEWAY_")):
+            assert "${" + var["name"] + ":-" in entrypoint, var["name"]
