@@ -99,10 +99,7 @@ class CircuitBreaker:
                 now = self._clock()
                 # A probe whose caller vanished (cancelled, crashed) without reporting would keep
                 # the breaker half-open forever; after one reset timeout it counts as abandoned.
-                if (
-                    self._probe_started is not None
-                    and now - self._probe_started < self.reset_timeout_s
-                ):
+                if self._probe_started is not None and now - self._probe_started < self.reset_timeout_s:
                     refused = self._probe_remaining(now)
                 else:
                     self._probe_started = now
@@ -148,10 +145,7 @@ class CircuitBreaker:
     # --- internals: called with the lock held -------------------------------------------
 
     def _advance(self) -> StateChange | None:
-        if (
-            self._state is BreakerState.OPEN
-            and self._clock() - self._opened_at >= self.reset_timeout_s
-        ):
+        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout_s:
             return self._transition(BreakerState.HALF_OPEN, failures=self._failures)
         return None
 

@@ -75,11 +75,7 @@ def breaker_event_listener(
                 "breaker": change.name,
             },
             logger_provider=logger_provider,
-            severity=(
-                _logs.SeverityNumber.WARN
-                if change.state is BreakerState.OPEN
-                else _logs.SeverityNumber.INFO
-            ),
+            severity=(_logs.SeverityNumber.WARN if change.state is BreakerState.OPEN else _logs.SeverityNumber.INFO),
         )
 
     return listener
@@ -195,9 +191,7 @@ class GatewayMetrics:
     def breaker_listener(self) -> Callable[[StateChange], None]:
         def listener(change: StateChange) -> None:
             self.set_breaker_state(change.name, change.state)
-            self.breaker_transitions.labels(
-                change.name, change.previous.value, change.state.value
-            ).inc()
+            self.breaker_transitions.labels(change.name, change.previous.value, change.state.value).inc()
 
         return listener
 

@@ -47,9 +47,7 @@ def test_opens_after_five_consecutive_failures_and_not_before() -> None:
     assert breaker.failure_count == 4
     fail(breaker, 1)
     assert breaker.state is BreakerState.OPEN
-    assert events == [
-        StateChange("llm-provider", BreakerState.OPEN, BreakerState.CLOSED, 5, 1_700_001_000.0)
-    ]
+    assert events == [StateChange("llm-provider", BreakerState.OPEN, BreakerState.CLOSED, 5, 1_700_001_000.0)]
 
 
 def test_a_success_resets_the_consecutive_count() -> None:
@@ -100,9 +98,7 @@ def test_successful_probe_closes_and_resets_the_count() -> None:
     breaker.record_success()
     assert breaker.state is BreakerState.CLOSED
     assert breaker.failure_count == 0
-    assert events[-1] == StateChange(
-        "llm-provider", BreakerState.CLOSED, BreakerState.HALF_OPEN, 0, 1_700_001_030.0
-    )
+    assert events[-1] == StateChange("llm-provider", BreakerState.CLOSED, BreakerState.HALF_OPEN, 0, 1_700_001_030.0)
     breaker.before_call()  # traffic flows again
 
 

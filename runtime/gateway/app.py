@@ -1,0 +1,243 @@
+"""The gateway's ASGI application: wiring, lifespan and the URL map.
+
+Plain ASGI with a dict router rather than a framework: the whole request path has a budget of
+about 1 ms of CPU (docs/benchmarks.md), and a framework's request objects and middleware stack
+would spend a good part of it. The request path itself is in routes.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from opentelemetry.sdk.trace import TracerProvider
+from redis import asyncio as aioredis
+
+from runtime.breaker import BreakerState, CircuitBreaker
+from runtime.gateway.admission import AdmissionController
+from runtime.gateway.asgi import Request, Responder, send_json
+from runtime.gateway.auth import Authenticator
+from runtime.gateway.backends import BackendRouter, HealthChecker
+from runtime.gateway.enforce import PolicyEngine
+from runtime.gateway.errors import GatewayError
+from runtime.gateway.ratelimit import RateLimiter
+from runtime.gateway.upstream import Upstream
+from runtime.settings import Settings
+from runtime.telemetry import (
+    GatewayMetrics,
+    breaker_event_listener,
+    configure_tracing,
+    emit_event,
+)
+
+__all__ = ["GatewayApp", "build_app"]
+
+_log = logging.getLogger("policy_gateway.app")
+Handler = Callable[[Request, Responder], Awaitable[None]]
+
+
+class GatewayApp:
+    def __init__(
+        self,
+        settings: Settings,
+        policy: PolicyEngine,
+        *,
+        redis: aioredis.Redis | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        tracer_provider: TracerProvider | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        from runtime.gateway import routes  # the request path; imports this module's types
+
+        self.settings = settings
+        self.policy = policy
+        self.metrics = metrics or GatewayMetrics()
+        self.tracer_provider = tracer_provider or configure_tracing()
+        self.tracer = self.tracer_provider.get_tracer("policy_gateway")
+        self.breaker = CircuitBreaker(
+            "llm-provider",
+            settings.cb_failure_threshold,
+            settings.cb_reset_timeout_s,
+            clock=monotonic,
+            wall_clock=clock,
+            listeners=[breaker_event_listener(), self.metrics.breaker_listener()],
+        )
+        self.metrics.set_breaker_state(self.breaker.name, BreakerState.CLOSED)
+        self.upstream = Upstream(
+            settings.llm_provider_url,
+            breaker=self.breaker,
+            metrics=self.metrics,
+            timeout_s=settings.upstream_timeout_s,
+            api_key=settings.llm_provider_api_key,
+        )
+        self.auth = Authenticator(settings.client_keys)
+        self.redis = redis
+        self.limiter = (
+            RateLimiter(
+                redis,
+                requests_per_minute=settings.requests_per_minute,
+                tokens_per_minute=settings.tokens_per_minute,
+                clock=clock,
+            )
+            if redis is not None and (settings.requests_per_minute or settings.tokens_per_minute)
+            else None
+        )
+        # A tiny breaker in front of Redis: while it is down, requests get the fail-mode answer
+        # at once instead of each waiting for a connection attempt.
+        self.redis_breaker = CircuitBreaker("redis", 1, 1.0, listeners=[self.metrics.breaker_listener()])
+        self.router = BackendRouter(settings.backends, settings.models)
+        self.health = HealthChecker(settings.backends, settings.health_interval_s)
+        self.admission = AdmissionController(
+            {name: b.concurrency for name, b in settings.backends.items()},
+            on_reject=lambda backend, kind: self.metrics.admission_rejections.labels(backend, kind).inc(),
+        )
+        self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}
+        self._last_reload_error: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        chat = routes.chat_completions
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", "/v1/chat/completions"): chat,
+            ("POST", "/policy/chat/completions"): chat,
+            ("GET", "/v1/models"): routes.list_models,
+            ("GET", "/health"): routes.health,
+            ("GET", "/health/liveliness"): routes.liveliness,
+            ("GET", "/health/readiness"): routes.readiness,
+            ("GET", "/metrics"): routes.metrics,
+            ("GET", "/v1/gateway/status"): routes.gateway_status,
+            ("GET", "/hot-reload/status"): routes.hot_reload_status,
+        }
+        self._paths = {path for _, path in self.routes}
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        scope["app"] = self
+        request = Request(scope, receive)
+        responder = Responder(send)
+        handler = self.routes.get((scope["method"], scope["path"]))
+        try:
+            if handler is None:
+                if scope["path"] in self._paths:
+                    raise GatewayError(405, f"method {scope['method']} not allowed here", code="method_not_allowed")
+                raise GatewayError(404, f"no route {scope['path']}", code="not_found")
+            await handler(request, responder)
+        except GatewayError as exc:
+            if not responder.started:
+                await send_json(responder, exc.status, exc.body(), exc.headers)
+        except Exception:
+            _log.exception("unhandled error", extra={"path": scope["path"]})
+            if not responder.started:
+                err = GatewayError(
+                    500,
+                    "internal gateway error; see the gateway's logs",
+                    type_="server_error",
+                    code="internal_error",
+                )
+                await send_json(responder, 500, err.body(), [])
+
+    def set_breaker_gauges(self) -> None:
+        """Reading a breaker's state moves it from open to half-open once its timeout passed;
+        do that before exporting, so the gauge does not show a stale `open`."""
+        for breaker in (self.breaker, self.redis_breaker):
+            self.metrics.set_breaker_state(breaker.name, breaker.state)
+
+    # --- lifespan -------------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        await self.upstream.start()
+        self.health.start(self.upstream.session)
+        self._tasks.append(asyncio.create_task(self._watch_bundle(), name="bundle-watch"))
+        self.metrics.bundle_loaded.set(time.time())
+
+    async def shutdown(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.health.stop()
+        await self.upstream.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def _lifespan(
+        self,
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # --- hot reload -----------------------------------------------------------------------
+
+    async def check_bundle(self) -> bool:
+        """One hot-reload check. The store swaps atomically and keeps the old bundle when the
+        new one is corrupt; this records the outcome as metrics and events."""
+        self.reload_state["checks"] += 1
+        try:
+            changed = await asyncio.to_thread(self.policy.reload_if_changed)
+        except Exception as exc:
+            changed, error = False, type(exc).__name__
+        else:
+            error = self.policy.status().get("last_error")
+        if changed:
+            self.reload_state["reloads"] += 1
+            self.metrics.bundle_reloads.labels("loaded").inc()
+            self.metrics.bundle_loaded.set(time.time())
+            emit_event(
+                "policy_gateway.policy_bundle.reloaded",
+                {"versions": ",".join(f"{k}={v}" for k, v in sorted(self.policy.versions.items()))},
+            )
+        elif error and error != self._last_reload_error:
+            self.reload_state["rejected"] += 1
+            self.metrics.bundle_reloads.labels("rejected").inc()
+            emit_event("policy_gateway.policy_bundle.rejected", {"error": str(error)[:200]})
+        self._last_reload_error = error
+        return changed
+
+    async def _watch_bundle(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reload_interval_s)
+            try:
+                await self.check_bundle()
+            except Exception:
+                _log.exception("bundle check failed")
+
+
+def build_app(settings: Settings, policy: PolicyEngine, *, tracer_provider: TracerProvider | None = None) -> GatewayApp:
+    """The app as `gatewayctl serve` runs it: Redis from REDIS_URL with short timeouts, so an
+    unreachable Redis costs a request milliseconds, not seconds, before the fail mode applies."""
+    redis = (
+        aioredis.Redis.from_url(
+            settings.redis_url,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            health_check_interval=0,
+        )
+        if settings.redis_url
+        else None
+    )
+    return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider)

@@ -1,0 +1,263 @@
+"""The gateway's settings: `generated/<env>/gateway.json` (compiled from specs/) overlaid with
+environment variables. The one place that reads them; everything else gets a frozen Settings.
+
+Environment variables (all optional; documented in the README):
+  LLM_PROVIDER_URL                      upstream LiteLLM base URL (default from gateway.json, then
+                                        http://llm-provider:8001/v1)
+  LLM_PROVIDER_API_KEY                  the key the gateway presents to LiteLLM
+  POLICY_GATEWAY_MASTER_KEY             client key with access to everything
+  POLICY_GATEWAY_API_KEYS               comma-separated client keys
+  REDIS_URL                             shared rate-limit / budget state
+  POLICY_GATEWAY_FAIL_MODE              closed | open
+  POLICY_GATEWAY_CB_FAILURE_THRESHOLD   consecutive upstream failures that open the breaker
+  POLICY_GATEWAY_CB_RESET_TIMEOUT_S     seconds before the half-open probe
+  SEA_ENV                               development | staging | production
+  LLM_ENABLE_POLICY_GATEWAY             true | false
+  POLICY_GATEWAY_UPSTREAM_TIMEOUT_S     seconds to wait for the upstream's answer
+  POLICY_GATEWAY_HEALTH_INTERVAL_S      backend health probe interval (0 disables the probes)
+  POLICY_GATEWAY_RELOAD_INTERVAL_S      how often the bundle file is checked for changes
+  POLICY_GATEWAY_LOG_LEVEL              log level of the JSON logs
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "DEFAULT_LLM_PROVIDER_URL",
+    "BackendSettings",
+    "ModelSettings",
+    "Settings",
+    "SettingsError",
+    "load_settings",
+    "startup_problems",
+]
+
+DEFAULT_LLM_PROVIDER_URL = "http://llm-provider:8001/v1"
+
+FailMode = Literal["closed", "open"]
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line, fit for a startup refusal."""
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    name: str
+    base_url: str
+    capabilities: tuple[str, ...]
+    concurrency: Mapping[str, int]
+    health_live: str | None = None
+    health_ready: str | None = None
+    legacy_names: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    name: str
+    backend: str
+    capability: str = "chat"
+    fallbacks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    sea_env: str
+    enable_policy_gateway: bool
+    fail_mode: FailMode
+    listen_port: int
+    llm_provider_url: str
+    bundle_path: Path
+    llm_provider_api_key: str | None = None
+    master_key: str | None = None
+    api_keys: tuple[str, ...] = ()
+    redis_url: str | None = None
+    cb_failure_threshold: int = 5
+    cb_reset_timeout_s: float = 30.0
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+    max_body_bytes: int = 1_048_576
+    upstream_timeout_s: float = 600.0
+    health_interval_s: float = 30.0
+    reload_interval_s: float = 2.0
+    log_level: str = "INFO"
+    backends: Mapping[str, BackendSettings] = field(default_factory=dict)
+    models: Mapping[str, ModelSettings] = field(default_factory=dict)
+    policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.sea_env == "production"
+
+    @property
+    def client_keys(self) -> tuple[str, ...]:
+        keys = (self.master_key, *self.api_keys)
+        return tuple(k for k in keys if k)
+
+
+def _bool(name: str, value: str) -> bool:
+    v = value.strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no", ""):
+        return False
+    raise SettingsError(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def _number(name: str, value: Any, kind: type[int] | type[float], *, minimum: float) -> Any:
+    try:
+        n = kind(value)
+    except (TypeError, ValueError):
+        raise SettingsError(f"{name}={value!r} is not a {kind.__name__}") from None
+    if n < minimum:
+        raise SettingsError(f"{name}={value!r} must be at least {minimum}")
+    return n
+
+
+def _read_gateway_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{path} not found (run `gatewayctl compile` or pass --generated DIR)") from None
+    except (OSError, ValueError) as exc:
+        raise SettingsError(f"{path} is unreadable: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path} must hold a JSON object")
+    return data
+
+
+def _backends(raw: Mapping[str, Any]) -> dict[str, BackendSettings]:
+    out = {}
+    for name, b in raw.items():
+        health = b.get("health") or {}
+        out[name] = BackendSettings(
+            name=name,
+            base_url=str(b["base_url"]),
+            capabilities=tuple(b.get("capabilities", ())),
+            concurrency={k: int(v) for k, v in (b.get("concurrency") or {}).items()},
+            health_live=health.get("live"),
+            health_ready=health.get("ready"),
+            legacy_names=tuple(b.get("legacy_names", ())),
+        )
+    return out
+
+
+def _models(raw: Mapping[str, Any]) -> dict[str, ModelSettings]:
+    return {
+        name: ModelSettings(
+            name=name,
+            backend=str(m["backend"]),
+            capability=str(m.get("capability", "chat")),
+            fallbacks=tuple(m.get("fallbacks", ())),
+        )
+        for name, m in raw.items()
+    }
+
+
+def load_settings(
+    env: str,
+    generated_dir: Path | str = "generated",
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings for environment `env` from `<generated_dir>/<env>/gateway.json` and `environ`."""
+    environ = os.environ if environ is None else environ
+    gateway_json = Path(generated_dir) / env / "gateway.json"
+    data = _read_gateway_json(gateway_json)
+
+    def env_or(name: str, default: Any) -> Any:
+        value = environ.get(name)
+        return default if value is None or value == "" else value
+
+    try:
+        cb = data.get("circuit_breaker") or {}
+        rl = data.get("rate_limit") or {}
+        fail_mode = str(env_or("POLICY_GATEWAY_FAIL_MODE", data.get("fail_mode", "closed")))
+        if fail_mode not in ("closed", "open"):
+            raise SettingsError(f"POLICY_GATEWAY_FAIL_MODE={fail_mode!r} must be closed or open")
+        enable = env_or("LLM_ENABLE_POLICY_GATEWAY", None)
+        rpm = rl.get("requests_per_minute")
+        tpm = rl.get("tokens_per_minute")
+        keys = environ.get("POLICY_GATEWAY_API_KEYS", "")
+        return Settings(
+            environment=str(data.get("environment", env)),
+            sea_env=str(env_or("SEA_ENV", data.get("sea_env", "development"))),
+            enable_policy_gateway=(
+                _bool("LLM_ENABLE_POLICY_GATEWAY", enable)
+                if enable is not None
+                else bool(data.get("enable_policy_gateway", False))
+            ),
+            fail_mode=fail_mode,  # type: ignore[arg-type]
+            listen_port=int(data.get("listen_port", 8080)),
+            llm_provider_url=str(
+                env_or("LLM_PROVIDER_URL", data.get("llm_provider_url") or DEFAULT_LLM_PROVIDER_URL)
+            ).rstrip("/"),
+            bundle_path=gateway_json.parent / str(data.get("bundle", "opa/bundle.tar.gz")),
+            llm_provider_api_key=environ.get("LLM_PROVIDER_API_KEY") or None,
+            master_key=environ.get("POLICY_GATEWAY_MASTER_KEY") or None,
+            api_keys=tuple(k.strip() for k in keys.split(",") if k.strip()),
+            redis_url=environ.get("REDIS_URL") or None,
+            cb_failure_threshold=_number(
+                "POLICY_GATEWAY_CB_FAILURE_THRESHOLD",
+                env_or("POLICY_GATEWAY_CB_FAILURE_THRESHOLD", cb.get("failure_threshold", 5)),
+                int,
+                minimum=1,
+            ),
+            cb_reset_timeout_s=_number(
+                "POLICY_GATEWAY_CB_RESET_TIMEOUT_S",
+                env_or("POLICY_GATEWAY_CB_RESET_TIMEOUT_S", cb.get("reset_timeout_s", 30.0)),
+                float,
+                minimum=0.001,
+            ),
+            requests_per_minute=int(rpm) if rpm else None,
+            tokens_per_minute=int(tpm) if tpm else None,
+            max_body_bytes=int(data.get("max_body_bytes", 1_048_576)),
+            upstream_timeout_s=_number(
+                "POLICY_GATEWAY_UPSTREAM_TIMEOUT_S",
+                env_or("POLICY_GATEWAY_UPSTREAM_TIMEOUT_S", 600.0),
+                float,
+                minimum=0.001,
+            ),
+            health_interval_s=_number(
+                "POLICY_GATEWAY_HEALTH_INTERVAL_S",
+                env_or("POLICY_GATEWAY_HEALTH_INTERVAL_S", 30.0),
+                float,
+                minimum=0.0,
+            ),
+            reload_interval_s=_number(
+                "POLICY_GATEWAY_RELOAD_INTERVAL_S",
+                env_or("POLICY_GATEWAY_RELOAD_INTERVAL_S", 2.0),
+                float,
+                minimum=0.05,
+            ),
+            log_level=str(env_or("POLICY_GATEWAY_LOG_LEVEL", "INFO")).upper(),
+            backends=_backends(data.get("backends") or {}),
+            models=_models(data.get("models") or {}),
+            policies=dict(data.get("policies") or {}),
+        )
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise SettingsError(f"{gateway_json} is malformed: {exc!r}") from None
+
+
+def startup_problems(settings: Settings) -> list[str]:
+    """Reasons to refuse to start (the fail-fast rules); empty when the gateway may start.
+    The bundle itself is checked by loading it (PolicyStore raises BundleError)."""
+    problems = []
+    if settings.is_production and not settings.enable_policy_gateway:
+        problems.append(
+            "SEA_ENV=production requires LLM_ENABLE_POLICY_GATEWAY=true: "
+            "production traffic must not bypass the policy gateway"
+        )
+    if settings.is_production and settings.fail_mode != "closed":
+        problems.append("POLICY_GATEWAY_FAIL_MODE=open is not allowed with SEA_ENV=production")
+    if not settings.bundle_path.is_file():
+        problems.append(f"policy bundle {settings.bundle_path} is missing")
+    if not settings.client_keys:
+        problems.append("no client API keys: set POLICY_GATEWAY_MASTER_KEY or POLICY_GATEWAY_API_KEYS")
+    return problems
