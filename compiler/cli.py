@@ -162,6 +162,25 @@ def doctor() -> None:
     sys.exit(run_doctor(_root()))
 
 
+@main.command()
+@click.option("--env", "env", required=True, help="compiled environment to serve (generated/<env>/)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to bind")
+@click.option("--port", type=int, default=None, help="port to bind [default: listen_port of gateway.json]")
+@click.option("--generated", "generated_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="directory holding <env>/gateway.json [default: <project>/generated]")
+def serve(env: str, host: str, port: int | None, generated_dir: Path | None) -> None:
+    """Run the policy gateway from generated/<env>/ (refuses to start, before binding, with one line)."""
+    # Lazy: only `serve` pays for the HTTP stack, OpenTelemetry and the policy engine.
+    from runtime.gateway.serve import StartupError
+    from runtime.gateway.serve import serve as run
+
+    try:
+        run(env, host=host, port=port, generated_dir=generated_dir or _root() / "generated")
+    except StartupError as exc:
+        click.echo(f"gatewayctl serve: refusing to start: {exc}", err=True)
+        sys.exit(1)
+
+
 def _display(path: Path, root: Path) -> str:
     try:
         return path.relative_to(root).as_posix()
