@@ -24,7 +24,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -99,8 +99,23 @@ def _resolve_bundle(raw: str) -> Path:
     return path if path.is_absolute() else (_config_dir() / path).resolve()
 
 
+_HOOKS = (
+    "async_pre_call_hook",
+    "async_post_call_success_hook",
+    "async_post_call_streaming_iterator_hook",
+)
+
+
 class PolicyBundleGuardrail(CustomGuardrail):
     """Runs the prompt policy in `pre_call` and the output policy in `post_call`."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # LiteLLM finds some hooks in the registered class's own __dict__, not through the MRO:
+        # a subclass would silently stream answers unchecked. Give it the hooks explicitly.
+        for name in _HOOKS:
+            if name not in cls.__dict__:
+                setattr(cls, name, PolicyBundleGuardrail.__dict__[name])
 
     def __init__(
         self,
@@ -175,6 +190,44 @@ class PolicyBundleGuardrail(CustomGuardrail):
                 raise _blocked("output", decision)
         return response
 
+    async def async_post_call_streaming_iterator_hook(
+        self,
+        user_api_key_dict: Any,
+        response: Any,
+        request_data: dict[str, Any],
+    ) -> AsyncGenerator[Any, None]:
+        """Streamed answers are held until the output policy has seen each choice's whole text:
+        simpler than the gateway's sliding hold-back window, and nothing unchecked leaves. A
+        block after the 200 status line reaches the client as an error event."""
+        chunks = [chunk async for chunk in response]
+        texts: dict[int, str] = {}
+        for chunk in chunks:
+            for choice in getattr(chunk, "choices", None) or []:
+                content = getattr(getattr(choice, "delta", None), "content", None)
+                if isinstance(content, str):
+                    index = int(getattr(choice, "index", 0) or 0)
+                    texts[index] = texts.get(index, "") + content
+        model = str(request_data.get("model") or "")
+        redacted: dict[int, str] = {}
+        for index, text in texts.items():
+            if not text:
+                continue
+            decision = self._evaluate("output", {"text": text, "model": model})
+            if decision is None:
+                continue
+            redactions = decision.get("redactions") or []
+            if decision.get("mode") == "enforce" and redactions:
+                try:
+                    redacted[index] = _redact(text, redactions)
+                except ValueError:
+                    raise _blocked("output", decision) from None
+            elif _blocks(decision):
+                raise _blocked("output", decision)
+        for chunk in chunks:
+            if redacted:
+                _replace_stream_text(chunk, redacted)
+            yield chunk
+
     # --- decisions -------------------------------------------------------------------------
 
     def _evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -222,6 +275,17 @@ class PolicyBundleGuardrail(CustomGuardrail):
             },
             headers={"retry-after": "5"},
         )
+
+
+def _replace_stream_text(chunk: Any, redacted: dict[int, str]) -> None:
+    """The first content delta of a redacted choice carries the whole redacted text, the later
+    ones nothing, so the client reassembles exactly the redacted answer."""
+    for choice in getattr(chunk, "choices", None) or []:
+        index = int(getattr(choice, "index", 0) or 0)
+        delta = getattr(choice, "delta", None)
+        if index in redacted and isinstance(getattr(delta, "content", None), str):
+            delta.content = redacted[index]
+            redacted[index] = ""
 
 
 def _prompt_input(data: Mapping[str, Any]) -> dict[str, Any]:

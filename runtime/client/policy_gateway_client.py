@@ -224,6 +224,9 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 async def _error_from_response(response: httpx.Response) -> PolicyGatewayError:
     raw = await response.aread()
+    if raw.startswith(b"data:"):
+        # A stream refused before its first chunk: LiteLLM sends the error as an event.
+        raw = raw.split(b"\n", 1)[0][5:]
     try:
         payload: object = json.loads(raw)
     except ValueError:
@@ -385,10 +388,10 @@ async def _event_stream(response: httpx.Response) -> AsyncIterator[Json]:
         if event == "[DONE]":
             return
         chunk: Json = json.loads(event)
-        error = _as_dict(chunk.get("error"))
-        if error is not None:
+        if _as_dict(chunk.get("error")) is not None:
             # A policy can block mid-stream (output policy) after the status line said 200.
-            raise error_from_body(400 if error.get("type") == "policy_violation" else 502, chunk)
+            blocked = error_from_body(400, chunk)
+            raise blocked if isinstance(blocked, PolicyViolation) else error_from_body(502, chunk)
         yield chunk
 
 

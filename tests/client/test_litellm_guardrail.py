@@ -4,12 +4,19 @@ guardrail. The real-bundle, real-proxy behaviour is in tests/integration/test_gu
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import pytest
 from fastapi import HTTPException
-from litellm.types.utils import Choices, Message, ModelResponse
+from litellm.types.utils import (
+    Choices,
+    Delta,
+    Message,
+    ModelResponse,
+    ModelResponseStream,
+    StreamingChoices,
+)
 
 from runtime.litellm_guardrail import GuardrailConfigError, PolicyBundleGuardrail
 
@@ -207,3 +214,52 @@ async def test_overlapping_redactions_leave_no_fragment() -> None:
         dict(REQUEST), None, answer("0123456789tail")
     )
     assert result.choices[0].message.content == "[A]tail"
+
+
+def stream_of(*texts: str) -> list[ModelResponseStream]:
+    return [ModelResponseStream(choices=[StreamingChoices(index=0, delta=Delta(content=text))]) for text in texts]
+
+
+async def run_stream(g: PolicyBundleGuardrail, chunks: list[ModelResponseStream]) -> list[Any]:
+    async def upstream() -> AsyncIterator[ModelResponseStream]:
+        for chunk in chunks:
+            yield chunk
+
+    hook = g.async_post_call_streaming_iterator_hook(None, upstream(), dict(REQUEST))
+    return [chunk async for chunk in hook]
+
+
+async def test_streamed_answer_is_checked_whole_before_any_chunk_leaves() -> None:
+    store = ScriptedStore({"output": decision("enforce", SSN_VIOLATION, redactions=[])})
+    g = guardrail(store, "post_call")
+    with pytest.raises(HTTPException) as caught:
+        await run_stream(g, stream_of("The SSN ", "is: 123-", "45-6789."))
+    assert caught.value.status_code == 400
+    # The policy saw the answer as one text, so a match split across chunks is still found.
+    assert store.inputs == [("output", {"text": "The SSN is: 123-45-6789.", "model": "chat-default"})]
+
+
+async def test_streamed_answer_with_redactions_reassembles_to_the_redacted_text() -> None:
+    redaction = {"field": "text", "start": 12, "end": 23, "replacement": "[REDACTED:ssn]"}
+    store = ScriptedStore({"output": decision("enforce", SSN_VIOLATION, redactions=[redaction])})
+    chunks = await run_stream(guardrail(store, "post_call"), stream_of("The SSN ", "is: 123-", "45-6789."))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert text == "The SSN is: [REDACTED:ssn]."
+
+
+async def test_clean_stream_passes_unchanged() -> None:
+    store = ScriptedStore({"output": decision("enforce", redactions=[])})
+    chunks = await run_stream(guardrail(store, "post_call"), stream_of("Par", "is."))
+    assert [c.choices[0].delta.content for c in chunks] == ["Par", "is."]
+
+
+def test_a_subclass_keeps_the_hooks_litellm_looks_up_on_the_leaf_class() -> None:
+    class Tuned(PolicyBundleGuardrail):
+        pass
+
+    for name in (
+        "async_pre_call_hook",
+        "async_post_call_success_hook",
+        "async_post_call_streaming_iterator_hook",
+    ):
+        assert name in Tuned.__dict__

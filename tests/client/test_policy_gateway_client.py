@@ -468,3 +468,27 @@ def test_sync_wrapper_shares_one_breaker_across_calls(upstreams: Upstreams) -> N
             with pytest.raises(PolicyGatewayUnavailable):
                 client.chat_completions(REQUEST)
         assert client.breaker.state is BreakerState.OPEN
+
+
+async def test_stream_refused_with_an_event_body_is_a_policy_violation(
+    upstreams: Upstreams,
+) -> None:
+    # LiteLLM's guardrail refusing a stream before its first chunk: status 400, body one event.
+    wrapped = {
+        "error": {
+            "message": "blocked",
+            "type": "invalid_request_error",
+            "code": "400",
+            "provider_specific_fields": {"error": violation(["pii"])["error"]},
+        }
+    }
+    upstreams.litellm = lambda _: httpx.Response(
+        400,
+        headers={"content-type": "text/event-stream"},
+        text=f"data: {json.dumps(wrapped)}\n\ndata: [DONE]\n\n",
+    )
+    async with make_client(upstreams, enable_policy_gateway=False) as client:
+        with pytest.raises(PolicyViolation) as caught:
+            async for _ in client.stream_chat_completions(REQUEST):
+                pytest.fail("no chunk expected")
+    assert caught.value.categories == ("pii",)

@@ -172,9 +172,7 @@ def start_proxy(config: Path, log: Path) -> tuple[subprocess.Popen[Any], str]:
 
 
 @pytest.fixture(scope="module")
-def staging_proxy(
-    compiled: Path, provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def staging_proxy(compiled: Path, provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("litellm-staging") / "proxy.log"
     process, url = start_proxy(proxy_config(compiled, "staging", provider), log)
     try:
@@ -185,9 +183,7 @@ def staging_proxy(
 
 
 @pytest.fixture(scope="module")
-def dev_proxy(
-    compiled: Path, provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def dev_proxy(compiled: Path, provider: FakeProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("litellm-dev") / "proxy.log"
     process, url = start_proxy(proxy_config(compiled, "dev", provider), log)
     try:
@@ -242,9 +238,7 @@ def test_emitted_guardrails_run_the_bundle_before_and_after_the_call(compiled: P
 # --- enforce (staging) -------------------------------------------------------------------------
 
 
-def test_allowed_prompt_passes_through_to_the_provider(
-    staging_proxy: str, provider: FakeProvider
-) -> None:
+def test_allowed_prompt_passes_through_to_the_provider(staging_proxy: str, provider: FakeProvider) -> None:
     response = chat(staging_proxy, CLEAN_PROMPT)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == "Hello from the fake provider."
@@ -269,9 +263,7 @@ def test_blocked_prompt_is_400_with_the_decision_and_never_reaches_the_provider(
     assert provider.requests() == []
 
 
-def test_violating_answer_is_redacted_before_it_reaches_the_caller(
-    staging_proxy: str, provider: FakeProvider
-) -> None:
+def test_violating_answer_is_redacted_before_it_reaches_the_caller(staging_proxy: str, provider: FakeProvider) -> None:
     provider.control(reply=SSN_REPLY)
     response = chat(staging_proxy, CLEAN_PROMPT)
     assert response.status_code == 200, response.text
@@ -283,9 +275,7 @@ def test_violating_answer_is_redacted_before_it_reaches_the_caller(
 async def test_python_client_on_the_direct_route_raises_policy_violation(
     staging_proxy: str,
 ) -> None:
-    config = ClientConfig(
-        enable_policy_gateway=False, llm_provider_url=f"{staging_proxy}/v1", api_key=MASTER_KEY
-    )
+    config = ClientConfig(enable_policy_gateway=False, llm_provider_url=f"{staging_proxy}/v1", api_key=MASTER_KEY)
     async with HttpPolicyGatewayClient(config) as client:
         with pytest.raises(PolicyViolation) as caught:
             await client.chat_completions(
@@ -302,9 +292,7 @@ async def test_python_client_on_the_direct_route_raises_policy_violation(
 # --- monitor (dev) -----------------------------------------------------------------------------
 
 
-def test_monitor_mode_lets_a_violating_prompt_and_answer_through(
-    dev_proxy: str, provider: FakeProvider
-) -> None:
+def test_monitor_mode_lets_a_violating_prompt_and_answer_through(dev_proxy: str, provider: FakeProvider) -> None:
     provider.control(reply=SSN_REPLY)
     response = chat(dev_proxy, PII_PROMPT)
     assert response.status_code == 200, response.text

@@ -375,7 +375,11 @@ export function errorFromBody(status: number, payload: unknown, retryAfterS: num
 }
 
 async function errorFromResponse(response: Response): Promise<PolicyGatewayError> {
-  const text = await response.text();
+  let text = await response.text();
+  if (text.startsWith("data:")) {
+    // A stream refused before its first chunk: LiteLLM sends the error as an event.
+    text = text.split("\n", 1)[0]!.slice(5);
+  }
   let payload: unknown = null;
   try {
     payload = JSON.parse(text);
@@ -414,10 +418,10 @@ async function* parseEventStream(
           return;
         }
         const chunk = JSON.parse(event) as ChatCompletionChunk;
-        const streamError = asRecord(chunk["error"]);
-        if (streamError) {
+        if (asRecord(chunk["error"])) {
           // A policy can block mid-stream (output policy) after the status line said 200.
-          throw errorFromBody(streamError["type"] === "policy_violation" ? 400 : 502, chunk);
+          const blocked = errorFromBody(400, chunk);
+          throw blocked instanceof PolicyViolation ? blocked : errorFromBody(502, chunk);
         }
         yield chunk;
       }

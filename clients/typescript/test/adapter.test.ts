@@ -307,6 +307,24 @@ describe("streaming", () => {
     assert.equal(seen.length, 1);
   });
 
+  it("a stream refused with an event body (LiteLLM's guardrail) is a PolicyViolation", async () => {
+    const wrapped = {
+      error: {
+        message: "blocked",
+        type: "invalid_request_error",
+        code: "400",
+        provider_specific_fields: { error: violationBody(["pii"])["error"] },
+      },
+    };
+    litellm.reply = () => ({ status: 400, events: [JSON.stringify(wrapped), "[DONE]"] });
+    const client = new HttpPolicyGatewayClient(config({ enablePolicyGateway: false }));
+    await assert.rejects(async () => {
+      for await (const _ of client.streamChatCompletions(REQUEST)) {
+        assert.fail("no chunk expected");
+      }
+    }, (error: unknown) => error instanceof PolicyViolation && error.categories[0] === "pii");
+  });
+
   it("a stream refused by a closed breaker raises before any chunk", async () => {
     const client = new HttpPolicyGatewayClient(config({ policyGatewayUrl: await deadUrl() }));
     await assert.rejects(async () => {
