@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -103,7 +104,11 @@ _HOOKS = (
     "async_pre_call_hook",
     "async_post_call_success_hook",
     "async_post_call_streaming_iterator_hook",
+    "async_post_call_response_headers_hook",
 )
+# Where a request's verdicts are kept between the hooks: LiteLLM's own metadata, never
+# forwarded to the provider (a new top-level key in `data` could be).
+_VERDICTS_KEY = "policy_guardrail_verdicts"
 
 
 class PolicyBundleGuardrail(CustomGuardrail):
@@ -156,7 +161,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
         call_type: str,
     ) -> dict[str, Any]:
         if call_type in _CHAT_CALL_TYPES:
-            decision = self._evaluate("prompt", _prompt_input(data))
+            decision = self._evaluate("prompt", _prompt_input(data), data)
             if decision is not None and _blocks(decision):
                 raise _blocked("prompt", decision)
         return data
@@ -176,7 +181,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
             text = getattr(message, "content", None)
             if message is None or not isinstance(text, str) or not text:
                 continue
-            decision = self._evaluate("output", {"text": text, "model": model})
+            decision = self._evaluate("output", {"text": text, "model": model}, data)
             if decision is None:
                 continue
             redactions = decision.get("redactions") or []
@@ -212,7 +217,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
         for index, text in texts.items():
             if not text:
                 continue
-            decision = self._evaluate("output", {"text": text, "model": model})
+            decision = self._evaluate("output", {"text": text, "model": model}, request_data)
             if decision is None:
                 continue
             redactions = decision.get("redactions") or []
@@ -230,33 +235,77 @@ class PolicyBundleGuardrail(CustomGuardrail):
 
     # --- decisions -------------------------------------------------------------------------
 
-    def _evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The decision, or None when the policy could not be evaluated and fail mode is open."""
+    def _evaluate(self, policy: PolicyName, input: Mapping[str, Any], data: dict[str, Any]) -> dict[str, Any] | None:
+        """The decision, or None when the policy could not be evaluated and fail mode is open.
+        Every decision is reported: an OpenTelemetry event, LiteLLM's own guardrail logging
+        (spend logs, Langfuse, …), and the x-policy-* response headers the gateway also sends."""
+        started = time.time()
         try:
             decision = self._store.evaluate(policy, input)
         except Exception as exc:
             self._no_decision(policy, type(exc).__name__)  # raises unless fail mode is open
+            _record(data, policy, "", "unknown", "fail_open", [])
             return None
-        violations = decision.get("violations") or []
-        action = (
-            "off"
-            if decision.get("mode") == "off"
-            else "block"
-            if _blocks(decision)
-            else ("redact" if decision.get("redactions") else "report" if violations else "allow")
-        )
+        mode = str(decision.get("mode", ""))
+        version = str(decision.get("policy_version", ""))
+        categories = _categories(decision)
+        action = _action(decision)
+        _record(data, policy, version, mode, action, categories)
         emit_event(
             DECISION_EVENT,
             {
                 "guardrail": str(self.guardrail_name or ""),
                 "policy": policy,
-                "policy_version": str(decision.get("policy_version", "")),
-                "mode": str(decision.get("mode", "")),
+                "policy_version": version,
+                "mode": mode,
                 "action": action,
-                "categories": ",".join(_categories(decision)),
+                "categories": ",".join(categories),
             },
         )
+        ended = time.time()
+        self.add_standard_logging_guardrail_information_to_request_data(
+            guardrail_json_response=_public_decision(decision),
+            request_data=data,
+            guardrail_status=(
+                "guardrail_intervened"
+                if action in ("block", "redact")
+                else "guardrail_flagged"
+                if categories
+                else "success"
+            ),
+            start_time=started,
+            end_time=ended,
+            duration=ended - started,
+            guardrail_provider="opa-bundle",
+        )
         return decision
+
+    async def async_post_call_response_headers_hook(
+        self,
+        data: dict[str, Any],
+        user_api_key_dict: Any,
+        response: Any,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, object] | None = None,
+    ) -> dict[str, str] | None:
+        """The gateway's decision headers; both guardrails (prompt, output) answer the same set,
+        computed from every verdict recorded on this request."""
+        verdicts = _verdicts(data)
+        if not verdicts:
+            return None
+        actions = {v["action"] for v in verdicts}
+        decision = next(
+            (a for a in ("block", "redact", "fail_open", "monitor") if a in actions),
+            "off" if actions == {"off"} else "allow",
+        )
+        headers = {
+            "x-policy-decision": decision,
+            "x-policy-version": ",".join(f"{v['policy']}={v['version']}" for v in verdicts if v["version"]),
+        }
+        categories = sorted({c for v in verdicts for c in v["categories"]})
+        if categories:
+            headers["x-policy-categories"] = ",".join(categories)
+        return headers
 
     def _no_decision(self, policy: PolicyName, why: str) -> None:
         if self.fail_mode == "open":
@@ -283,9 +332,42 @@ def _replace_stream_text(chunk: Any, redacted: dict[int, str]) -> None:
     for choice in getattr(chunk, "choices", None) or []:
         index = int(getattr(choice, "index", 0) or 0)
         delta = getattr(choice, "delta", None)
-        if index in redacted and isinstance(getattr(delta, "content", None), str):
+        if delta is not None and index in redacted and isinstance(delta.content, str):
             delta.content = redacted[index]
             redacted[index] = ""
+
+
+def _action(decision: Mapping[str, Any]) -> str:
+    """The gateway's vocabulary: off | monitor | redact | block | allow."""
+    mode = decision.get("mode")
+    violations = decision.get("violations") or []
+    if mode == "off":
+        return "off"
+    if mode == "enforce" and decision.get("redactions"):
+        return "redact"
+    if _blocks(decision):
+        return "block"
+    return "monitor" if violations else "allow"
+
+
+def _record(
+    data: dict[str, Any],
+    policy: str,
+    version: str,
+    mode: str,
+    action: str,
+    categories: list[str],
+) -> None:
+    metadata = data.setdefault("metadata", {})
+    if isinstance(metadata, dict):
+        verdict = {"policy": policy, "version": version, "mode": mode, "action": action}
+        metadata.setdefault(_VERDICTS_KEY, []).append({**verdict, "categories": categories})
+
+
+def _verdicts(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    metadata = data.get("metadata")
+    verdicts = metadata.get(_VERDICTS_KEY) if isinstance(metadata, dict) else None
+    return verdicts if isinstance(verdicts, list) else []
 
 
 def _prompt_input(data: Mapping[str, Any]) -> dict[str, Any]:

@@ -263,3 +263,19 @@ def test_a_subclass_keeps_the_hooks_litellm_looks_up_on_the_leaf_class() -> None
         "async_post_call_streaming_iterator_hook",
     ):
         assert name in Tuned.__dict__
+
+
+async def test_monitor_verdicts_are_reported_in_the_gateways_decision_headers() -> None:
+    store = ScriptedStore({"prompt": decision("monitor", SSN_VIOLATION), "output": decision("monitor", redactions=[])})
+    data = dict(REQUEST, metadata={})
+    await pre_call(guardrail(store, "pre_call"), data)
+    output = guardrail(store, "post_call")
+    await output.async_post_call_success_hook(data, None, answer("fine"))
+    assert await output.async_post_call_response_headers_hook(data, None, None) == {
+        "x-policy-decision": "monitor",
+        "x-policy-version": "prompt=1.0.0,output=1.0.0",
+        "x-policy-categories": "pii",
+    }
+    # LiteLLM's own guardrail logging got both decisions too (spend logs, Langfuse, ...).
+    logged = data["metadata"]["standard_logging_guardrail_information"]
+    assert [entry["guardrail_status"] for entry in logged] == ["guardrail_flagged", "success"]
