@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_fakes import FakePolicyStore
+from gateway_fakes import KEY, FakePolicyStore
 
 from runtime.gateway.app import GatewayApp
 from runtime.settings import Settings, load_settings
@@ -25,8 +25,6 @@ _spec = importlib.util.spec_from_file_location(
 assert _spec and _spec.loader
 fake_provider = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake_provider)
-
-KEY = "sk-test-client"
 
 
 def gateway_json(provider_url: str, **overrides: Any) -> dict[str, Any]:
@@ -140,7 +138,3 @@ async def gateway(make_settings: Callable[..., Settings], policy: FakePolicyStor
         await c.aclose()
     for a in apps:
         await a.shutdown()
-
-
-def chat(content: str = "Hello there", **extra: Any) -> dict[str, Any]:
-    return {"model": "chat-default", "messages": [{"role": "user", "content": content}], **extra}

@@ -11,6 +11,11 @@ from typing import Any
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 JAILBREAK = "ignore previous instructions"
+KEY = "sk-test-client"
+
+
+def chat(content: str = "Hello there", **extra: Any) -> dict[str, Any]:
+    return {"model": "chat-default", "messages": [{"role": "user", "content": content}], **extra}
 
 
 class FakePolicyStore:

@@ -11,8 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import KEY, chat
-from gateway_fakes import FakePolicyStore
+from gateway_fakes import KEY, FakePolicyStore, chat
 
 EMAIL_PROMPT = "mail me at jane.doe@example.com please"
 PATHS = ["/v1/chat/completions", "/policy/chat/completions"]

@@ -1,0 +1,323 @@
+"""The real processes of the integration stack, as plain helpers: Redis, the fake LLM provider, a
+LiteLLM proxy and the policy gateway (`gatewayctl serve`), each on a free 127.0.0.1 port, each
+stopped by its pid (its own process group). The fixtures in conftest.py wrap these; other suites
+and bench/gateway.py can import them directly (`sys.path` += tests/integration).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from ruamel.yaml import YAML
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+LITELLM_MASTER_KEY = "sk-litellm-test-master-0123456789"
+CLIENT_KEYS = tuple(f"sk-client-{i:02d}" for i in range(40))
+FAKE_PROVIDER = Path(__file__).with_name("fake_provider.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def stop_process(process: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM the process group we started (by pid), SIGKILL if it lingers."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def spawn(cmd: list[str], log: Path, env: dict[str, str] | None = None, **kw: Any) -> subprocess.Popen[Any]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            start_new_session=True,  # its own process group: stopped as one, never by name
+            **kw,
+        )
+
+
+def wait_http(url: str, process: subprocess.Popen[Any], log: Path, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"{url}: process exited {process.returncode}:\n{log.read_text()[-4000:]}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{url} not ready after {timeout_s} s:\n{log.read_text()[-4000:]}")
+
+
+# --- Redis ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class RedisServer:
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[Any] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (scripts/setup installs Debian's redis-server)"
+        self.process = spawn(
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            self.log,
+        )
+        deadline = time.monotonic() + 10
+        while not port_is_open(self.port):
+            assert self.process.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, f"redis-server did not listen:\n{self.log.read_text()}"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+# --- the fake provider ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeProviderProcess:
+    base_url: str  # without /v1
+    process: subprocess.Popen[Any]
+
+    def control(self, **state: Any) -> dict[str, Any]:
+        r = httpx.post(f"{self.base_url}/_control", json=state, timeout=5)
+        r.raise_for_status()
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def reset(self) -> None:
+        httpx.post(f"{self.base_url}/_reset", timeout=5).raise_for_status()
+
+    def requests(self) -> list[dict[str, Any]]:
+        answer: list[dict[str, Any]] = httpx.get(f"{self.base_url}/_requests", timeout=5).json()
+        return answer
+
+
+def start_fake_provider(log: Path) -> FakeProviderProcess:
+    with log.open("w") as err:
+        process = subprocess.Popen(
+            [sys.executable, str(FAKE_PROVIDER), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            start_new_session=True,
+        )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    assert line.startswith("listening "), f"fake provider: {line!r} {log.read_text()}"
+    return FakeProviderProcess(f"http://127.0.0.1:{int(line.split()[1])}", process)
+
+
+# --- the compiled project ------------------------------------------------------------------------
+
+
+def compile_project(root: Path, provider_url: str, edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
+    """Copy specs/, rego/, docs/ to `root`, point the chat backend at the fake provider (so the
+    gateway's readiness probes reach it), apply `edit` to the parsed specs (file stem -> data),
+    and compile with `gatewayctl -C root compile --out root/generated`."""
+    for name in ("specs", "rego", "docs"):
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, root / name, dirs_exist_ok=True)
+    yaml = YAML()
+    specs = {p.stem: yaml.load(p.read_text()) for p in sorted((root / "specs").glob("*.yaml"))}
+    specs["backends"]["backends"]["gpu_fast"]["base_url"] = f"{provider_url}/v1"
+    if edit is not None:
+        edit(specs)
+    for stem, data in specs.items():
+        with (root / "specs" / f"{stem}.yaml").open("w") as f:
+            yaml.dump(data, f)
+    out = root / "generated"
+    result = subprocess.run(
+        [str(BIN / "gatewayctl"), "-C", str(root), "compile", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return out
+
+
+def litellm_test_config(generated: Path, env: str, provider_url: str) -> Path:
+    """The emitted LiteLLM config of `env`, with its chat models served by the fake provider (it
+    speaks the OpenAI protocol, not Ollama's), without in-proxy guardrails (the gateway applies
+    the policies here), and forwarding `traceparent` and `X-*` headers to the provider."""
+    yaml = YAML(typ="safe")
+    emitted = yaml.load((generated / env / "litellm" / "config.yaml").read_text())
+    models = [
+        {
+            "model_name": m["model_name"],
+            "litellm_params": {"model": "openai/fake-model", "api_base": f"{provider_url}/v1", "api_key": "fake"},
+        }
+        for m in emitted["model_list"]
+        if m.get("model_info", {}).get("mode", "chat") == "chat"
+    ]
+    general = {**emitted.get("general_settings", {}), "forward_client_headers_to_llm_api": True}
+    general["master_key"] = "os.environ/LITELLM_MASTER_KEY"
+    litellm_settings = {
+        **{k: v for k, v in emitted.get("litellm_settings", {}).items() if k != "callbacks"},
+        # LiteLLM forwards `traceparent` only with its OpenTelemetry callback on.
+        "callbacks": ["otel"],
+        "forward_traceparent_to_llm_provider": True,
+    }
+    config = {
+        "model_list": models,
+        "router_settings": {**emitted.get("router_settings", {}), "num_retries": 0},
+        "litellm_settings": litellm_settings,
+        "general_settings": general,
+    }
+    path = generated / env / "litellm" / "test-config.yaml"
+    with path.open("w") as f:
+        YAML().dump(config, f)
+    return path
+
+
+@dataclass
+class LiteLLMProxy:
+    config: Path
+    log: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[Any] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> LiteLLMProxy:
+        binary = BIN / "litellm"
+        assert binary.exists(), "the LiteLLM proxy is not installed (pip install -e '.[stack]', scripts/setup)"
+        self.process = spawn(
+            [str(binary), "--config", str(self.config), "--host", "127.0.0.1", "--port", str(self.port)],
+            self.log,
+            env={
+                "LITELLM_MASTER_KEY": LITELLM_MASTER_KEY,
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "OTEL_EXPORTER": "console",
+                "PYTHONPATH": str(REPO),
+            },
+            cwd=self.config.parent,
+        )
+        wait_http(f"{self.url}/health/liveliness", self.process, self.log)
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+# --- the gateway ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Gateway:
+    process: subprocess.Popen[Any]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def chat(
+        self,
+        content: str = "What is the capital of France?",
+        *,
+        key: str = CLIENT_KEYS[0],
+        path: str = "/v1/chat/completions",
+        headers: dict[str, str] | None = None,
+        **body: Any,
+    ) -> httpx.Response:
+        payload = {"model": "chat-default", "messages": [{"role": "user", "content": content}], **body}
+        return httpx.post(
+            self.url + path,
+            json=payload,
+            headers={"authorization": f"Bearer {key}", **(headers or {})},
+            timeout=30,
+        )
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, headers={"authorization": f"Bearer {CLIENT_KEYS[0]}"}, timeout=10)
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+def gateway_environ(upstream: str, redis_url: str | None, **environ: str) -> dict[str, str]:
+    env = {
+        "POLICY_GATEWAY_API_KEYS": ",".join(CLIENT_KEYS),
+        "LLM_PROVIDER_URL": f"{upstream}/v1",
+        "LLM_PROVIDER_API_KEY": LITELLM_MASTER_KEY,
+        "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": "2",
+        "POLICY_GATEWAY_UPSTREAM_TIMEOUT_S": "5",
+        "POLICY_GATEWAY_HEALTH_INTERVAL_S": "1",
+        "POLICY_GATEWAY_RELOAD_INTERVAL_S": "0.2",
+    }
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(environ)
+    return env
+
+
+def launch_gateway(generated: Path, env_name: str, environ: dict[str, str], log: Path, wait: bool = True) -> Gateway:
+    port = free_port()
+    # Only what we pass: no stray POLICY_GATEWAY_* / SEA_ENV from the developer's shell.
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("POLICY_GATEWAY_", "LLM_", "SEA_ENV", "REDIS_"))}
+    cmd = [
+        str(BIN / "gatewayctl"),
+        "-C",
+        str(generated.parent),
+        "serve",
+        "--env",
+        env_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--generated",
+        str(generated),
+    ]
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**base, **environ}, start_new_session=True
+        )
+    gateway = Gateway(process, port, log)
+    if wait:
+        wait_http(f"{gateway.url}/health/liveliness", process, log, timeout_s=60)
+    return gateway
