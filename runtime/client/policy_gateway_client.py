@@ -138,7 +138,8 @@ class ClientConfig:
     llm_provider_url: str = DEFAULT_LLM_PROVIDER_URL
     fail_mode: FailMode = "closed"
     sea_env: str | None = None
-    api_key: str | None = None
+    api_key: str | None = None  # presented to the gateway
+    provider_api_key: str | None = None  # presented to LiteLLM on the direct route
     timeout_s: float = 60.0
     failure_threshold: int = 5
     reset_timeout_s: float = 30.0
@@ -175,6 +176,7 @@ class ClientConfig:
             fail_mode=_parse_fail_mode(fail_mode),
             sea_env=env.get("SEA_ENV") or compiled.get("sea_env"),
             api_key=env.get("LLM_POLICY_GATEWAY_API_KEY") or None,
+            provider_api_key=env.get("LLM_PROVIDER_API_KEY") or None,
             failure_threshold=int(breaker.get("failure_threshold", 5)),
             reset_timeout_s=float(breaker.get("reset_timeout_s", 30.0)),
         )
@@ -322,7 +324,7 @@ class HttpPolicyGatewayClient:
         except CircuitOpenError as exc:
             return await self._gateway_unavailable(body, "circuit_open", exc.retry_after_s)
         try:
-            response = await self._post(self.config.policy_gateway_url, body)
+            response = await self._post(self.config.policy_gateway_url, body, self.config.api_key)
         except httpx.TransportError as exc:
             self.breaker.record_failure()
             return await self._gateway_unavailable(body, _describe(exc), self.breaker.retry_after_s())
@@ -351,7 +353,7 @@ class HttpPolicyGatewayClient:
 
     async def _call_direct(self, body: Json) -> httpx.Response:
         try:
-            response = await self._post(self.config.llm_provider_url, body)
+            response = await self._post(self.config.llm_provider_url, body, self.config.provider_api_key)
         except httpx.TransportError as exc:
             raise LlmProviderUnavailable(f"LiteLLM proxy unreachable ({_describe(exc)})") from exc
         if response.is_success:
@@ -361,12 +363,12 @@ class HttpPolicyGatewayClient:
         finally:
             await response.aclose()
 
-    async def _post(self, base_url: str, body: Json) -> httpx.Response:
+    async def _post(self, base_url: str, body: Json, api_key: str | None) -> httpx.Response:
         headers = {"content-type": "application/json"}
         if body.get("stream"):
             headers["accept"] = "text/event-stream"
-        if self.config.api_key:
-            headers["authorization"] = f"Bearer {self.config.api_key}"
+        if api_key:
+            headers["authorization"] = f"Bearer {api_key}"
         # W3C trace context, so the gateway's spans join the caller's trace.
         propagate.inject(headers)
         request = self._http.build_request(

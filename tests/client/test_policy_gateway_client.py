@@ -169,13 +169,11 @@ def test_config_reads_the_dual_mode_variables() -> None:
             "POLICY_GATEWAY_FAIL_MODE": "open",
             "SEA_ENV": "staging",
             "LLM_POLICY_GATEWAY_API_KEY": "sk-app",
+            "LLM_PROVIDER_API_KEY": "sk-litellm",
         }
     )
-    assert (config.enable_policy_gateway, config.fail_mode, config.api_key) == (
-        True,
-        "open",
-        "sk-app",
-    )
+    assert (config.enable_policy_gateway, config.fail_mode) == (True, "open")
+    assert (config.api_key, config.provider_api_key) == ("sk-app", "sk-litellm")
     assert (config.policy_gateway_url, config.llm_provider_url) == (
         "http://gw:9/v1",
         "http://llm:1/v1",
@@ -233,6 +231,21 @@ async def test_gateway_off_goes_straight_to_litellm(upstreams: Upstreams) -> Non
     async with make_client(upstreams, enable_policy_gateway=False) as client:
         assert content_of(await client.chat_completions(REQUEST)) == "from litellm"
     assert upstreams.hosts() == ["litellm"]
+
+
+async def test_each_route_gets_its_own_key(upstreams: Upstreams) -> None:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json=completion("ok"))
+
+    upstreams.litellm = record
+    async with make_client(
+        upstreams, enable_policy_gateway=False, api_key="sk-gw", provider_api_key="sk-llm"
+    ) as client:
+        await client.chat_completions(REQUEST)
+    assert seen[0].headers["authorization"] == "Bearer sk-llm"
 
 
 async def test_api_key_and_path_are_sent(upstreams: Upstreams) -> None:

@@ -23,7 +23,10 @@ export interface PolicyGatewayConfig {
   readonly llmProviderUrl: string;
   readonly failMode: FailMode;
   readonly seaEnv?: string;
+  /** Presented to the gateway. */
   readonly apiKey?: string;
+  /** Presented to LiteLLM on the direct route (gateway off, or a bypass). */
+  readonly providerApiKey?: string;
   readonly timeoutMs?: number;
   readonly failureThreshold?: number;
   readonly resetTimeoutS?: number;
@@ -130,6 +133,7 @@ function parseFailMode(raw: string | undefined): FailMode {
 export function configFromEnv(env: Record<string, string | undefined> = process.env): PolicyGatewayConfig {
   const seaEnv = env["SEA_ENV"];
   const apiKey = env["LLM_POLICY_GATEWAY_API_KEY"];
+  const providerApiKey = env["LLM_PROVIDER_API_KEY"];
   return {
     enablePolicyGateway: parseBool("LLM_ENABLE_POLICY_GATEWAY", env["LLM_ENABLE_POLICY_GATEWAY"], false),
     policyGatewayUrl: env["LLM_POLICY_GATEWAY_URL"] || DEFAULT_POLICY_GATEWAY_URL,
@@ -137,6 +141,7 @@ export function configFromEnv(env: Record<string, string | undefined> = process.
     failMode: parseFailMode(env["POLICY_GATEWAY_FAIL_MODE"]),
     ...(seaEnv ? { seaEnv } : {}),
     ...(apiKey ? { apiKey } : {}),
+    ...(providerApiKey ? { providerApiKey } : {}),
   };
 }
 
@@ -248,7 +253,7 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
     }
     let response: Response;
     try {
-      response = await this.post(this.config.policyGatewayUrl, body);
+      response = await this.post(this.config.policyGatewayUrl, body, this.config.apiKey);
     } catch (error) {
       this.breaker.recordFailure();
       return this.onGatewayUnavailable(body, describeFetchError(error), this.breaker.retryAfterS());
@@ -288,7 +293,7 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
   private async callDirect(body: Record<string, unknown>): Promise<Response> {
     let response: Response;
     try {
-      response = await this.post(this.config.llmProviderUrl, body);
+      response = await this.post(this.config.llmProviderUrl, body, this.config.providerApiKey);
     } catch (error) {
       throw new LlmProviderUnavailable(`LiteLLM proxy unreachable: ${describeFetchError(error)}`);
     }
@@ -298,13 +303,13 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
     return response;
   }
 
-  private post(baseUrl: string, body: Record<string, unknown>): Promise<Response> {
+  private post(baseUrl: string, body: Record<string, unknown>, apiKey: string | undefined): Promise<Response> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (body["stream"] === true) {
       headers["accept"] = "text/event-stream";
     }
-    if (this.config.apiKey) {
-      headers["authorization"] = `Bearer ${this.config.apiKey}`;
+    if (apiKey) {
+      headers["authorization"] = `Bearer ${apiKey}`;
     }
     // W3C trace context, so the gateway's spans join the caller's trace.
     propagation.inject(context.active(), headers);

@@ -74,6 +74,8 @@ describe("configuration", () => {
       LLM_PROVIDER_URL: "http://llm:1/v1",
       POLICY_GATEWAY_FAIL_MODE: "open",
       SEA_ENV: "staging",
+      LLM_POLICY_GATEWAY_API_KEY: "sk-gw",
+      LLM_PROVIDER_API_KEY: "sk-llm",
     };
     assert.deepEqual(configFromEnv(env), {
       enablePolicyGateway: true,
@@ -81,6 +83,8 @@ describe("configuration", () => {
       llmProviderUrl: "http://llm:1/v1",
       failMode: "open",
       seaEnv: "staging",
+      apiKey: "sk-gw",
+      providerApiKey: "sk-llm",
     });
   });
 
@@ -114,6 +118,14 @@ describe("routing", () => {
     assert.equal(content(await client.chatCompletions(REQUEST)), "from litellm");
     assert.equal(gateway.received.length, 0);
     assert.equal(litellm.received.length, 1);
+  });
+
+  it("presents the provider key, not the gateway key, on the direct route", async () => {
+    const client = new HttpPolicyGatewayClient(
+      config({ enablePolicyGateway: false, apiKey: "sk-gw", providerApiKey: "sk-llm" }),
+    );
+    await client.chatCompletions(REQUEST);
+    assert.equal(litellm.received[0]?.headers["authorization"], "Bearer sk-llm");
   });
 
   it("sends the API key as a bearer token", async () => {
