@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from gateway_stack import LITELLM_MASTER_KEY, LiteLLMProxy, compile_project, litellm_test_config
 from ruamel.yaml import YAML
 
 from runtime.client import ClientConfig, HttpPolicyGatewayClient, PolicyViolation
@@ -28,32 +28,22 @@ DEFAULT_REPLY = "Hello from the fake provider."
 
 
 @pytest.fixture(scope="module")
-def stack(request: pytest.FixtureRequest) -> ModuleType:
-    """The integration conftest's helpers (compile_project, LiteLLMProxy, the keys): pytest
-    registers every conftest as a plugin under its path, so they are reused, not copied."""
-    module = request.config.pluginmanager.get_plugin(str(Path(__file__).with_name("conftest.py")))
-    assert isinstance(module, ModuleType)
-    return module
-
-
-@pytest.fixture(scope="module")
-def compiled(stack: ModuleType, fake_provider: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def compiled(fake_provider: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project compiled with staging switched to `guardrails: in_proxy` too (dev has it in
     specs/; staging enforces, so blocking is visible)."""
 
     def guard_staging(specs: dict[str, Any]) -> None:
         specs["gateway"]["environments"]["staging"]["guardrails"] = "in_proxy"
 
-    generated: Path = stack.compile_project(tmp_path_factory.mktemp("guarded"), fake_provider.base_url, guard_staging)
-    return generated
+    return compile_project(tmp_path_factory.mktemp("guarded"), fake_provider.base_url, guard_staging)
 
 
-def guarded_config(stack: ModuleType, compiled: Path, env: str, provider_url: str) -> Path:
+def guarded_config(compiled: Path, env: str, provider_url: str) -> Path:
     """The integration suite's LiteLLM test config (models served by the fake provider) plus the
     `guardrails:` section gatewayctl emitted. Written next to the emitted config, so the
     guardrail finds the bundle by the emitted relative path."""
     yaml = YAML(typ="safe")
-    config = yaml.load(stack.litellm_test_config(compiled, env, provider_url).read_text())
+    config = yaml.load(litellm_test_config(compiled, env, provider_url).read_text())
     emitted = yaml.load((compiled / env / "litellm" / "config.yaml").read_text())
     config["guardrails"] = emitted["guardrails"]
     path = compiled / env / "litellm" / "guarded-config.yaml"
@@ -62,8 +52,8 @@ def guarded_config(stack: ModuleType, compiled: Path, env: str, provider_url: st
     return path
 
 
-def start_proxy(stack: ModuleType, config: Path, log: Path) -> Any:
-    proxy = stack.LiteLLMProxy(config, log)
+def start_proxy(config: Path, log: Path) -> LiteLLMProxy:
+    proxy = LiteLLMProxy(config, log)
     try:
         return proxy.start()
     except BaseException:
@@ -73,26 +63,24 @@ def start_proxy(stack: ModuleType, config: Path, log: Path) -> Any:
 
 @pytest.fixture(scope="module")
 def staging_proxy(
-    stack: ModuleType,
     compiled: Path,
     fake_provider: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    config = guarded_config(stack, compiled, "staging", fake_provider.base_url)
-    proxy = start_proxy(stack, config, tmp_path_factory.mktemp("litellm-staging") / "proxy.log")
+    config = guarded_config(compiled, "staging", fake_provider.base_url)
+    proxy = start_proxy(config, tmp_path_factory.mktemp("litellm-staging") / "proxy.log")
     yield proxy.url
     proxy.stop()
 
 
 @pytest.fixture(scope="module")
 def dev_proxy(
-    stack: ModuleType,
     compiled: Path,
     fake_provider: Any,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[str]:
-    config = guarded_config(stack, compiled, "dev", fake_provider.base_url)
-    proxy = start_proxy(stack, config, tmp_path_factory.mktemp("litellm-dev") / "proxy.log")
+    config = guarded_config(compiled, "dev", fake_provider.base_url)
+    proxy = start_proxy(config, tmp_path_factory.mktemp("litellm-dev") / "proxy.log")
     yield proxy.url
     proxy.stop()
 
@@ -104,10 +92,10 @@ def clean_provider(fake_provider: Any) -> Iterator[None]:
     fake_provider.reset()
 
 
-def chat(stack: ModuleType, url: str, content: str, **body: Any) -> httpx.Response:
+def chat(url: str, content: str, **body: Any) -> httpx.Response:
     return httpx.post(
         f"{url}/v1/chat/completions",
-        headers={"authorization": f"Bearer {stack.LITELLM_MASTER_KEY}"},
+        headers={"authorization": f"Bearer {LITELLM_MASTER_KEY}"},
         json={"model": "chat-default", "messages": [{"role": "user", "content": content}], **body},
         timeout=30,
     )
@@ -148,10 +136,8 @@ def test_emitted_guardrails_run_the_bundle_before_and_after_the_call(compiled: P
 # --- enforce (staging) -------------------------------------------------------------------------
 
 
-def test_allowed_prompt_passes_through_to_the_provider(
-    stack: ModuleType, staging_proxy: str, fake_provider: Any
-) -> None:
-    response = chat(stack, staging_proxy, CLEAN_PROMPT)
+def test_allowed_prompt_passes_through_to_the_provider(staging_proxy: str, fake_provider: Any) -> None:
+    response = chat(staging_proxy, CLEAN_PROMPT)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == DEFAULT_REPLY
     assert response.headers["x-policy-decision"] == "allow"
@@ -160,9 +146,9 @@ def test_allowed_prompt_passes_through_to_the_provider(
 
 
 def test_blocked_prompt_is_400_with_the_decision_and_never_reaches_the_provider(
-    stack: ModuleType, staging_proxy: str, fake_provider: Any
+    staging_proxy: str, fake_provider: Any
 ) -> None:
-    response = chat(stack, staging_proxy, PII_PROMPT)
+    response = chat(staging_proxy, PII_PROMPT)
     assert response.status_code == 400, response.text
     error = guardrail_error(response)
     assert error["type"] == "policy_violation"
@@ -175,11 +161,9 @@ def test_blocked_prompt_is_400_with_the_decision_and_never_reaches_the_provider(
     assert fake_provider.requests() == []
 
 
-def test_violating_answer_is_redacted_before_it_reaches_the_caller(
-    stack: ModuleType, staging_proxy: str, fake_provider: Any
-) -> None:
+def test_violating_answer_is_redacted_before_it_reaches_the_caller(staging_proxy: str, fake_provider: Any) -> None:
     fake_provider.control(reply=SSN_REPLY)
-    response = chat(stack, staging_proxy, CLEAN_PROMPT)
+    response = chat(staging_proxy, CLEAN_PROMPT)
     assert response.status_code == 200, response.text
     content = response.json()["choices"][0]["message"]["content"]
     assert "123-45-6789" not in content
@@ -187,12 +171,10 @@ def test_violating_answer_is_redacted_before_it_reaches_the_caller(
     assert response.headers["x-policy-decision"] == "redact"
 
 
-def test_violating_streamed_answer_is_redacted_before_any_chunk_leaves(
-    stack: ModuleType, staging_proxy: str, fake_provider: Any
-) -> None:
+def test_violating_streamed_answer_is_redacted_before_any_chunk_leaves(staging_proxy: str, fake_provider: Any) -> None:
     # The fake provider splits the number across chunks (8 characters each).
     fake_provider.control(reply=SSN_REPLY)
-    response = chat(stack, staging_proxy, CLEAN_PROMPT, stream=True)
+    response = chat(staging_proxy, CLEAN_PROMPT, stream=True)
     assert response.status_code == 200, response.text
     events = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
     chunks = [json.loads(event) for event in events if event != "[DONE]"]
@@ -202,11 +184,11 @@ def test_violating_streamed_answer_is_redacted_before_any_chunk_leaves(
     assert "45-6789" not in text
 
 
-async def test_python_client_on_the_direct_route_raises_policy_violation(stack: ModuleType, staging_proxy: str) -> None:
+async def test_python_client_on_the_direct_route_raises_policy_violation(staging_proxy: str) -> None:
     config = ClientConfig(
         enable_policy_gateway=False,
         llm_provider_url=f"{staging_proxy}/v1",
-        provider_api_key=stack.LITELLM_MASTER_KEY,
+        provider_api_key=LITELLM_MASTER_KEY,
     )
     async with HttpPolicyGatewayClient(config) as client:
         with pytest.raises(PolicyViolation) as caught:
@@ -225,10 +207,10 @@ async def test_python_client_on_the_direct_route_raises_policy_violation(stack: 
 
 
 def test_monitor_mode_lets_a_violating_prompt_and_answer_through_and_reports_them(
-    stack: ModuleType, dev_proxy: str, fake_provider: Any
+    dev_proxy: str, fake_provider: Any
 ) -> None:
     fake_provider.control(reply=SSN_REPLY)
-    response = chat(stack, dev_proxy, PII_PROMPT)
+    response = chat(dev_proxy, PII_PROMPT)
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == SSN_REPLY
     assert response.headers["x-policy-decision"] == "monitor"
@@ -240,10 +222,10 @@ def test_monitor_mode_lets_a_violating_prompt_and_answer_through_and_reports_the
 
 
 def test_a_missing_bundle_stops_the_proxy_instead_of_running_unguarded(
-    stack: ModuleType, compiled: Path, fake_provider: Any, tmp_path: Path
+    compiled: Path, fake_provider: Any, tmp_path: Path
 ) -> None:
     yaml = YAML(typ="safe")
-    config = yaml.load(guarded_config(stack, compiled, "staging", fake_provider.base_url).read_text())
+    config = yaml.load(guarded_config(compiled, "staging", fake_provider.base_url).read_text())
     for entry in config["guardrails"]:
         entry["litellm_params"]["policy_bundle"] = "../opa/no-such-bundle.tar.gz"
     path = compiled / "staging" / "litellm" / "broken-config.yaml"
@@ -251,5 +233,5 @@ def test_a_missing_bundle_stops_the_proxy_instead_of_running_unguarded(
         YAML().dump(config, f)
     log = tmp_path / "proxy.log"
     with pytest.raises(AssertionError, match="process exited"):
-        start_proxy(stack, path, log)
+        start_proxy(path, log)
     assert "cannot load the policy bundle" in log.read_text()
