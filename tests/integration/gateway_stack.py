@@ -43,7 +43,11 @@ def port_is_open(port: int) -> bool:
 
 def stop_process(process: subprocess.Popen[Any] | None) -> None:
     """SIGTERM the process group we started (by pid), SIGKILL if it lingers."""
-    if process is None or process.poll() is not None:
+    if process is None:
+        return
+    if process.stdout is not None:
+        process.stdout.close()
+    if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGTERM)
@@ -295,10 +299,14 @@ def gateway_environ(upstream: str, redis_url: str | None, **environ: str) -> dic
     return env
 
 
+def clean_environ() -> dict[str, str]:
+    """os.environ without gateway settings: no stray POLICY_GATEWAY_* / SEA_ENV from the shell."""
+    prefixes = ("POLICY_GATEWAY_", "LLM_", "SEA_ENV", "REDIS_")
+    return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
+
+
 def launch_gateway(generated: Path, env_name: str, environ: dict[str, str], log: Path, wait: bool = True) -> Gateway:
     port = free_port()
-    # Only what we pass: no stray POLICY_GATEWAY_* / SEA_ENV from the developer's shell.
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("POLICY_GATEWAY_", "LLM_", "SEA_ENV", "REDIS_"))}
     cmd = [
         str(BIN / "gatewayctl"),
         "-C",
@@ -315,7 +323,7 @@ def launch_gateway(generated: Path, env_name: str, environ: dict[str, str], log:
     ]
     with log.open("ab") as out:
         process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env={**base, **environ}, start_new_session=True
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**clean_environ(), **environ}, start_new_session=True
         )
     gateway = Gateway(process, port, log)
     if wait:

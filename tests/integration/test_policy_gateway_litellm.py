@@ -24,6 +24,7 @@ from gateway_stack import (
     Gateway,
     LiteLLMProxy,
     RedisServer,
+    clean_environ,
     compile_project,
     free_port,
     gateway_environ,
@@ -305,7 +306,7 @@ def test_redis_down_follows_the_fail_mode(
 def run_serve(generated: Path, env_name: str, environ: dict[str, str], port: int) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "gatewayctl"), "serve", "--env", env_name, "--port", str(port), "--generated", str(generated)],
-        env={"PATH": str(BIN), **environ},
+        env={**clean_environ(), **environ},
         capture_output=True,
         text=True,
         timeout=30,
