@@ -111,7 +111,8 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
                 type_="rate_limit_error",
                 code="rate_limit_exceeded",
             )
-    body = _parse(await request.body(settings.max_body_bytes))
+    raw = await request.body(settings.max_body_bytes)
+    body = _parse(raw)
     model = body["model"]
     route = app.router.resolve(model, _CHAT)
     log.update(model=model, backend=route.backend)
@@ -131,8 +132,10 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
             ]
             headers = forward_headers(request.headers, request.client_host, request.scheme, app.upstream.api_key)
             if body.get("stream"):
-                return await _stream(app, body, headers, prompt, debug, responder, key_id, log)
-            return await _complete(app, body, headers, prompt, debug, responder, key_id, log)
+            # The client's bytes go upstream unchanged: validated, never re-serialised.
+            if body.get("stream"):
+                return await _stream(app, body, raw, headers, prompt, debug, responder, key_id, log)
+            return await _complete(app, body, raw, headers, prompt, debug, responder, key_id, log)
         finally:
             app.metrics.inflight.labels(route.backend, _CHAT).dec()
 
@@ -213,11 +216,15 @@ def _decide(app: GatewayApp, policy: str, input: Mapping[str, Any]) -> Verdict:
             metrics=app.metrics,
             redact_allowed=policy == "output",
         )
-        span.set_attribute("policy.name", policy)
-        span.set_attribute("policy.version", verdict.version)
-        span.set_attribute("policy.mode", verdict.mode)
-        span.set_attribute("policy.decision", verdict.action)
-        span.set_attribute("policy.categories", list(verdict.categories))
+        span.set_attributes(
+            {
+                "policy.name": policy,
+                "policy.version": verdict.version,
+                "policy.mode": verdict.mode,
+                "policy.decision": verdict.action,
+                "policy.categories": list(verdict.categories),
+            }
+        )
     return verdict
 
 
@@ -238,6 +245,7 @@ def _decision_headers(verdicts: list[Verdict]) -> list[tuple[bytes, bytes]]:
 async def _complete(
     app: GatewayApp,
     body: dict[str, Any],
+    raw: bytes,
     headers: dict[str, str],
     prompt: Verdict,
     debug: list[tuple[bytes, bytes]],
@@ -245,26 +253,26 @@ async def _complete(
     key_id: str,
     log: dict[str, Any],
 ) -> int:
-    with app.tracer.start_as_current_span(f"chat {body['model']}", kind=SpanKind.CLIENT) as span:
-        span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.request.model", body["model"])
+    with app.tracer.start_as_current_span(
+        f"chat {body['model']}", kind=SpanKind.CLIENT, attributes=_genai_request(body["model"])
+    ) as span:
         headers = {**headers, **_trace_headers()}
-        raw = json.dumps(body).encode()
         status, payload = await app.upstream.post("/chat/completions", raw, headers)
         span.set_attribute("http.response.status_code", status)
-    if status >= 400:
-        return await _upstream_error(responder, status, payload, debug, prompt)
-    try:
-        answer = json.loads(payload)
-        choices = answer["choices"]
-    except (ValueError, KeyError, TypeError):
-        raise GatewayError(
-            502,
-            "the model provider sent an answer that is not a chat completion",
-            type_="service_unavailable",
-            code="upstream_bad_answer",
-        ) from None
-    model_used = str(answer.get("model") or body["model"])
+        if status >= 400:
+            return await _upstream_error(responder, status, payload, debug, prompt)
+        try:
+            answer = json.loads(payload)
+            choices = answer["choices"]
+        except (ValueError, KeyError, TypeError):
+            raise GatewayError(
+                502,
+                "the model provider sent an answer that is not a chat completion",
+                type_="service_unavailable",
+                code="upstream_bad_answer",
+            ) from None
+        model_used = str(answer.get("model") or body["model"])
+        usage = _usage(app, answer.get("usage"), model_used, span)
     verdicts = [prompt]
     changed = False
     for choice in choices:
@@ -283,17 +291,17 @@ async def _complete(
             except ValueError:
                 raise blocked_error(verdict) from None
             changed = True
-    await _charge(app, key_id, answer.get("usage"), model_used, span)
+    await _charge(app, key_id, usage)
     if changed:
         payload = json.dumps(answer).encode()
-    log["decision"] = _decision_headers(verdicts)[0][1].decode()
-    await send_json(
-        responder,
-        200,
-        payload,
-        [*_decision_headers(verdicts), *debug, (b"x-model-used", model_used.encode())],
-    )
+    decision = _decision_headers(verdicts)
+    log["decision"] = decision[0][1].decode()
+    await send_json(responder, 200, payload, [*decision, *debug, (b"x-model-used", model_used.encode())])
     return 200
+
+
+def _genai_request(model: str) -> dict[str, Any]:
+    return {"gen_ai.operation.name": "chat", "gen_ai.request.model": model}
 
 
 def _trace_headers() -> dict[str, str]:
@@ -324,20 +332,29 @@ async def _upstream_error(
     )
 
 
-async def _charge(app: GatewayApp, key_id: str, usage: Any, model: str, span: Any) -> None:
+def _usage(app: GatewayApp, usage: Any, model: str, span: Any) -> int:
+    """Record the upstream's token counts (span, metrics); returns the total to charge."""
     if not isinstance(usage, dict):
-        return
+        return 0
     prompt_tokens = int(usage.get("prompt_tokens") or 0)
     completion_tokens = int(usage.get("completion_tokens") or 0)
-    span.set_attribute("gen_ai.response.model", model)
-    span.set_attribute("gen_ai.usage.input_tokens", prompt_tokens)
-    span.set_attribute("gen_ai.usage.output_tokens", completion_tokens)
+    span.set_attributes(
+        {
+            "gen_ai.response.model": model,
+            "gen_ai.usage.input_tokens": prompt_tokens,
+            "gen_ai.usage.output_tokens": completion_tokens,
+        }
+    )
     app.metrics.tokens.labels(model, "input").inc(prompt_tokens)
     app.metrics.tokens.labels(model, "output").inc(completion_tokens)
-    if app.limiter is None or not app.settings.tokens_per_minute:
+    return prompt_tokens + completion_tokens
+
+
+async def _charge(app: GatewayApp, key_id: str, tokens: int) -> None:
+    if app.limiter is None or not app.settings.tokens_per_minute or tokens <= 0:
         return
     try:
-        await app.limiter.charge_tokens(key_id, prompt_tokens + completion_tokens)
+        await app.limiter.charge_tokens(key_id, tokens)
     except RedisUnavailableError:
         # The answer is already out; an uncharged budget is logged, not turned into an error.
         app.metrics.fail_open.labels("redis_token_charge").inc()
@@ -347,6 +364,7 @@ async def _charge(app: GatewayApp, key_id: str, usage: Any, model: str, span: An
 async def _stream(
     app: GatewayApp,
     body: dict[str, Any],
+    raw: bytes,
     headers: dict[str, str],
     prompt: Verdict,
     debug: list[tuple[bytes, bytes]],
@@ -355,11 +373,11 @@ async def _stream(
     log: dict[str, Any],
 ) -> int:
     model = body["model"]
-    with app.tracer.start_as_current_span(f"chat {model}", kind=SpanKind.CLIENT) as span:
-        span.set_attribute("gen_ai.operation.name", "chat")
-        span.set_attribute("gen_ai.request.model", model)
+    with app.tracer.start_as_current_span(
+        f"chat {model}", kind=SpanKind.CLIENT, attributes=_genai_request(model)
+    ) as span:
         headers = {**headers, **_trace_headers()}
-        resp = await app.upstream.open_stream("/chat/completions", json.dumps(body).encode(), headers)
+        resp = await app.upstream.open_stream("/chat/completions", raw, headers)
         try:
             if resp.status >= 400:
                 return await _upstream_error(responder, resp.status, await resp.read(), debug, prompt)
@@ -386,7 +404,8 @@ async def _stream(
         actions = {v.action for v in sse.verdicts}
         log["decision"] = "block" if sse.stopped else ("redact" if sse.redacted else "allow")
         log["output_actions"] = sorted(actions)
-        await _charge(app, key_id, sse.usage, model, span)
+        tokens = _usage(app, sse.usage, model, span)
+    await _charge(app, key_id, tokens)
     return 200
 
 

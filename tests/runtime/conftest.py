@@ -120,8 +120,12 @@ async def gateway(make_settings: Callable[..., Settings], policy: FakePolicyStor
     apps: list[GatewayApp] = []
     clients: list[httpx.AsyncClient] = []
 
-    async def start(environ: dict[str, str] | None = None, *, monotonic: Any = None, **overrides: Any) -> Any:
-        kwargs = {"monotonic": monotonic} if monotonic is not None else {}
+    async def start(
+        environ: dict[str, str] | None = None, *, monotonic: Any = None, tracer_provider: Any = None, **overrides: Any
+    ) -> Any:
+        kwargs: dict[str, Any] = {"monotonic": monotonic} if monotonic is not None else {}
+        if tracer_provider is not None:
+            kwargs["tracer_provider"] = tracer_provider
         app = GatewayApp(make_settings(environ, **overrides), policy, **kwargs)
         await app.startup()
         apps.append(app)

@@ -446,3 +446,50 @@ def test_httpx_is_only_the_test_client() -> None:
 
     assert "httpx" not in upstream.__dict__
     assert httpx.__version__
+
+
+async def test_spans_nest_under_the_callers_trace_and_carry_no_text(
+    gateway: Any, provider: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from runtime.telemetry import configure_tracing
+
+    exporter = InMemorySpanExporter()
+    provider.state.reply = "Your SSN is 123-45-6789."
+    _, client = await gateway(tracer_provider=configure_tracing(exporter=exporter))
+    trace_id = "0af7651916cd43dd8448eb211c80319c"
+    r = await client.post(
+        PATHS[0],
+        json=chat("my email is jane.doe@example.com"),
+        headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"},
+    )
+    assert r.status_code == 403
+    r = await client.post(PATHS[0], json=chat(), headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"})
+    assert r.status_code == 200
+    spans = exporter.get_finished_spans()
+    names = [s.name for s in spans]
+    assert names == [
+        "policy prompt",
+        "POST /v1/chat/completions",
+        "policy prompt",
+        "chat chat-default",
+        "policy output",
+        "POST /v1/chat/completions",
+    ]
+    server = spans[-1]
+    assert format(server.context.trace_id, "032x") == trace_id
+    assert format(server.parent.span_id, "016x") == "b7ad6b7169203331"
+    assert all(s.context.trace_id == server.context.trace_id for s in spans)
+    upstream = spans[3]
+    assert upstream.parent.span_id == server.context.span_id
+    assert upstream.attributes["gen_ai.request.model"] == "chat-default"
+    assert upstream.attributes["gen_ai.usage.output_tokens"] > 0
+    blocked = spans[0]
+    assert blocked.attributes["policy.decision"] == "block"
+    assert list(blocked.attributes["policy.categories"]) == ["pii"]
+    output = spans[4]
+    assert output.attributes["policy.decision"] == "redact"
+    dump = " ".join(str(dict(s.attributes or {})) + str(s.events) for s in spans)
+    assert "jane.doe" not in dump and "123-45" not in dump
+    assert "ended span" not in caplog.text

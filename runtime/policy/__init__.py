@@ -1,0 +1,185 @@
+"""The compiled policies, in-process: load a bundle once, evaluate many times, swap it atomically
+when it changes on disk.
+
+    store = PolicyStore("generated/prod/opa/bundle.tar.gz")
+    decision = store.evaluate("prompt", {"model": "chat-default", "messages": [...]})
+    # {"allow": False, "mode": "enforce", "policy_version": "1.0.0", "violations": [...]}
+
+The decision document is described in docs/architecture.md ("Policy decision"). A bundle that
+holds policy.wasm is evaluated by the WebAssembly engine, any other by OPA's Rego engine; both
+give the same decisions. A policy whose mode is `off` is not evaluated at all.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from runtime.policy._bundle import Bundle, BundleError, fingerprint, read_bundle
+from runtime.policy._engines import Engine, EngineError, RegoEngine, WasmEngine
+
+__all__ = [
+    "DECISION_ENTRYPOINTS",
+    "BundleError",
+    "PolicyEvaluationError",
+    "PolicyName",
+    "PolicyStore",
+    "load_engine",
+]
+
+PolicyName = Literal["prompt", "output"]
+
+# The only queries the engines ever see: OPA caches each distinct query for the engine's life.
+DECISION_ENTRYPOINTS: dict[str, str] = {
+    "prompt": "gateway/prompt/decision",
+    "output": "gateway/output/decision",
+}
+
+# What each policy reads of its input; the rest of a request (tools, metadata, …) is not sent to
+# the engine, which saves encoding it on every call.
+_INPUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "prompt": ("messages", "model", "max_tokens", "max_completion_tokens", "text"),
+    "output": ("text", "model"),
+}
+
+
+class PolicyEvaluationError(Exception):
+    """The engine could not produce a decision; the message is one line and holds no input text."""
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    bundle: Bundle
+    engine: Engine
+    loaded_at: float
+    fingerprint: tuple[int, ...]
+
+
+class PolicyStore:
+    """A loaded bundle and its engine. Thread-safe; evaluations in flight during a swap finish on
+    the bundle they started with."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._reload_lock = threading.Lock()
+        self._last_error: str | None = None
+        self._loaded = self._load()
+
+    # --- evaluating ------------------------------------------------------------------------
+
+    def evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any]:
+        loaded = self._loaded  # one read: a concurrent swap does not change this evaluation
+        if policy not in DECISION_ENTRYPOINTS:
+            raise ValueError(f"unknown policy {policy!r}: expected 'prompt' or 'output'")
+        if not isinstance(input, Mapping):
+            raise PolicyEvaluationError(f"the {policy} policy's input must be a JSON object")
+        if loaded.bundle.config(policy).get("mode") == "off":
+            return _off_decision(policy, loaded.bundle.versions[policy])
+        projected = {key: input[key] for key in _INPUT_FIELDS[policy] if key in input}
+        try:
+            decision = loaded.engine.evaluate(DECISION_ENTRYPOINTS[policy], projected)
+        except EngineError as exc:
+            raise PolicyEvaluationError(f"{policy} policy: {exc}") from None
+        except (TypeError, ValueError) as exc:  # input that is not JSON
+            raise PolicyEvaluationError(f"{policy} policy: input is not JSON ({type(exc).__name__})") from None
+        _check_decision(policy, decision)
+        return dict(decision)
+
+    # --- reloading -------------------------------------------------------------------------
+
+    def reload_if_changed(self) -> bool:
+        """Load the bundle again if its content changed on disk; True when it was swapped. A
+        bundle that cannot be loaded leaves the current one in place and is kept as last_error."""
+        with self._reload_lock:
+            current = self._loaded
+            try:
+                if fingerprint(self._path) == current.fingerprint:
+                    return False
+            except OSError:
+                pass  # gone or unreadable right now: _load says which
+            try:
+                candidate = self._load(unless_digest=current.bundle.digest)
+            except BundleError as exc:
+                self._last_error = str(exc)
+                return False
+            if candidate is None:  # touched, same content
+                self._loaded = _Loaded(current.bundle, current.engine, current.loaded_at, fingerprint(self._path))
+                return False
+            self._loaded = candidate
+            self._last_error = None
+            return True
+
+    def _load(self, unless_digest: str | None = None) -> Any:
+        try:
+            stamp = fingerprint(self._path)
+        except OSError:
+            stamp = ()
+        bundle = read_bundle(self._path)
+        if bundle.digest == unless_digest:
+            return None
+        try:
+            engine = load_engine(bundle)
+        except EngineError as exc:
+            raise BundleError(str(exc)) from None
+        return _Loaded(bundle, engine, time.time(), stamp)
+
+    # --- reporting -------------------------------------------------------------------------
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return self._loaded.bundle.versions
+
+    def status(self) -> dict[str, Any]:
+        loaded = self._loaded
+        return {
+            "revision": loaded.bundle.revision,
+            "versions": loaded.bundle.versions,
+            "loaded_at": loaded.loaded_at,
+            "last_error": self._last_error,
+            "engine": loaded.engine.name,
+            "path": str(self._path),
+            "digest": loaded.bundle.digest,
+        }
+
+
+def load_engine(bundle: Bundle) -> Engine:
+    """The engine for a bundle: WebAssembly when it holds policy.wasm, OPA's Rego engine otherwise.
+    Both are checked with one evaluation of each decision before they serve anything."""
+    engine: Engine
+    if bundle.wasm is not None:
+        entrypoints = tuple(DECISION_ENTRYPOINTS.values())
+        engine = WasmEngine(bundle.wasm, bundle.data, entrypoints)
+    else:
+        engine = RegoEngine(bundle.modules, bundle.data)
+    for policy, entrypoint in DECISION_ENTRYPOINTS.items():
+        decision = engine.evaluate(entrypoint, {"messages": [{"role": "user", "content": "hello"}], "text": "hello"})
+        try:
+            _check_decision(policy, decision)
+        except PolicyEvaluationError as exc:
+            raise EngineError(str(exc)) from None
+    return engine
+
+
+def _off_decision(policy: str, version: str) -> dict[str, Any]:
+    decision: dict[str, Any] = {"allow": True, "mode": "off", "policy_version": version, "violations": []}
+    if policy == "output":
+        decision["redactions"] = []
+    return decision
+
+
+def _check_decision(policy: str, decision: Any) -> None:
+    ok = (
+        isinstance(decision, dict)
+        and isinstance(decision.get("allow"), bool)
+        and decision.get("mode") in ("enforce", "monitor", "off")
+        and isinstance(decision.get("violations"), list)
+        and isinstance(decision.get("policy_version"), str)
+        and (policy != "output" or isinstance(decision.get("redactions"), list))
+    )
+    if not ok:
+        raise PolicyEvaluationError(f"{policy} policy: the bundle's decision is not a decision document")

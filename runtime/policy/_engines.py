@@ -1,0 +1,114 @@
+"""The two engines behind PolicyStore: OPA's own Rego engine in-process, and OPA-compiled
+WebAssembly on wasmtime. Both answer evaluate(entrypoint, input) -> the decision document.
+
+- RegoEngine runs OPA 1.x (the Go engine, through opa-golib-python-bindings' ctypes bridge) on the
+  bundle's Rego modules and data: the same engine as `opa eval` and `opa test`. One OPA engine per
+  thread (see docs/benchmarks.md: a shared engine serialises every evaluation on its lock).
+- WasmEngine runs policy.wasm (built by `opa build -t wasm` where the opa CLI exists) with
+  opa-py-wasm, which keeps its own pool of instances.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+__all__ = ["Engine", "EngineError", "RegoEngine", "WasmEngine"]
+
+
+class EngineError(Exception):
+    """The engine could not load the policy or could not evaluate it; the message is one line."""
+
+
+class Engine(Protocol):
+    name: str
+
+    def evaluate(self, entrypoint: str, input: Mapping[str, Any]) -> Any: ...
+
+
+class RegoEngine:
+    """OPA's Rego engine. Entrypoints are paths like "gateway/prompt/decision"."""
+
+    name = "rego"
+
+    def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any], *, per_thread: bool = True) -> None:
+        try:
+            import opa_bindings
+        except ImportError as exc:  # pragma: no cover - scripts/setup installs it
+            raise EngineError(
+                "the OPA engine is not installed: pip install --ignore-requires-python "
+                "opa-golib-python-bindings==0.4.4 (scripts/setup does this)"
+            ) from exc
+        self._opa = opa_bindings
+        self._modules = dict(modules)
+        self._data = dict(data)
+        self._per_thread = per_thread
+        self._local = threading.local()
+        # Compile now, on the loading thread: a broken module fails the load, not a request.
+        self._shared = self._new_engine()
+        self._local.engine = self._shared
+
+    def _new_engine(self) -> Any:
+        engine = self._opa.OpaEngine()
+        try:
+            for path, text in self._modules.items():
+                engine.add_policy(path, text)
+            engine.add_data(self._data)
+        except self._opa.OpaError as exc:
+            engine.close()
+            raise EngineError(_one_line(exc.message)) from None
+        return engine
+
+    def _engine(self) -> Any:
+        engine = getattr(self._local, "engine", None)
+        if engine is None:
+            engine = self._new_engine() if self._per_thread else self._shared
+            self._local.engine = engine
+        return engine
+
+    def evaluate(self, entrypoint: str, input: Mapping[str, Any]) -> Any:
+        try:
+            return self._engine().eval_document(entrypoint.replace("/", "."), input)
+        except self._opa.OpaUndefinedError:
+            raise EngineError(f"{entrypoint} is undefined for this input") from None
+        except self._opa.OpaError as exc:
+            raise EngineError(_one_line(exc.message)) from None
+
+
+class WasmEngine:
+    """OPA-compiled WebAssembly. Entrypoints are the names `opa build -e` was given."""
+
+    name = "wasm"
+
+    def __init__(self, wasm: bytes, data: Mapping[str, Any], entrypoints: tuple[str, ...] = ()) -> None:
+        from opapywasm import OpaWasmError, OpaWasmPolicy, PolicyConfig
+
+        self._error = OpaWasmError
+        try:
+            self._policy = OpaWasmPolicy.from_wasm_bytes(wasm, PolicyConfig(eval_timeout_seconds=5.0))
+            self._policy.set_data(dict(data))
+        except OpaWasmError as exc:
+            raise EngineError(f"policy.wasm: {_one_line(str(exc))}") from None
+        missing = sorted(set(entrypoints) - set(self._policy.entrypoints))
+        if missing:
+            self._policy.close()
+            raise EngineError(f"policy.wasm has no entrypoint {', '.join(missing)}")
+
+    def evaluate(self, entrypoint: str, input: Mapping[str, Any]) -> Any:
+        from opapywasm import UNDEFINED
+
+        try:
+            result = self._policy.evaluate(dict(input), entrypoint)
+        except self._error as exc:
+            raise EngineError(_one_line(str(exc))) from None
+        if result is UNDEFINED:
+            raise EngineError(f"{entrypoint} is undefined for this input")
+        return result
+
+    def close(self) -> None:
+        self._policy.close()
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
