@@ -131,7 +131,6 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
                 (b"x-router-reason", route.reason.encode()),
             ]
             headers = forward_headers(request.headers, request.client_host, request.scheme, app.upstream.api_key)
-            if body.get("stream"):
             # The client's bytes go upstream unchanged: validated, never re-serialised.
             if body.get("stream"):
                 return await _stream(app, body, raw, headers, prompt, debug, responder, key_id, log)
