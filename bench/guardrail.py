@@ -1,142 +1,112 @@
-"""Benchmark the latency the in-proxy guardrail adds to a LiteLLM call, next to the plain proxy
-(the baseline) and the route through the policy gateway (gateway -> plain proxy).
+"""What the in-proxy guardrail costs, next to the gateway route: client → LiteLLM alone vs client
+→ LiteLLM running the compiled policies itself (`guardrails: in_proxy`) vs client → gateway →
+LiteLLM, all in the same run.
 
-Usage: .venv/bin/python bench/guardrail.py [--requests N] [--warmup N]
-Real processes on loopback, started with the integration suite's helpers (tests/integration/
-gateway_stack.py): the fake provider, two LiteLLM proxies (plain, and with the `guardrails:`
-section gatewayctl emits), Redis and `gatewayctl serve`, all from the example specs compiled with
-staging set to `guardrails: in_proxy` (staging enforces both policies). Each route gets N
-sequential chat completions over one keep-alive connection, in interleaved rounds; the table
-shows p50, p95 and mean in ms, the ratio to the plain proxy's p50 measured in the same run, and
-the milliseconds added. The machine is shared and noisy: compare ratios across runs.
+    .venv/bin/python bench/guardrail.py      # ~3 minutes on 2 cores; prints a Markdown table
+
+The stack comes from the integration helpers (tests/integration/gateway_stack.py); the load
+generator, the CPU accounting and the table are bench/gateway.py's, so the figures compare
+one to one with its table (docs/benchmarks.md). Staging enforces both policies on both policy
+routes; the guardrail's CPU shows up in the "LiteLLM CPU ms/answer" column of its row.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import importlib.util
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from ruamel.yaml import YAML
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from gateway_stack import (  # noqa: E402  (the integration helpers live with the tests)
-    CLIENT_KEYS,
-    LITELLM_MASTER_KEY,
-    LiteLLMProxy,
-    RedisServer,
-    compile_project,
-    gateway_environ,
-    launch_gateway,
-    litellm_test_config,
-    start_fake_provider,
-    stop_process,
-)
 
-PROMPT = "What is the capital of France? Answer in one word."
+def _bench_gateway() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_gateway", REPO / "bench" / "gateway.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def proxy_config(generated: Path, provider_url: str, *, guardrails: bool) -> Path:
-    """The integration test config without its OpenTelemetry console exporter (it would dominate
-    the timings), plus the emitted guardrails when asked."""
+def guarded_config(plain: Path, generated: Path) -> Path:
+    """The bench's plain LiteLLM config plus the `guardrails:` section gatewayctl emitted, next
+    to the emitted config so the bundle's relative path resolves."""
     yaml = YAML(typ="safe")
-    config = yaml.load(litellm_test_config(generated, "staging", provider_url).read_text())
-    config["litellm_settings"].pop("callbacks", None)
-    config["litellm_settings"].pop("forward_traceparent_to_llm_provider", None)
-    if guardrails:
-        emitted = yaml.load((generated / "staging" / "litellm" / "config.yaml").read_text())
-        config["guardrails"] = emitted["guardrails"]
-    path = generated / "staging" / "litellm" / f"bench-{'guarded' if guardrails else 'plain'}.yaml"
+    config = yaml.load(plain.read_text())
+    config["guardrails"] = yaml.load((generated / "staging/litellm/config.yaml").read_text())["guardrails"]
+    path = generated / "staging" / "litellm" / "bench-guarded.yaml"
     with path.open("w") as f:
         YAML().dump(config, f)
     return path
 
 
-@contextmanager
-def running(proxy: LiteLLMProxy) -> Iterator[str]:
-    try:
-        yield proxy.start().url
-    finally:
-        proxy.stop()
-
-
-def measure(url: str, key: str, requests: int, warmup: int) -> list[float]:
-    body = {"model": "chat-default", "messages": [{"role": "user", "content": PROMPT}]}
-    headers = {"authorization": f"Bearer {key}"}
-    samples = []
-    with httpx.Client(timeout=30) as client:
-        for i in range(warmup + requests):
-            start = time.perf_counter()
-            response = client.post(f"{url}/v1/chat/completions", json=body, headers=headers)
-            elapsed = time.perf_counter() - start
-            if response.status_code != 200:
-                raise RuntimeError(f"{url}: HTTP {response.status_code}: {response.text[:300]}")
-            if i >= warmup:
-                samples.append(elapsed * 1000)
-    return samples
-
-
-def row(name: str, samples: list[float], baseline: list[float]) -> str:
-    p50 = statistics.median(samples)
-    p95 = statistics.quantiles(samples, n=20)[18]
-    base = statistics.median(baseline)
-    added = "—" if samples is baseline else f"{p50 - base:+.2f}"
-    return f"| {name} | {p50:.2f} | {p95:.2f} | {statistics.fmean(samples):.2f} | {p50 / base:.2f} | {added} |"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=300)
-    parser.add_argument("--warmup", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests-1", type=int, default=400, help="timed requests at 1 client")
+    parser.add_argument("--requests-50", type=int, default=1500, help="timed requests at 50 clients")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+    import gateway_stack as stack
+
+    bench = _bench_gateway()
+    with tempfile.TemporaryDirectory(prefix="bench-guardrail-") as tmp:
         root = Path(tmp)
-        provider = start_fake_provider(root / "provider.log")
-        stack.callback(stop_process, provider.process)
+        provider = stack.start_fake_provider(root / "provider.log")
+        started: list[Any] = []
+        try:
+            provider.control(record=False)
 
-        def guard_staging(specs: dict[str, Any]) -> None:
-            specs["gateway"]["environments"]["staging"]["guardrails"] = "in_proxy"
+            def edit(specs: dict[str, Any]) -> None:
+                # As in bench/gateway.py: measure the policies, not the limiter's or admission's refusals.
+                specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 10_000_000
+                specs["backends"]["backends"]["gpu_fast"]["concurrency"]["chat"] = 1000
+                specs["gateway"]["environments"]["staging"]["guardrails"] = "in_proxy"
 
-        generated = compile_project(root / "project", provider.base_url, guard_staging)
-        plain = stack.enter_context(
-            running(LiteLLMProxy(proxy_config(generated, provider.base_url, guardrails=False), root / "plain.log"))
-        )
-        guarded = stack.enter_context(
-            running(LiteLLMProxy(proxy_config(generated, provider.base_url, guardrails=True), root / "guarded.log"))
-        )
-        redis = RedisServer(root / "redis.log").start()
-        stack.callback(redis.stop)
-        gateway = launch_gateway(generated, "staging", gateway_environ(plain, redis.url), root / "gateway.log")
-        stack.callback(gateway.stop)
-        provider.control(record=False)
+            generated = stack.compile_project(root / "project", provider.base_url, edit)
+            plain_config = stack.litellm_test_config(generated, "staging", provider.base_url)
+            bench.bench_config(plain_config)
+            plain = stack.LiteLLMProxy(plain_config, root / "litellm.log").start()
+            started.append(plain)
+            guarded = stack.LiteLLMProxy(guarded_config(plain_config, generated), root / "guarded.log").start()
+            started.append(guarded)
+            redis = stack.RedisServer(root / "redis.log").start()
+            started.append(redis)
+            environ = stack.gateway_environ(plain.url, redis.url, POLICY_GATEWAY_LOG_LEVEL="WARNING")
+            gateway = stack.launch_gateway(generated, "staging", environ, root / "gateway.log")
+            started.append(gateway)
+            assert gateway.chat(bench.PROMPT).status_code == 200, gateway.log.read_text()[-2000:]
 
-        routes = {
-            "LiteLLM proxy (baseline)": (plain, LITELLM_MASTER_KEY),
-            "LiteLLM + in-proxy guardrail": (guarded, LITELLM_MASTER_KEY),
-            "policy gateway -> LiteLLM proxy": (gateway.url, CLIENT_KEYS[0]),
-        }
-        results: dict[str, list[float]] = {name: [] for name in routes}
-        # Interleaved rounds, so drift on the shared machine hits every route alike.
-        for _ in range(args.rounds):
-            for name, (url, key) in routes.items():
-                results[name] += measure(url, key, args.requests // args.rounds, args.warmup)
-
-    baseline = results["LiteLLM proxy (baseline)"]
-    print(f"{len(baseline)} sequential requests per route over keep-alive, {args.rounds} interleaved rounds\n")
-    print("| route | p50 ms | p95 ms | mean ms | ratio to baseline p50 | added p50 ms |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, samples in results.items():
-        print(row(name, samples, baseline))
+            plain_pid = plain.process.pid if plain.process else 0
+            guarded_pid = guarded.process.pid if guarded.process else 0
+            targets = {
+                "LiteLLM alone": (plain.url, stack.LITELLM_MASTER_KEY, {"litellm": plain_pid}),
+                "LiteLLM + in-proxy guardrail": (guarded.url, stack.LITELLM_MASTER_KEY, {"litellm": guarded_pid}),
+                "gateway → LiteLLM": (
+                    gateway.url,
+                    stack.CLIENT_KEYS[0],
+                    {"litellm": plain_pid, "front": gateway.process.pid},
+                ),
+            }
+            results = {}
+            for clients, n in ((1, args.requests_1), (50, args.requests_50)):
+                for name, (url, key, pids) in targets.items():
+                    r = bench.measure(url + "/v1/chat/completions", key, clients, n, pids)
+                    results[(name, clients)] = r
+                    print(
+                        f"# {name:28s} {clients:2d} clients: p50 {r['p50_ms']:7.2f} ms  "
+                        f"p99 {r['p99_ms']:7.2f} ms  {r['rps']:6.1f} req/s  {r['statuses']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+            print(bench.table(results))
+        finally:
+            for s in reversed(started):
+                s.stop()
+            stack.stop_process(provider.process)
 
 
 if __name__ == "__main__":
