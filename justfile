@@ -44,3 +44,30 @@ ts-test:
 # Benchmarks (results go to docs/benchmarks.md)
 bench-compile:
     {{bin}}/python bench/compile.py
+
+# Gateway overhead: LiteLLM alone vs gateway -> LiteLLM at 1 and 50 clients (~2 min)
+bench-gateway:
+    {{bin}}/python bench/gateway.py
+
+# The AI stack (Redis, a LiteLLM proxy, the policy gateway on 8080): through the generated compose
+# file when a Docker engine answers, else as local processes with a fake model provider (.stack/)
+ai-stack-up env="dev":
+    if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+      docker compose -f generated/{{env}}/docker-compose.yml --profile ai-governance up -d --wait; \
+    else \
+      {{bin}}/python tests/integration/gateway_stack.py up --env {{env}}; \
+    fi
+
+# Stop what ai-stack-up started (local processes by their recorded pids, or the compose project)
+ai-stack-down env="dev":
+    if [ -f .stack/pids.json ]; then \
+      {{bin}}/python tests/integration/gateway_stack.py down; \
+    elif command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+      docker compose -f generated/{{env}}/docker-compose.yml --profile ai-governance down; \
+    else \
+      echo "no stack is up"; \
+    fi
+
+# The gateway's integration suite: real Redis, a real LiteLLM proxy, gatewayctl serve (own ports)
+ai-stack-test:
+    {{bin}}/pytest -q tests/integration/test_policy_gateway_litellm.py

@@ -7,6 +7,7 @@ and bench/gateway.py can import them directly (`sys.path` += tests/integration).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -329,3 +330,112 @@ def launch_gateway(generated: Path, env_name: str, environ: dict[str, str], log:
     if wait:
         wait_http(f"{gateway.url}/health/liveliness", process, log, timeout_s=60)
     return gateway
+
+
+# --- `just ai-stack-up` / `ai-stack-down`: the same stack as local processes ------------------------
+
+STACK_DIR = REPO / ".stack"
+
+
+def stack_up(env_name: str, gateway_port: int, litellm_port: int, redis_port: int) -> None:
+    """Start Redis, the fake provider, LiteLLM and the gateway in the background, on the
+    registry's ports, from a compile of the specs into .stack/ (the repository's generated/ is
+    never touched). Pids go to .stack/pids.json for stack_down."""
+    if (STACK_DIR / "pids.json").exists():
+        raise SystemExit("a stack is already up (.stack/pids.json); run `just ai-stack-down` first")
+    busy = [p for p in (gateway_port, litellm_port, redis_port) if port_is_open(p)]
+    if busy:
+        raise SystemExit(f"port(s) {busy} already in use on 127.0.0.1; stop what holds them or pass other ports")
+    STACK_DIR.mkdir(exist_ok=True)
+    logs = STACK_DIR / "logs"
+    logs.mkdir(exist_ok=True)
+    pids: dict[str, int] = {}
+    try:
+        provider = start_fake_provider(logs / "provider.log")
+        pids["provider"] = provider.process.pid
+        shutil.rmtree(STACK_DIR / "project", ignore_errors=True)
+        generated = compile_project(STACK_DIR / "project", provider.base_url)
+        redis = RedisServer(logs / "redis.log", port=redis_port).start()
+        assert redis.process is not None
+        pids["redis"] = redis.process.pid
+        proxy = LiteLLMProxy(
+            litellm_test_config(generated, env_name, provider.base_url), logs / "litellm.log", port=litellm_port
+        )
+        proxy.start()
+        assert proxy.process is not None
+        pids["litellm"] = proxy.process.pid
+        keys = os.environ.get("POLICY_GATEWAY_API_KEYS", CLIENT_KEYS[0])
+        environ = gateway_environ(
+            proxy.url, redis.url, POLICY_GATEWAY_API_KEYS=keys, POLICY_GATEWAY_CB_RESET_TIMEOUT_S="30"
+        )
+        gateway = launch_gateway_on(generated, env_name, environ, logs / "gateway.log", gateway_port)
+        pids["gateway"] = gateway.process.pid
+    except BaseException:
+        for pid in pids.values():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+        raise
+    (STACK_DIR / "pids.json").write_text(json.dumps(pids, indent=2) + "\n")
+    print(f"policy gateway  http://127.0.0.1:{gateway_port}/v1  (env {env_name}, key {keys.split(',')[0]})")
+    print(f"LiteLLM proxy   http://127.0.0.1:{litellm_port}  (master key {LITELLM_MASTER_KEY})")
+    print(f"Redis           redis://127.0.0.1:{redis_port}/0")
+    print(f"fake provider   {provider.base_url}  (POST /_control to make it fail or hang)")
+    print(f"logs in {logs}; stop with `just ai-stack-down`")
+
+
+def stack_down() -> None:
+    pid_file = STACK_DIR / "pids.json"
+    if not pid_file.exists():
+        print("no stack is up")
+        return
+    pids: dict[str, int] = json.loads(pid_file.read_text())
+    for name, pid in reversed(list(pids.items())):
+        try:
+            os.killpg(pid, signal.SIGTERM)  # the process group each service was started in
+            print(f"stopped {name} (pid {pid})")
+        except ProcessLookupError:
+            print(f"{name} (pid {pid}) was not running")
+    pid_file.unlink()
+
+
+def launch_gateway_on(generated: Path, env_name: str, environ: dict[str, str], log: Path, port: int) -> Gateway:
+    cmd = [
+        str(BIN / "gatewayctl"),
+        "-C",
+        str(generated.parent),
+        "serve",
+        "--env",
+        env_name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--generated",
+        str(generated),
+    ]
+    process = spawn(cmd, log, env={**clean_environ(), **environ})
+    gateway = Gateway(process, port, log)
+    wait_http(f"{gateway.url}/health/readiness", process, log, timeout_s=60)
+    return gateway
+
+
+def _main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the local AI stack: Redis, fake provider, LiteLLM, gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--env", default="dev")
+    up.add_argument("--gateway-port", type=int, default=8080)
+    up.add_argument("--litellm-port", type=int, default=8001)
+    up.add_argument("--redis-port", type=int, default=6379)
+    sub.add_parser("down")
+    args = parser.parse_args()
+    if args.command == "up":
+        stack_up(args.env, args.gateway_port, args.litellm_port, args.redis_port)
+    else:
+        stack_down()
+
+
+if __name__ == "__main__":
+    _main()
