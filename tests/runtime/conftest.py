@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from gateway_fakes import KEY, FakePolicyStore
+from gateway_fakes import KEY, FakePolicyStore, gateway_json, write_generated
 
 from runtime.gateway.app import GatewayApp
 from runtime.settings import Settings, load_settings
@@ -25,55 +24,6 @@ _spec = importlib.util.spec_from_file_location(
 assert _spec and _spec.loader
 fake_provider = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fake_provider)
-
-
-def gateway_json(provider_url: str, **overrides: Any) -> dict[str, Any]:
-    """A small gateway.json in the shape docs/architecture.md gives (and the compiler emits)."""
-    data: dict[str, Any] = {
-        "environment": "test",
-        "sea_env": "development",
-        "enable_policy_gateway": True,
-        "fail_mode": "closed",
-        "listen_port": 8080,
-        "llm_provider_url": provider_url,
-        "circuit_breaker": {"failure_threshold": 5, "reset_timeout_s": 30.0},
-        "rate_limit": {"requests_per_minute": 600},
-        "max_body_bytes": 4096,
-        "backends": {
-            "gpu_fast": {
-                "base_url": provider_url,
-                "capabilities": ["chat", "embeddings"],
-                "concurrency": {"chat": 4, "embeddings": 2},
-                "health": {"live": "/healthz", "ready": "/readyz"},
-                "legacy_names": ["ollama"],
-            },
-            "gpu_heavy": {
-                "base_url": provider_url,
-                "capabilities": ["images"],
-                "concurrency": {"images": 1},
-                "health": None,
-                "legacy_names": [],
-            },
-        },
-        "models": {
-            "chat-default": {"backend": "gpu_fast", "capability": "chat", "fallbacks": []},
-            "image-default": {"backend": "gpu_heavy", "capability": "images", "fallbacks": []},
-        },
-        "policies": {
-            "prompt": {"version": "1.0.0", "mode": "enforce"},
-            "output": {"version": "1.2.0", "mode": "enforce", "action": "redact"},
-        },
-        "bundle": "opa/bundle.tar.gz",
-    }
-    data.update(overrides)
-    return data
-
-
-def write_generated(root: Path, data: dict[str, Any], env: str = "test") -> Path:
-    (root / env / "opa").mkdir(parents=True, exist_ok=True)
-    (root / env / "gateway.json").write_text(json.dumps(data), encoding="utf-8")
-    (root / env / "opa" / "bundle.tar.gz").write_bytes(b"placeholder")
-    return root
 
 
 @pytest.fixture

@@ -1,0 +1,106 @@
+"""Settings from gateway.json plus environment variables, and the fail-fast rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gateway_fakes import gateway_json, write_generated
+
+from runtime.settings import DEFAULT_LLM_PROVIDER_URL, SettingsError, load_settings, startup_problems
+
+
+def generated(tmp_path: Path, **overrides: Any) -> Path:
+    return write_generated(tmp_path, gateway_json("http://litellm:8001/v1", **overrides))
+
+
+def test_gateway_json_values_are_read(tmp_path: Path) -> None:
+    s = load_settings("test", generated(tmp_path), {})
+    assert s.llm_provider_url == "http://litellm:8001/v1"
+    assert s.cb_failure_threshold == 5 and s.cb_reset_timeout_s == 30.0
+    assert s.requests_per_minute == 600
+    assert s.bundle_path == tmp_path / "test" / "opa" / "bundle.tar.gz"
+    assert s.backends["gpu_fast"].concurrency == {"chat": 4, "embeddings": 2}
+    assert s.backends["gpu_fast"].health_ready == "/readyz"
+    assert s.backends["gpu_heavy"].health_ready is None
+    assert s.models["image-default"].capability == "images"
+
+
+def test_environment_variables_override_gateway_json(tmp_path: Path) -> None:
+    s = load_settings(
+        "test",
+        generated(tmp_path),
+        {
+            "LLM_PROVIDER_URL": "http://127.0.0.1:9999/v1/",
+            "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": "2",
+            "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": "0.5",
+            "POLICY_GATEWAY_FAIL_MODE": "open",
+            "POLICY_GATEWAY_API_KEYS": " a , b ,,",
+            "POLICY_GATEWAY_MASTER_KEY": "m",
+            "SEA_ENV": "staging",
+            "LLM_ENABLE_POLICY_GATEWAY": "false",
+            "REDIS_URL": "redis://r:6379/0",
+        },
+    )
+    assert s.llm_provider_url == "http://127.0.0.1:9999/v1"
+    assert (s.cb_failure_threshold, s.cb_reset_timeout_s) == (2, 0.5)
+    assert s.fail_mode == "open"
+    assert s.client_keys == ("m", "a", "b")
+    assert s.sea_env == "staging" and s.enable_policy_gateway is False
+    assert s.redis_url == "redis://r:6379/0"
+
+
+def test_the_provider_url_defaults_to_the_registry_address(tmp_path: Path) -> None:
+    data = gateway_json("x")
+    del data["llm_provider_url"]
+    write_generated(tmp_path, data)
+    assert load_settings("test", tmp_path, {}).llm_provider_url == DEFAULT_LLM_PROVIDER_URL
+    assert DEFAULT_LLM_PROVIDER_URL == "http://llm-provider:8001/v1"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"POLICY_GATEWAY_FAIL_MODE": "sometimes"}, "must be closed or open"),
+        ({"POLICY_GATEWAY_CB_FAILURE_THRESHOLD": "zero"}, "is not a int"),
+        ({"POLICY_GATEWAY_CB_FAILURE_THRESHOLD": "0"}, "must be at least 1"),
+        ({"LLM_ENABLE_POLICY_GATEWAY": "maybe"}, "is not a boolean"),
+    ],
+)
+def test_malformed_variables_are_one_line_errors(tmp_path: Path, environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message) as info:
+        load_settings("test", generated(tmp_path), environ)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_or_broken_gateway_json(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="not found"):
+        load_settings("nope", tmp_path, {})
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "gateway.json").write_text("{")
+    with pytest.raises(SettingsError, match="unreadable"):
+        load_settings("bad", tmp_path, {})
+    (tmp_path / "bad" / "gateway.json").write_text(json.dumps({"backends": {"x": {}}}))
+    with pytest.raises(SettingsError, match="malformed"):
+        load_settings("bad", tmp_path, {})
+
+
+def test_production_fail_fast_rules(tmp_path: Path) -> None:
+    root = generated(tmp_path)
+    keys = {"POLICY_GATEWAY_API_KEYS": "k"}
+    prod = {**keys, "SEA_ENV": "production"}
+    assert startup_problems(load_settings("test", root, keys)) == []
+    problems = startup_problems(load_settings("test", root, {**prod, "LLM_ENABLE_POLICY_GATEWAY": "false"}))
+    assert problems == [
+        "SEA_ENV=production requires LLM_ENABLE_POLICY_GATEWAY=true: "
+        "production traffic must not bypass the policy gateway"
+    ]
+    problems = startup_problems(
+        load_settings("test", root, {**prod, "LLM_ENABLE_POLICY_GATEWAY": "true", "POLICY_GATEWAY_FAIL_MODE": "open"})
+    )
+    assert problems == ["POLICY_GATEWAY_FAIL_MODE=open is not allowed with SEA_ENV=production"]
+    (root / "test" / "opa" / "bundle.tar.gz").unlink()
+    assert any("bundle" in p and "missing" in p for p in startup_problems(load_settings("test", root, keys)))
+    assert any("no client API keys" in p for p in startup_problems(load_settings("test", root, {})))
