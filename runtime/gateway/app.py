@@ -197,12 +197,14 @@ class GatewayApp:
         """One hot-reload check. The store swaps atomically and keeps the old bundle when the
         new one is corrupt; this records the outcome as metrics and events."""
         self.reload_state["checks"] += 1
+        error: str | None
         try:
             changed = await asyncio.to_thread(self.policy.reload_if_changed)
         except Exception as exc:
             changed, error = False, type(exc).__name__
         else:
-            error = self.policy.status().get("last_error")
+            last = self.policy.status().get("last_error")
+            error = str(last) if last else None
         if changed:
             self.reload_state["reloads"] += 1
             self.metrics.bundle_reloads.labels("loaded").inc()

@@ -72,10 +72,10 @@ class SseOutputFilter:
             return [event + b"\n\n"] if event.strip() else []
         data = b"\n".join(data_lines)
         if data.strip() == b"[DONE]":
-            out = []
+            flushed: list[bytes] = []
             for idx in list(self._pending):
-                out += self._release(idx, final=True)
-            return out if self.stopped else [*out, _DONE]
+                flushed += self._release(idx, final=True)
+            return flushed if self.stopped else [*flushed, _DONE]
         try:
             chunk = json.loads(data)
         except ValueError:
