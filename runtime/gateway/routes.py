@@ -8,6 +8,7 @@ decision headers.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -133,7 +134,7 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
             headers = forward_headers(request.headers, request.client_host, request.scheme, app.upstream.api_key)
             # The client's bytes go upstream unchanged: validated, never re-serialised.
             if body.get("stream"):
-                return await _stream(app, body, raw, headers, prompt, debug, responder, key_id, log)
+                return await _stream(app, request, body, raw, headers, prompt, debug, responder, key_id, log)
             return await _complete(app, body, raw, headers, prompt, debug, responder, key_id, log)
         finally:
             app.metrics.inflight.labels(route.backend, _CHAT).dec()
@@ -299,6 +300,11 @@ async def _complete(
     return 200
 
 
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 def _genai_request(model: str) -> dict[str, Any]:
     return {"gen_ai.operation.name": "chat", "gen_ai.request.model": model}
 
@@ -362,6 +368,7 @@ async def _charge(app: GatewayApp, key_id: str, tokens: int) -> None:
 
 async def _stream(
     app: GatewayApp,
+    request: Request,
     body: dict[str, Any],
     raw: bytes,
     headers: dict[str, str],
@@ -391,13 +398,23 @@ async def _stream(
                     (b"x-model-used", model.encode()),
                 ],
             )
-            async for data in resp.content.iter_any():
-                out = sse.feed(data)
-                if out:
-                    await responder.body(b"".join(out), more=True)
-                if sse.stopped:
-                    break
-            await responder.body(b"".join(sse.finish()), more=False)
+            # A client that hangs up should stop the generation it asked for: drop the upstream
+            # connection instead of reading the answer to its end for nobody.
+            gone = asyncio.create_task(_disconnected(request))
+            try:
+                async for data in resp.content.iter_any():
+                    out = sse.feed(data)
+                    if out:
+                        await responder.body(b"".join(out), more=True)
+                    if sse.stopped or gone.done():
+                        resp.close()
+                        break
+                if gone.done():
+                    log["error"] = "client_closed"
+                else:
+                    await responder.body(b"".join(sse.finish()), more=False)
+            finally:
+                gone.cancel()
         finally:
             resp.release()
         actions = {v.action for v in sse.verdicts}

@@ -493,3 +493,38 @@ async def test_spans_nest_under_the_callers_trace_and_carry_no_text(
     dump = " ".join(str(dict(s.attributes or {})) + str(s.events) for s in spans)
     assert "jane.doe" not in dump and "123-45" not in dump
     assert "ended span" not in caplog.text
+
+
+async def test_a_client_that_hangs_up_mid_stream_stops_the_upstream_read(gateway: Any, provider: Any) -> None:
+    app, _ = await gateway()
+    provider.state.reply = "word " * 2000
+    body = json.dumps(chat(stream=True)).encode()
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    hung_up = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await hung_up.wait()
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.start":
+            hung_up.set()
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/v1/chat/completions",
+        "headers": [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "scheme": "http",
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=5)
+    assert sent[0]["status"] == 200
+    streamed = b"".join(m.get("body", b"") for m in sent[1:])
+    assert b"[DONE]" not in streamed
+    assert streamed.count(b"word") < 2000
