@@ -154,6 +154,110 @@ def schema(check: bool) -> None:
     click.echo(f"wrote {SCHEMA_PATH}")
 
 
+@main.group()
+def policy() -> None:
+    """The OPA policies: evaluate a decision, record versions in the lock."""
+
+
+_env_option = click.option("--env", "env_name", required=True, help="environment whose compiled policies to use")
+_policy_option = click.option("--policy", "policy_name", type=click.Choice(["prompt", "output"]), default="prompt",
+                              show_default=True, help="which policy decides")
+_input_option = click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), default="-",
+                             show_default=True,
+                             help='JSON file (chat-completions request or {"text": ...}); - is stdin')
+
+
+@policy.command(name="eval")
+@_env_option
+@_policy_option
+@_input_option
+@user_errors
+def policy_eval(env_name: str, policy_name: str, input_file: Any) -> None:
+    """Print the decision as JSON (exit 0 whatever it is; non-zero only for errors)."""
+    decision, _ = _decide(env_name, policy_name, input_file)
+    click.echo(json.dumps(decision, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+@main.command()
+@_env_option
+@_policy_option
+@_input_option
+@user_errors
+def explain(env_name: str, policy_name: str, input_file: Any) -> None:
+    """Print the decision for people: each rule, its category and the matched span, masked."""
+    from compiler.policy_eval import explain as render
+
+    decision, document = _decide(env_name, policy_name, input_file)
+    click.echo(render(decision, document, policy_name), nl=False)
+
+
+def _decide(env_name: str, policy_name: str, input_file: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from compiler.policy_eval import evaluate, read_input
+    from runtime.policy import BundleError, PolicyEvaluationError
+
+    document = read_input(input_file.read(), input_file.name, policy_name)
+    try:
+        return evaluate(_root(), env_name, policy_name, document), document
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (BundleError, PolicyEvaluationError) as exc:
+        click.echo(f"gatewayctl: {exc}", err=True)
+        sys.exit(1)
+
+
+@policy.command(name="lock")
+@user_errors
+def policy_lock() -> None:
+    """Record each policy's version and content digest in rego/policies.lock.json."""
+    from compiler.load import load_specs
+    from compiler.policy_versions import LOCK_PATH, lock
+    from compiler.validate import validate
+
+    loaded = load_specs(_root())
+    spec = validate(loaded, check_lock=False)
+    _, problems = lock(loaded, spec.environments)
+    if problems:
+        raise SpecErrors(problems)
+    policies = spec.environments[0].document.policies
+    click.echo(f"wrote {LOCK_PATH}: prompt {policies.prompt.version}, output {policies.output.version}")
+
+
+@main.command(name="test-policies")
+@click.option("--env", "env_name", default=None,
+              help="environment whose compiled data the tests read [default: prod, else the first]")
+@user_errors
+def test_policies(env_name: str | None) -> None:
+    """Run the Rego tests (test_* rules of rego/*_test.rego): with `opa test` when opa is on PATH,
+    else with the embedded OPA engine. Exit 1 on any failure."""
+    from compiler import policy_tests
+    from compiler.emit.opa_bundle import bundle_files
+    from compiler.load import load_specs
+    from compiler.plan import build_plan
+    from compiler.validate import validate
+
+    loaded = load_specs(_root())
+    plan = build_plan(validate(loaded, check_lock=False))
+    names = [e.name for e in plan.environments]
+    chosen = env_name or ("prod" if "prod" in names else names[0])
+    if chosen not in names:
+        raise click.UsageError(f"unknown environment {chosen!r} (known: {', '.join(names)})")
+    data_json = bundle_files(next(e for e in plan.environments if e.name == chosen))["data.json"]
+    opa = policy_tests.opa_binary()
+    if opa:
+        results = policy_tests.run_opa_cli(opa, loaded.rego_sources, data_json)
+        engine = f"opa test ({opa})"
+    else:
+        results = policy_tests.run_embedded(loaded.rego_sources, json.loads(data_json))
+        engine = "embedded OPA engine; no opa binary on PATH"
+    for r in results:
+        where = f" ({r.case.path}:{r.case.line})" if r.case.path else ""
+        click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.case.rule}{where}" + ("" if r.passed else f": {r.detail}"))
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed (data of {chosen}; {engine})")
+    if failed or not results:
+        sys.exit(1)
+
+
 @main.command()
 def doctor() -> None:
     """Tools present, specs valid, generated/ in sync, registry ports free on this host."""

@@ -15,6 +15,7 @@ from typing import Any
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Deployment, Ingress, NetworkPolicy, Workload, tier_for
+from compiler.policy_data import spec_data
 from compiler.validate import EnvSpec, ValidatedSpec
 
 
@@ -225,7 +226,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
                             _frozen(doc.litellm.general_settings)),
         policies=tuple(
             PolicyPlan(name=name, version=p.version, mode=p.mode[env.name],
-                       data=_frozen(p.model_dump(mode="json", exclude={"version", "mode"})))
+                       data=_frozen(spec_data(p, doc.policies)))
             for name, p in (("prompt", doc.policies.prompt), ("output", doc.policies.output))
         ),
         rego_sources=rego,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import compose_scan
+from compiler import compose_scan, policy_versions
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.load import LoadedSpecs, SourceMap
 from compiler.model import SpecDocument
@@ -41,7 +41,7 @@ class ValidatedSpec:
     warnings: tuple[SpecError, ...]
 
 
-def validate(loaded: LoadedSpecs) -> ValidatedSpec:
+def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
     smap = loaded.source_map
     base, problems = check_document(loaded.document, smap)
     envs: list[EnvSpec] = []
@@ -70,6 +70,7 @@ def validate(loaded: LoadedSpecs) -> ValidatedSpec:
     for env in envs:
         problems += _rules(env)
     problems += _foreign_compose_ports(loaded, envs)
+    problems += policy_versions.check(loaded, envs, with_lock=check_lock)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
     return ValidatedSpec(loaded, tuple(envs), tuple(sorted(set(problems), key=SpecError.sort_key)))

@@ -2,18 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from compiler.model._base import Name, SemVer, StrictModel
+from compiler.model.detectors import JAILBREAK_FILLERS, JAILBREAK_PHRASES, PII_PATTERNS
 
 Mode = Literal["enforce", "monitor", "off"]
 PiiCategory = Literal["email", "phone", "ssn", "credit_card", "ip_address", "secret"]
+# Words separated by single spaces; a word may list alternatives: "ignore|disregard previous instructions".
+Phrase = Annotated[str, StringConstraints(pattern=r"^[^\s|]+(\|[^\s|]+)*( [^\s|]+(\|[^\s|]+)*)*$")]
 
 
 class Jailbreak(StrictModel):
-    phrases: list[str] = Field(default_factory=list)
+    """Phrases per category; matching ignores case, punctuation, line breaks and up to three filler
+    words between two words of a phrase."""
+
+    fillers: list[str] = Field(default_factory=lambda: list(JAILBREAK_FILLERS))
+    instruction_override: list[Phrase] = Field(
+        default_factory=lambda: list(JAILBREAK_PHRASES["instruction_override"]))
+    persona_escape: list[Phrase] = Field(default_factory=lambda: list(JAILBREAK_PHRASES["persona_escape"]))
+    system_prompt_extraction: list[Phrase] = Field(
+        default_factory=lambda: list(JAILBREAK_PHRASES["system_prompt_extraction"]))
+
+
+class PiiMatcher(StrictModel):
+    """One way a PII kind shows up in text (see compiler/model/detectors.py for the built-in ones)."""
+
+    pattern: str = Field(min_length=1, description="RE2 pattern (OPA's regex syntax)")
+    view: Literal["text", "digits"] = Field("text", description="digits: the text with every digit as 0")
+    gates: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=list, description="literals of which one occurs in every match (a fast pre-check)")
+    min_gates: int = Field(1, ge=1, description="how many gate occurrences a match needs at least")
+    check: Literal["none", "luhn", "ssn", "phone", "ipv4", "ipv6"] = "none"
 
 
 class ModelBudget(StrictModel):
@@ -45,3 +67,10 @@ class OutputPolicy(StrictModel):
 class Policies(StrictModel):
     prompt: PromptPolicy
     output: OutputPolicy
+    pii_patterns: dict[PiiCategory, list[PiiMatcher]] = Field(
+        default_factory=dict,
+        description="replace the built-in matchers of a PII kind (compiler/model/detectors.py)")
+
+
+def builtin_matchers(kind: str) -> list[PiiMatcher]:
+    return [PiiMatcher.model_validate(m) for m in PII_PATTERNS[kind]]

@@ -103,30 +103,28 @@ class PolicyStore:
             except OSError:
                 pass  # gone or unreadable right now: _load says which
             try:
-                candidate = self._load(unless_digest=current.bundle.digest)
+                bundle, stamp = self._read()
+                if bundle.digest == current.bundle.digest:  # touched, same content
+                    self._loaded = _Loaded(current.bundle, current.engine, current.loaded_at, stamp)
+                    return False
+                candidate = _activate(bundle, stamp)
             except BundleError as exc:
                 self._last_error = str(exc)
-                return False
-            if candidate is None:  # touched, same content
-                self._loaded = _Loaded(current.bundle, current.engine, current.loaded_at, fingerprint(self._path))
                 return False
             self._loaded = candidate
             self._last_error = None
             return True
 
-    def _load(self, unless_digest: str | None = None) -> Any:
+    def _read(self) -> tuple[Bundle, tuple[int, ...]]:
         try:
             stamp = fingerprint(self._path)
         except OSError:
             stamp = ()
-        bundle = read_bundle(self._path)
-        if bundle.digest == unless_digest:
-            return None
-        try:
-            engine = load_engine(bundle)
-        except EngineError as exc:
-            raise BundleError(str(exc)) from None
-        return _Loaded(bundle, engine, time.time(), stamp)
+        return read_bundle(self._path), stamp
+
+    def _load(self) -> _Loaded:
+        bundle, stamp = self._read()
+        return _activate(bundle, stamp)
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -145,6 +143,14 @@ class PolicyStore:
             "path": str(self._path),
             "digest": loaded.bundle.digest,
         }
+
+
+def _activate(bundle: Bundle, stamp: tuple[int, ...]) -> _Loaded:
+    try:
+        engine = load_engine(bundle)
+    except EngineError as exc:
+        raise BundleError(str(exc)) from None
+    return _Loaded(bundle, engine, time.time(), stamp)
 
 
 def load_engine(bundle: Bundle) -> Engine:

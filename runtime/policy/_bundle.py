@@ -40,7 +40,7 @@ class Bundle:
 
     @property
     def versions(self) -> dict[str, str]:
-        policies = self.manifest.get("metadata", {}).get("policies", {})
+        policies: Mapping[str, Any] = self.manifest.get("metadata", {}).get("policies", {})
         return {name: str(policies[name]["version"]) for name in POLICIES if name in policies}
 
     def config(self, policy: str) -> Mapping[str, Any]:

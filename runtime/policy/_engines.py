@@ -34,7 +34,7 @@ class RegoEngine:
 
     def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any], *, per_thread: bool = True) -> None:
         try:
-            import opa_bindings
+            import opa_bindings  # type: ignore[import-untyped]
         except ImportError as exc:  # pragma: no cover - scripts/setup installs it
             raise EngineError(
                 "the OPA engine is not installed: pip install --ignore-requires-python "

@@ -16,9 +16,12 @@ import helm_python as helm
 import pytest
 from helmchart import find, parse_manifests
 
+from compiler import policy_versions
 from compiler.errors import SpecErrors
+from compiler.load import load_specs
 from compiler.pipeline import check, compile_project
 from compiler.plan import DeploymentPlan, build_plan
+from compiler.validate import validate
 
 Render = Callable[[dict[str, Any]], dict[str, str]]
 
@@ -137,6 +140,11 @@ def test_a_policy_version_bump_rolls_the_gateway_and_only_the_gateway(project: P
     text = policies.read_text()
     assert "  prompt:\n    version: 1.0.0\n" in text
     policies.write_text(text.replace("  prompt:\n    version: 1.0.0\n", "  prompt:\n    version: 1.1.0\n"))
+    # A version is bumped in the spec, the Rego header and METADATA, and recorded in the lock.
+    rego = project / "rego" / "prompt_policy.rego"
+    rego.write_text(rego.read_text().replace("1.0.0", "1.1.0"))
+    loaded = load_specs(project)
+    assert policy_versions.lock(loaded, validate(loaded, check_lock=False).environments)[1] == []
     after = compiled_values(project, "prod")
 
     assert before["policy"]["bundleRevision"] != after["policy"]["bundleRevision"]
