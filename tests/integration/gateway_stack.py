@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -155,7 +156,12 @@ def start_fake_provider(log: Path) -> FakeProviderProcess:
 # --- the compiled project ------------------------------------------------------------------------
 
 
-def compile_project(root: Path, provider_url: str, edit: Callable[[dict[str, Any]], None] | None = None) -> Path:
+def compile_project(
+    root: Path,
+    provider_url: str,
+    edit: Callable[[dict[str, Any]], None] | None = None,
+    policy_versions: dict[str, str] | None = None,
+) -> Path:
     """Copy specs/, rego/, docs/ to `root`, point the chat backend at the fake provider (so the
     gateway's readiness probes reach it), apply `edit` to the parsed specs (file stem -> data),
     and compile with `gatewayctl -C root compile --out root/generated`."""
@@ -167,9 +173,27 @@ def compile_project(root: Path, provider_url: str, edit: Callable[[dict[str, Any
     specs["backends"]["backends"]["gpu_fast"]["base_url"] = f"{provider_url}/v1"
     if edit is not None:
         edit(specs)
+    # An edit that changes a policy's data needs a version bump (spec and Rego header) and a new
+    # lock, exactly as for a person changing it; otherwise `compile` rightly refuses.
+    for policy, version in (policy_versions or {}).items():
+        specs["policies"]["policies"][policy]["version"] = version
+        rego = root / "rego" / f"{policy}_policy.rego"
+        text, n = re.subn(
+            r"^# Policy Version: \S+$", f"# Policy Version: {version}", rego.read_text(), count=1, flags=re.M
+        )
+        text, m = re.subn(
+            r"^(#\s+version:) \S+$", rf"\1 {version}", text, count=1, flags=re.M
+        )  # METADATA custom.version
+        assert n == m == 1, f"{rego}: version header or METADATA custom.version not found"
+        rego.write_text(text)
     for stem, data in specs.items():
         with (root / "specs" / f"{stem}.yaml").open("w") as f:
             yaml.dump(data, f)
+    if policy_versions:
+        run = subprocess.run(
+            [str(BIN / "gatewayctl"), "-C", str(root), "policy", "lock"], capture_output=True, text=True, check=False
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
     out = root / "generated"
     result = subprocess.run(
         [str(BIN / "gatewayctl"), "-C", str(root), "compile", "--out", str(out)],

@@ -163,7 +163,9 @@ def strict_project(tmp_path_factory: pytest.TempPathFactory, fake_provider: Fake
         specs["policies"]["policies"]["output"]["action"] = "block"
         specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 6
 
-    return compile_project(tmp_path_factory.mktemp("strict"), fake_provider.base_url, edit)
+    return compile_project(
+        tmp_path_factory.mktemp("strict"), fake_provider.base_url, edit, policy_versions={"output": "1.1.0"}
+    )
 
 
 @pytest.mark.parametrize("stream", [False, True])
