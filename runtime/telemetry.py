@@ -245,10 +245,11 @@ class JsonLogFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """JSON logs on stderr for the gateway's loggers (`policy_gateway.*`, `runtime.*`)."""
+    """JSON logs on stderr for the gateway's loggers (`policy_gateway.*`, `runtime.*`) and the
+    server's (`uvicorn.*`), so every line of the process is one JSON object."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLogFormatter())
-    for name in ("policy_gateway", "runtime"):
+    for name in ("policy_gateway", "runtime", "uvicorn"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)

@@ -65,7 +65,7 @@ def serve(
         http="httptools",
         lifespan="on",
         access_log=False,  # the gateway writes its own JSON access line per request
-        log_level=settings.log_level.lower(),
+        log_config=None,  # keep configure_logging's JSON handler on uvicorn's loggers
         proxy_headers=False,  # X-Forwarded-* are kept and appended to, not trusted as client ip
         server_header=False,
     )
