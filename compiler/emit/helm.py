@@ -11,10 +11,11 @@ Secret created outside the chart.
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler.emit import gateway_settings, litellm
+from compiler.emit import gateway_settings, litellm, opa_bundle
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
 
@@ -80,17 +81,6 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def _policy_revision(env: EnvPlan) -> str:
-    """Versions and modes, plus a digest of everything the policies evaluate (Rego and data)."""
-    h = hashlib.sha256()
-    for path, text in sorted(env.rego_sources.items()):
-        h.update(f"{path}\0{_sha256(text)}\n".encode())
-    for policy in env.policies:
-        h.update(f"{policy.name}\0{policy.version}\0{policy.mode}\0{sorted(policy.data.items())!r}\n".encode())
-    versions = "-".join(f"{p.name}{p.version}" for p in env.policies)
-    return f"{versions}-{h.hexdigest()[:12]}"
-
-
 def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     d = env.deployment
     keys = {env.litellm.master_key_env, *(b.api_key_env for b in env.backends if b.api_key_env)}
@@ -112,6 +102,8 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
     cache = env.service_with_role("cache")
     engine = env.service_with_role("policy-engine")
     settings = gateway_settings.render_env(env)["gateway.json"]
+    bundle = opa_bundle.render_env(env)[opa_bundle.BUNDLE_PATH]
+    manifest = json.loads(opa_bundle.bundle_files(env)[".manifest"])
     out: dict[str, Any] = {
         "environment": env.name,
         "seaEnv": env.sea_env,
@@ -132,10 +124,10 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
             else {"enabled": False}
         ),
         "policy": {
-            "bundleRevision": _policy_revision(env),
+            "bundleRevision": manifest["revision"],
             **{p.name: {"version": p.version, "mode": p.mode} for p in env.policies},
         },
-        "checksums": {"policyBundle": "", "gatewaySettings": _sha256(settings)},
+        "checksums": {"policyBundle": _sha256(bundle), "gatewaySettings": _sha256(settings)},
         "autoscaling": {"enabled": False},
         "podDisruptionBudget": {"enabled": False},
         "networkPolicy": {

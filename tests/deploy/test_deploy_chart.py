@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import re
+import tarfile
 from collections.abc import Callable
 from typing import Any
 
@@ -220,9 +222,20 @@ def test_litellm_configmap_holds_the_generated_config(env: str, manifests: list[
     assert shipped == compiled
 
 
-def test_settings_checksum_is_the_digest_of_the_compiled_gateway_json(env: str, values: dict[str, Any]) -> None:
-    compiled = (GENERATED / env / "gateway.json").read_bytes()
-    assert values["checksums"]["gatewaySettings"] == sha256(compiled)
+def test_checksums_are_the_digests_of_the_compiled_files(env: str, values: dict[str, Any]) -> None:
+    env_dir = GENERATED / env
+    assert values["checksums"] == {
+        "policyBundle": sha256((env_dir / "opa" / "bundle.tar.gz").read_bytes()),
+        "gatewaySettings": sha256((env_dir / "gateway.json").read_bytes()),
+    }
+
+
+def test_bundle_revision_is_the_one_in_the_bundle_manifest(env: str, values: dict[str, Any]) -> None:
+    with tarfile.open(GENERATED / env / "opa" / "bundle.tar.gz") as bundle:
+        member = bundle.extractfile(".manifest")
+        assert member is not None
+        manifest = json.load(member)
+    assert values["policy"]["bundleRevision"] == manifest["revision"]
 
 
 def test_pod_annotations_carry_the_policy_and_config_checksums(
