@@ -3,7 +3,8 @@
     python bench/gateway.py            # ~2 minutes on 2 cores; prints a Markdown table
 
 Starts the fake provider (tests/integration/fake_provider.py), a real LiteLLM proxy on it, Redis,
-and the gateway (`gatewayctl serve`, staging: both policies in enforce, real bundle), then drives
+and the gateway (`gatewayctl serve`, staging: both policies in enforce, real bundle; and a second
+one with both policies `off`, to separate the gateway's own cost from the engine's), then drives
 each target from a separate load-generator process (aiohttp, keep-alive, one connection per
 client) at 1 and 50 concurrent clients. Also measures two bare forwarders ("read body, forward,
 return", no policy) that differ only in the upstream HTTP client, aiohttp vs httpx: the evidence
@@ -230,9 +231,23 @@ def run_all(args: argparse.Namespace) -> None:
             gateway = stack.launch_gateway(generated, "staging", environ, root / "gateway.log")
             started.append(gateway)
             assert gateway.chat(PROMPT).status_code == 200, gateway.log.read_text()[-2000:]
+
+            # The same gateway with both policies `off`: its own cost without the policy engine's.
+            def policies_off(specs: dict[str, Any]) -> None:
+                edit(specs)
+                for policy in ("prompt", "output"):
+                    specs["policies"]["policies"][policy]["mode"]["staging"] = "off"
+
+            generated_off = stack.compile_project(
+                root / "project-off", provider.base_url, policies_off, {"prompt": "9.0.0", "output": "9.0.0"}
+            )
+            gateway_off = stack.launch_gateway(generated_off, "staging", environ, root / "gateway-off.log")
+            started.append(gateway_off)
+            assert gateway_off.chat(PROMPT).headers["x-policy-decision"] == "off"
             targets = {
                 "LiteLLM alone": (proxy.url, stack.LITELLM_MASTER_KEY, None),
                 "gateway → LiteLLM": (gateway.url, stack.CLIENT_KEYS[0], gateway.process.pid),
+                "gateway, policies off": (gateway_off.url, stack.CLIENT_KEYS[0], gateway_off.process.pid),
             }
             if not args.skip_forwarders:
                 for kind in ("aiohttp", "httpx"):
