@@ -23,10 +23,14 @@ from typing import IO, Any
 import pytest
 from helmchart import GENERATED, ROOT, find, load_values, parse_manifests, tool
 
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+from gateway_stack import RedisServer  # the integration suite's real redis-server
+
 pytestmark = pytest.mark.integration
 
 Render = Callable[[dict[str, Any]], dict[str, str]]
 SANDBOX = Path(__file__).with_name("podsandbox.sh")
+ENTRYPOINT = ROOT / "deploy" / "docker" / "entrypoint.sh"
 # What stays visible (read-only) in the sandbox: the interpreter, the venv, the repository.
 KEEP = sorted({sys.base_prefix, sys.prefix, str(ROOT)})
 ENV = "prod"
@@ -133,3 +137,59 @@ def test_litellm_proxy_serves_under_the_pod_security_context(litellm_pod: tuple[
     assert status["Uid"].split()[0] == "1000"
     assert status["CapEff"] == "0000000000000000"
     assert status["NoNewPrivs"] == "1"
+
+
+# --- the gateway: the image's entrypoint, then `gatewayctl serve`, as the chart runs them ------
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    server = RedisServer(tmp_path / "redis.log").start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def gateway_container(render: Render, redis_url: str, port: int) -> tuple[dict[str, str], list[str]]:
+    """The rendered gateway container as an environment and a command line for this machine:
+    the image's layout (/app/generated) replaced by the repository's generated/, the pod's address
+    by a free loopback port, Redis by the test's."""
+    manifests = parse_manifests(render(load_values(ENV)))
+    (spec,) = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]["containers"]
+    args = list(spec["args"])
+    args[args.index("--generated") + 1] = str(GENERATED)
+    args[args.index("--host") + 1] = "127.0.0.1"
+    args[args.index("--port") + 1] = str(port)
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp"}
+    env |= find(manifests, "ConfigMap", "policy-gateway-env")["data"]
+    env |= container_env(spec)
+    env |= {"GENERATED_DIR": str(GENERATED), "REDIS_URL": redis_url}
+    return env, ["/bin/sh", str(ENTRYPOINT), *args]
+
+
+def test_gateway_serves_under_the_pod_security_context(render: Render, redis_url: str, tmp_path: Path) -> None:
+    port = free_port()
+    env, command = gateway_container(render, redis_url, port)
+    # The chart pins this compile: the entrypoint checks both digests before starting.
+    assert len(env["EXPECTED_POLICY_BUNDLE_SHA256"]) == len(env["EXPECTED_GATEWAY_SETTINGS_SHA256"]) == 64
+    log = tmp_path / "gateway.log"
+    with log.open("wb") as out:
+        proc = sandboxed(env, command, out)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health/liveliness", proc, log)
+        status = proc_status(proc.pid)
+        assert status["Uid"].split()[0] == "1000"
+        assert status["CapEff"] == "0000000000000000"
+    finally:
+        stop(proc)
+
+
+def test_gateway_image_refuses_a_bundle_from_another_compile(render: Render, redis_url: str, tmp_path: Path) -> None:
+    env, command = gateway_container(render, redis_url, free_port())
+    env["EXPECTED_POLICY_BUNDLE_SHA256"] = "0" * 64
+    log = tmp_path / "gateway.log"
+    with log.open("wb") as out:
+        proc = sandboxed(env, command, out)
+    assert proc.wait(timeout=60) == 78
+    assert "refusing to start: policy bundle" in log.read_text()
