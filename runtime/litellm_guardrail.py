@@ -12,6 +12,7 @@ generated/<env>/litellm/config.yaml:
           mode: pre_call
           default_on: true
           policy_bundle: ../opa/bundle.tar.gz   # relative to the config file
+          reload_interval_s: 5                  # optional: how often a recompiled bundle is picked up
 
 A block raises fastapi.HTTPException(400) whose detail is the gateway's error body (policy,
 version, categories, rules and the decision without any matched text), so clients raise the same
@@ -25,7 +26,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -127,13 +128,19 @@ class PolicyBundleGuardrail(CustomGuardrail):
         *,
         policy_bundle: str | None = None,
         fail_mode: str = "closed",
+        reload_interval_s: float = 5.0,
         store: PolicyEvaluator | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if fail_mode not in ("closed", "open"):
             raise GuardrailConfigError(f"fail_mode {fail_mode!r} is not closed or open")
         self.fail_mode = fail_mode
+        self._reload_interval_s = float(reload_interval_s)
+        self._clock = clock
+        self._checked_at = clock()
+        self.reloader: threading.Thread | None = None
         if store is not None:
             self._store = store
             return
@@ -239,6 +246,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
         """The decision, or None when the policy could not be evaluated and fail mode is open.
         Every decision is reported: an OpenTelemetry event, LiteLLM's own guardrail logging
         (spend logs, Langfuse, …), and the x-policy-* response headers the gateway also sends."""
+        self._reload_when_due()
         started = time.time()
         try:
             decision = self._store.evaluate(policy, input)
@@ -307,6 +315,23 @@ class PolicyBundleGuardrail(CustomGuardrail):
             headers["x-policy-categories"] = ",".join(categories)
         return headers
 
+    def _reload_when_due(self) -> None:
+        """A recompiled bundle (say, a policy moved from monitor to enforce) takes effect without
+        restarting LiteLLM: every `reload_interval_s` the store checks its file, in a thread so
+        no request waits for a reload. Evaluations keep the loaded bundle until the new one is
+        ready; a broken new bundle is refused and the loaded one stays."""
+        reload = getattr(self._store, "reload_if_changed", None)
+        now = self._clock()
+        if reload is None or self._reload_interval_s <= 0 or now - self._checked_at < self._reload_interval_s:
+            return
+        if self.reloader is not None and self.reloader.is_alive():
+            return
+        self._checked_at = now
+        self.reloader = threading.Thread(
+            target=_reload, args=(reload, str(self.guardrail_name or "")), name="policy-bundle-reload", daemon=True
+        )
+        self.reloader.start()
+
     def _no_decision(self, policy: PolicyName, why: str) -> None:
         if self.fail_mode == "open":
             emit_event("policy_gateway.fail_open", {"reason": f"{policy}_policy_unavailable"})
@@ -335,6 +360,15 @@ def _replace_stream_text(chunk: Any, redacted: dict[int, str]) -> None:
         if delta is not None and index in redacted and isinstance(delta.content, str):
             delta.content = redacted[index]
             redacted[index] = ""
+
+
+def _reload(reload: Callable[[], bool], guardrail: str) -> None:
+    try:
+        if reload():
+            emit_event("policy_gateway.guardrail.bundle_reloaded", {"guardrail": guardrail})
+    except Exception:
+        # The loaded bundle keeps serving; the next interval tries again.
+        _log.exception("policy bundle reload failed", extra={"guardrail": guardrail})
 
 
 def _action(decision: Mapping[str, Any]) -> str:

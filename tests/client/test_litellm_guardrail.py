@@ -279,3 +279,34 @@ async def test_monitor_verdicts_are_reported_in_the_gateways_decision_headers() 
     # LiteLLM's own guardrail logging got both decisions too (spend logs, Langfuse, ...).
     logged = data["metadata"]["standard_logging_guardrail_information"]
     assert [entry["guardrail_status"] for entry in logged] == ["guardrail_flagged", "success"]
+
+
+class ReloadingStore(ScriptedStore):
+    def __init__(self, decisions: Mapping[str, dict[str, Any] | Exception]) -> None:
+        super().__init__(decisions)
+        self.reloads = 0
+
+    def reload_if_changed(self) -> bool:
+        self.reloads += 1
+        return True
+
+
+async def test_the_bundle_is_checked_for_changes_once_per_interval_off_the_request_path() -> None:
+    now = [100.0]
+    store = ReloadingStore({"prompt": decision("enforce")})
+    g = PolicyBundleGuardrail(
+        guardrail_name="policy-prompt",
+        event_hook="pre_call",
+        store=store,
+        reload_interval_s=5,
+        clock=lambda: now[0],
+    )
+    await pre_call(g, dict(REQUEST))
+    assert g.reloader is None
+    now[0] += 5
+    await pre_call(g, dict(REQUEST))
+    assert g.reloader is not None
+    g.reloader.join(timeout=5)
+    first = g.reloader
+    await pre_call(g, dict(REQUEST))
+    assert (store.reloads, g.reloader) == (1, first)

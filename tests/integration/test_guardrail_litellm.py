@@ -8,6 +8,7 @@ never reaches the provider; a violating answer is redacted), dev in `monitor` (e
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -235,3 +236,40 @@ def test_a_missing_bundle_stops_the_proxy_instead_of_running_unguarded(
     with pytest.raises(AssertionError, match="process exited"):
         start_proxy(path, log)
     assert "cannot load the policy bundle" in log.read_text()
+
+
+# --- policy rollout without a restart ------------------------------------------------------------
+
+
+def test_a_recompiled_bundle_takes_effect_without_restarting_the_proxy(fake_provider: Any, tmp_path: Path) -> None:
+    def guard_staging(specs: dict[str, Any]) -> None:
+        specs["gateway"]["environments"]["staging"]["guardrails"] = "in_proxy"
+
+    def guard_staging_in_monitor(specs: dict[str, Any]) -> None:
+        guard_staging(specs)
+        specs["policies"]["policies"]["prompt"]["mode"]["staging"] = "monitor"
+
+    enforcing = compile_project(tmp_path / "enforce", fake_provider.base_url, guard_staging)
+    monitoring = compile_project(tmp_path / "monitor", fake_provider.base_url, guard_staging_in_monitor)
+    yaml = YAML(typ="safe")
+    config = yaml.load(guarded_config(enforcing, "staging", fake_provider.base_url).read_text())
+    for entry in config["guardrails"]:
+        entry["litellm_params"]["reload_interval_s"] = 0.2
+    path = enforcing / "staging" / "litellm" / "reloading-config.yaml"
+    with path.open("w") as f:
+        YAML().dump(config, f)
+    proxy = start_proxy(path, tmp_path / "proxy.log")
+    try:
+        assert chat(proxy.url, PII_PROMPT).status_code == 400
+        bundle = enforcing / "staging" / "opa" / "bundle.tar.gz"
+        staged = bundle.with_suffix(".new")
+        staged.write_bytes((monitoring / "staging" / "opa" / "bundle.tar.gz").read_bytes())
+        staged.replace(bundle)  # atomic, as a deployment's file swap would be
+        deadline = time.monotonic() + 15
+        while (response := chat(proxy.url, PII_PROMPT)).status_code != 200:
+            assert response.status_code == 400, response.text
+            assert time.monotonic() < deadline, "the recompiled bundle was never picked up"
+            time.sleep(0.2)
+        assert response.headers["x-policy-decision"] == "monitor"
+    finally:
+        proxy.stop()
