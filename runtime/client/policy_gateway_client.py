@@ -302,6 +302,8 @@ class HttpPolicyGatewayClient:
         response = await self._send({**request, "stream": False})
         try:
             body = await response.aread()
+        except httpx.TransportError as exc:
+            raise PolicyGatewayError(f"the answer was cut off ({_describe(exc)})") from exc
         finally:
             await response.aclose()
         result: Json = json.loads(body)
@@ -312,6 +314,8 @@ class HttpPolicyGatewayClient:
         try:
             async for chunk in _event_stream(response):
                 yield chunk
+        except httpx.TransportError as exc:
+            raise PolicyGatewayError(f"the stream was cut off ({_describe(exc)})") from exc
         finally:
             await response.aclose()
 

@@ -20,6 +20,7 @@ from runtime.client import (
     HttpPolicyGatewayClient,
     LlmProviderUnavailable,
     PolicyGatewayConfigError,
+    PolicyGatewayError,
     PolicyGatewayUnavailable,
     PolicyViolation,
     SyncPolicyGatewayClient,
@@ -505,3 +506,18 @@ async def test_stream_refused_with_an_event_body_is_a_policy_violation(
             async for _ in client.stream_chat_completions(REQUEST):
                 pytest.fail("no chunk expected")
     assert caught.value.categories == ("pii",)
+
+
+async def test_a_stream_cut_off_midway_is_a_typed_error(upstreams: Upstreams) -> None:
+    class CutOff(httpx.AsyncByteStream):
+        async def __aiter__(self) -> Any:
+            yield f"data: {chunk('Hel')}\n\n".encode()
+            raise httpx.ReadError("connection reset")
+
+    upstreams.gateway = lambda _: httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=CutOff())
+    seen: list[dict[str, Any]] = []
+    async with make_client(upstreams) as client:
+        with pytest.raises(PolicyGatewayError, match="cut off"):
+            async for part in client.stream_chat_completions(REQUEST):
+                seen.append(part)
+    assert len(seen) == 1
