@@ -227,7 +227,11 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
 
   async chatCompletions(request: ChatCompletionRequest): Promise<ChatCompletion> {
     const { response } = await this.send({ ...request, stream: false });
-    return (await response.json()) as ChatCompletion;
+    try {
+      return (await response.json()) as ChatCompletion;
+    } catch (error) {
+      throw new PolicyGatewayError(`the answer was cut off or is not JSON (${describeFetchError(error)})`);
+    }
   }
 
   async *streamChatCompletions(request: ChatCompletionRequest): AsyncGenerator<ChatCompletionChunk, void, undefined> {
@@ -404,7 +408,13 @@ async function* parseEventStream(
   const reader = stream.getReader();
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      let next: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        next = await reader.read();
+      } catch (error) {
+        throw new PolicyGatewayError(`the stream was cut off (${describeFetchError(error)})`);
+      }
+      const { value, done } = next;
       buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
       let newline: number;
       while ((newline = buffer.indexOf("\n")) >= 0) {

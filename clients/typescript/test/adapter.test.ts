@@ -9,6 +9,7 @@ import {
   HttpPolicyGatewayClient,
   LlmProviderUnavailable,
   PolicyGatewayConfigError,
+  PolicyGatewayError,
   PolicyGatewayUnavailable,
   PolicyViolation,
   STATE_CHANGE_EVENT,
@@ -335,6 +336,30 @@ describe("streaming", () => {
         assert.fail("no chunk expected");
       }
     }, (error: unknown) => error instanceof PolicyViolation && error.categories[0] === "pii");
+  });
+
+  it("a stream cut off midway is a typed error", async () => {
+    let pulls = 0;
+    const cutOff = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulls += 1;
+        if (pulls === 1) {
+          controller.enqueue(new TextEncoder().encode(`data: ${chunk("Hel")}\n\n`));
+        } else {
+          controller.error(new TypeError("terminated"));
+        }
+      },
+    });
+    const client = new HttpPolicyGatewayClient(config(), {
+      fetch: async () => new Response(cutOff, { status: 200, headers: { "content-type": "text/event-stream" } }),
+    });
+    const seen: unknown[] = [];
+    await assert.rejects(async () => {
+      for await (const part of client.streamChatCompletions(REQUEST)) {
+        seen.push(part);
+      }
+    }, (error: unknown) => error instanceof PolicyGatewayError && /cut off/.test(error.message));
+    assert.equal(seen.length, 1);
   });
 
   it("a stream refused by a closed breaker raises before any chunk", async () => {
