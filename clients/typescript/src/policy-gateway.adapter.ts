@@ -199,8 +199,6 @@ export interface ClientOptions {
   onBypass?: (reason: string) => void;
 }
 
-type Route = "gateway" | "direct";
-
 export class HttpPolicyGatewayClient implements PolicyGatewayPort {
   readonly config: PolicyGatewayConfig;
   readonly breaker: CircuitBreaker;
@@ -226,7 +224,7 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
   }
 
   async chatCompletions(request: ChatCompletionRequest): Promise<ChatCompletion> {
-    const { response } = await this.send({ ...request, stream: false });
+    const response = await this.send({ ...request, stream: false });
     try {
       return (await response.json()) as ChatCompletion;
     } catch (error) {
@@ -235,7 +233,7 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
   }
 
   async *streamChatCompletions(request: ChatCompletionRequest): AsyncGenerator<ChatCompletionChunk, void, undefined> {
-    const { response } = await this.send({ ...request, stream: true });
+    const response = await this.send({ ...request, stream: true });
     if (response.body === null) {
       return;
     }
@@ -243,9 +241,9 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
   }
 
   /** Picks the route, applies the breaker and fail mode, and returns a 2xx response. */
-  private async send(body: Record<string, unknown>): Promise<{ response: Response; route: Route }> {
+  private async send(body: Record<string, unknown>): Promise<Response> {
     if (!this.config.enablePolicyGateway) {
-      return { response: await this.callDirect(body), route: "direct" };
+      return this.callDirect(body);
     }
     try {
       this.breaker.beforeCall();
@@ -278,20 +276,20 @@ export class HttpPolicyGatewayClient implements PolicyGatewayPort {
     if (!response.ok) {
       throw await errorFromResponse(response);
     }
-    return { response, route: "gateway" };
+    return response;
   }
 
   private async onGatewayUnavailable(
     body: Record<string, unknown>,
     reason: string,
     retryAfterS: number,
-  ): Promise<{ response: Response; route: Route }> {
+  ): Promise<Response> {
     if (this.config.failMode === "closed") {
       throw new PolicyGatewayUnavailable(reason, retryAfterS);
     }
     emitEvent(BYPASS_EVENT, { reason, fail_mode: this.config.failMode, timestamp: Date.now() / 1000 });
     this.onBypass?.(reason);
-    return { response: await this.callDirect(body), route: "direct" };
+    return this.callDirect(body);
   }
 
   private async callDirect(body: Record<string, unknown>): Promise<Response> {
