@@ -28,11 +28,15 @@ def _sha256(content: str | bytes) -> str:
 
 
 def _image(ref: str, pull_policy: str) -> dict[str, str]:
-    """repository:tag as the chart wants it; an untagged reference means `latest`, as in Docker."""
-    repository, tag = ref, "latest"
-    if ":" in ref.rsplit("/", 1)[-1]:
-        repository, tag = ref.rsplit(":", 1)
-    return {"repository": repository, "tag": tag, "pullPolicy": pull_policy}
+    """repository[:tag][@digest] split as the chart wants it; no tag and no digest means
+    `latest`, as in Docker."""
+    name, _, digest = ref.partition("@")
+    repository, tag = name, ""
+    if ":" in name.rsplit("/", 1)[-1]:  # a colon before the last "/" is a registry port
+        repository, tag = name.rsplit(":", 1)
+    if not tag and not digest:
+        tag = "latest"
+    return {"repository": repository, "tag": tag, "digest": digest, "pullPolicy": pull_policy}
 
 
 def _workload(workload: WorkloadPlan) -> dict[str, Any]:

@@ -199,3 +199,23 @@ def test_redis_url_with_a_password_comes_from_the_secret(project: Path, render: 
     pod = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]
     (redis_url,) = [v for v in pod["containers"][0]["env"] if v["name"] == "REDIS_URL"]
     assert redis_url["valueFrom"]["secretKeyRef"] == {"name": "policy-gateway-secrets", "key": "REDIS_URL"}
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "ghcr.io/example/policy-gateway:0.2.0@sha256:" + "ab" * 32,
+        "ghcr.io/example/policy-gateway@sha256:" + "cd" * 32,
+        "registry.internal:5000/policy-gateway:0.2.0",
+        "registry.internal:5000/policy-gateway",
+    ],
+)
+def test_the_pod_runs_exactly_the_image_the_specs_name(project: Path, render: Render, image: str) -> None:
+    specs = project / "specs" / "gateway.yaml"
+    text = specs.read_text()
+    assert "image: ghcr.io/example/policy-gateway:0.1.0\n" in text
+    specs.write_text(text.replace("image: ghcr.io/example/policy-gateway:0.1.0\n", f"image: {image}\n"))
+    manifests = parse_manifests(render(compiled_values(project, "prod")))
+    (container,) = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]["containers"]
+    expected = image if ("@" in image or image.count(":") == 2) else f"{image}:latest"
+    assert container["image"] == expected

@@ -91,3 +91,10 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- define "pg.opaPodLabels" -}}
 {{- toYaml (.Values.networkPolicy.opaPodLabels | default (dict "app.kubernetes.io/name" "opa")) -}}
 {{- end -}}
+
+{{/* repository[:tag][@digest]: a digest pins the exact image, the tag stays for people. */}}
+{{- define "pg.image" -}}
+{{- .repository -}}
+{{- with .tag }}:{{ . }}{{ end -}}
+{{- with .digest }}@{{ . }}{{ end -}}
+{{- end -}}
