@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
+import kubernetes_validate
 import pytest
-from helmchart import find, parse_manifests
+from helmchart import KUBE_VERSION, find, parse_manifests
 
 from compiler import policy_versions
 from compiler.errors import SpecErrors
@@ -219,3 +220,22 @@ def test_the_pod_runs_exactly_the_image_the_specs_name(project: Path, render: Re
     (container,) = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]["containers"]
     expected = image if ("@" in image or image.count(":") == 2) else f"{image}:latest"
     assert container["image"] == expected
+
+
+def test_ingress_from_the_specs_is_valid_kubernetes(project: Path, render: Render) -> None:
+    (project / "specs" / "deployment.yaml").write_text(
+        "deployment:\n  ingress: {enabled: true, host: llm.example.com, tls_secret_name: llm-tls}\n"
+    )
+    manifests = parse_manifests(render(compiled_values(project, "prod")))
+    ingress = find(manifests, "Ingress", "policy-gateway")
+    kubernetes_validate.validate(ingress, KUBE_VERSION, strict=True)
+    assert ingress["spec"]["tls"] == [{"hosts": ["llm.example.com"], "secretName": "llm-tls"}]
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "llm.example.com"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "policy-gateway", "port": {"name": "http"}}
+
+
+def test_network_policies_can_be_left_to_the_cluster(project: Path, render: Render) -> None:
+    (project / "specs" / "deployment.yaml").write_text("deployment:\n  network_policy: {enabled: false}\n")
+    manifests = parse_manifests(render(compiled_values(project, "prod")))
+    assert [m for m in manifests if m.kind == "NetworkPolicy"] == []
