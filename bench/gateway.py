@@ -182,6 +182,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests-1", type=int, default=400, help="timed requests at 1 client")
     parser.add_argument("--requests-50", type=int, default=1500, help="timed requests at 50 clients")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--skip-forwarders", action="store_true")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     parser.add_argument("--forwarder", help=argparse.SUPPRESS)
@@ -270,21 +271,31 @@ def run_all(args: argparse.Namespace) -> None:
                     started.append(stack.Gateway(fwd, port, root / f"fwd-{kind}.log"))
                     wait_port(port)
                     targets[f"bare forwarder ({kind})"] = (f"http://127.0.0.1:{port}", "x", fwd.pid)
+            # Background load on a shared machine drifts; rounds interleave the targets and the
+            # table keeps each figure's median over the rounds.
             results = {}
             litellm_pid = proxy.process.pid if proxy.process else 0
             for clients, n in ((1, args.requests_1), (50, args.requests_50)):
-                for name, (url, key, pid) in targets.items():
-                    pids = {"litellm": litellm_pid}
-                    if pid:
-                        pids["front"] = pid
-                    results[(name, clients)] = measure(url + "/v1/chat/completions", key, clients, n, pids)
-                    r = results[(name, clients)]
-                    print(
-                        f"# {name:28s} {clients:2d} clients: p50 {r['p50_ms']:7.2f} ms  "
-                        f"p99 {r['p99_ms']:7.2f} ms  {r['rps']:6.1f} req/s  {r['statuses']}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+                rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+                for r_index in range(args.rounds):
+                    for name, (url, key, pid) in targets.items():
+                        pids = {"litellm": litellm_pid}
+                        if pid:
+                            pids["front"] = pid
+                        r = measure(url + "/v1/chat/completions", key, clients, max(1, n // args.rounds), pids)
+                        rounds[name].append(r)
+                        print(
+                            f"# round {r_index + 1} {name:28s} {clients:2d} clients: p50 {r['p50_ms']:7.2f} ms  "
+                            f"p99 {r['p99_ms']:7.2f} ms  {r['rps']:6.1f} req/s  {r['statuses']}",
+                            file=sys.stderr,
+                            flush=True,
+                        )
+                for name, runs in rounds.items():
+                    results[(name, clients)] = {
+                        key: statistics.median(run[key] for run in runs)
+                        for key in runs[0]
+                        if isinstance(runs[0][key], float | int) and not isinstance(runs[0][key], bool)
+                    }
             print(table(results))
         finally:
             for s in reversed(started):

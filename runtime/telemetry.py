@@ -202,17 +202,24 @@ def configure_tracing(
 ) -> trace.TracerProvider:
     """An SDK tracer provider so spans get real ids (for logs and for the `traceparent` sent
     upstream). Exports to `exporter` when given (tests), to the console when
-    OTEL_TRACES_EXPORTER=console, otherwise spans are only propagated, not exported."""
+    OTEL_TRACES_EXPORTER=console. With no exporter at all, nobody can read the gateway's spans,
+    so unless OTEL_TRACES_SAMPLER says otherwise they are recorded only when the caller's trace
+    is sampled (parent-based, off at the root): ids and `traceparent` still flow, and the CPU of
+    recording spans for nobody is saved (docs/benchmarks.md)."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import (
         ConsoleSpanExporter,
         SimpleSpanProcessor,
     )
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
 
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if exporter is None and os.environ.get("OTEL_TRACES_EXPORTER") == "console":
         exporter = ConsoleSpanExporter(out=sys.stderr)
+    sampler: Sampler | None = None  # None: the SDK's default, or OTEL_TRACES_SAMPLER
+    if exporter is None and "OTEL_TRACES_SAMPLER" not in os.environ:
+        sampler = ParentBased(ALWAYS_OFF)
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler)
     if exporter is not None:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     return provider

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 
+import pytest
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from prometheus_client import generate_latest
@@ -85,3 +86,27 @@ def test_json_log_lines_carry_structured_extras_only() -> None:
     assert line["policy"] == "prompt"
     assert line["categories"] == ["pii"]
     assert line["level"] == "warning"
+
+
+def test_without_an_exporter_spans_are_recorded_only_for_sampled_callers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from opentelemetry import context, trace
+    from opentelemetry.propagate import extract
+
+    from runtime.telemetry import configure_tracing
+
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
+    monkeypatch.delenv("OTEL_TRACES_EXPORTER", raising=False)
+    tracer = configure_tracing().get_tracer("t")
+    with tracer.start_as_current_span("root") as root:
+        assert not root.is_recording()
+        assert root.get_span_context().is_valid  # ids still exist for traceparent and logs
+    parent = extract({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"})
+    token = context.attach(parent)
+    try:
+        with tracer.start_as_current_span("child") as child:
+            assert child.is_recording()
+            assert trace.get_current_span().get_span_context().trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+    finally:
+        context.detach(token)
