@@ -85,16 +85,28 @@ def test_min_replicas_above_the_tier_maximum_lifts_the_maximum(project: Path) ->
     assert (scaling.min_replicas, scaling.max_replicas) == (25, 25)
 
 
-def test_dev_can_opt_into_autoscaling_and_a_disruption_budget(project: Path) -> None:
+def test_dev_can_opt_into_autoscaling_and_a_disruption_budget(project: Path, render: Render) -> None:
     (project / "specs" / "deployment.yaml").write_text(
         "deployment:\n"
-        "  gateway: {autoscaling: {enabled: true, max_replicas: 4}}\n"
-        "  pod_disruption_budget: {enabled: true, min_available: 2}\n"
+        "  gateway: {autoscaling: {enabled: true, min_replicas: 2, max_replicas: 4}}\n"
+        "  pod_disruption_budget: {enabled: true}\n"
     )
     dev = deployments(project)["dev"]
     assert dev.autoscaling is not None
-    assert (dev.autoscaling.min_replicas, dev.autoscaling.max_replicas) == (1, 4)
-    assert dev.pdb_min_available == 2
+    assert (dev.autoscaling.min_replicas, dev.autoscaling.max_replicas) == (2, 4)
+    assert dev.pdb_min_available == 1
+    manifests = parse_manifests(render(compiled_values(project, "dev")))
+    assert [m.name for m in manifests if m.kind == "HorizontalPodAutoscaler"] == ["policy-gateway"]
+    # The proxy keeps its single dev replica, so only the gateway gets a budget.
+    assert [m.name for m in manifests if m.kind == "PodDisruptionBudget"] == ["policy-gateway"]
+
+
+def test_a_budget_that_would_block_every_drain_fails_the_render(project: Path, render: Render) -> None:
+    (project / "specs" / "deployment.yaml").write_text(
+        "deployment:\n  pod_disruption_budget: {enabled: true, min_available: 1}\n"
+    )
+    with pytest.raises(helm.HelmRenderError, match="must be below the gateway's replicas \\(1\\)"):
+        render(compiled_values(project, "dev"))
 
 
 @pytest.mark.parametrize(
