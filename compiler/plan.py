@@ -14,7 +14,7 @@ from typing import Any
 
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
-from compiler.model.deployment import TIERS, Deployment, Ingress, NetworkPolicy, Workload, tier_for
+from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
 from compiler.policy_data import spec_data
 from compiler.validate import EnvSpec, ValidatedSpec
 
@@ -133,6 +133,7 @@ class DeploymentPlan:
     image_pull_policy: str
     gateway: WorkloadPlan
     llm_provider: WorkloadPlan
+    llm_provider_image: str  # the stock LiteLLM image, or one with the in-proxy guardrails
     autoscaling: AutoscalingPlan | None  # None: the gateway runs a fixed number of replicas
     pdb_min_available: int | None  # None: no PodDisruptionBudget
     existing_secret: str
@@ -230,7 +231,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
             for name, p in (("prompt", doc.policies.prompt), ("output", doc.policies.output))
         ),
         rego_sources=rego,
-        deployment=_deployment_plan(doc.deployment, spec_env.sea_env),
+        deployment=_deployment_plan(doc, spec_env.sea_env, spec_env.guardrails),
         guardrails=spec_env.guardrails,
     )
 
@@ -271,7 +272,8 @@ def _backend_plan(name: str, b: Backend) -> BackendPlan:
     )
 
 
-def _deployment_plan(spec: Deployment, sea_env: str) -> DeploymentPlan:
+def _deployment_plan(doc: SpecDocument, sea_env: str, guardrails: str) -> DeploymentPlan:
+    spec = doc.deployment
     tier_name = spec.tier or tier_for(sea_env)
     tier = TIERS[tier_name]
     scaling = spec.gateway.autoscaling
@@ -292,6 +294,7 @@ def _deployment_plan(spec: Deployment, sea_env: str) -> DeploymentPlan:
         gateway=_workload_plan(spec.gateway, tier.gateway_replicas, tier.gateway_resources),
         llm_provider=_workload_plan(spec.llm_provider, tier.llm_provider_replicas,
                                     tier.llm_provider_resources),
+        llm_provider_image=spec.llm_provider.image or _proxy_image(doc, guardrails),
         autoscaling=autoscaling,
         pdb_min_available=(pdb.min_available or 1) if pdb_on else None,
         existing_secret=spec.existing_secret,
@@ -309,3 +312,17 @@ def _workload_plan(spec: Workload, replicas: int, tier: Mapping[str, Mapping[str
         resources[kind] = _frozen({"cpu": given.cpu or tier[kind]["cpu"],
                                    "memory": given.memory or tier[kind]["memory"]})
     return WorkloadPlan(spec.replicas or replicas, _frozen(resources))
+
+
+def _proxy_image(doc: SpecDocument, guardrails: str) -> str:
+    """The stock LiteLLM image cannot import runtime.litellm_guardrail: with in-proxy guardrails the
+    proxy runs deploy/docker/Dockerfile.litellm, named after the gateway image it is built beside."""
+    by_role = {svc.role: svc.image for svc in doc.services.values()}
+    gateway = by_role.get("policy-gateway")
+    if guardrails == "in_proxy" and gateway is not None:
+        name = gateway.partition("@")[0]
+        if ":" in name.rsplit("/", 1)[-1]:
+            repository, tag = name.rsplit(":", 1)
+            return f"{repository}-litellm:{tag}"
+        return f"{name}-litellm"
+    return by_role.get("llm-provider", "")  # "": no proxy in the specs, so nothing deploys it

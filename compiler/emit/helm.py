@@ -91,11 +91,13 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     return {
         "enabled": True,
         "name": proxy.name,
-        "image": _image(proxy.image, d.image_pull_policy),
+        "image": _image(d.llm_provider_image, d.image_pull_policy),
         **_workload(d.llm_provider),
         "port": proxy.container_port,
         # The data litellm/config.yaml is written from: the ConfigMap holds the compiled config.
         "config": litellm.config(env),
+        # The config's guardrails load runtime/ and the bundle: the image and mount that have them.
+        "guardrails": env.guardrails == "in_proxy",
         "secretEnv": {key: key for key in sorted(keys)},
     }
 

@@ -59,6 +59,15 @@ class GatewayWorkload(Workload):
     autoscaling: Autoscaling = Autoscaling()
 
 
+class ProxyWorkload(Workload):
+    image: str | None = Field(
+        None,
+        min_length=1,
+        description="LiteLLM image on Kubernetes; defaults to services' llm-provider image, or with "
+        "guardrails: in_proxy to <gateway repository>-litellm:<gateway tag> (deploy/docker/Dockerfile.litellm)",
+    )
+
+
 class DisruptionBudget(StrictModel):
     enabled: bool | None = Field(None, description="PodDisruptionBudget (off in the dev tier)")
     min_available: int | None = Field(None, ge=1)
@@ -96,7 +105,7 @@ class Ingress(StrictModel):
 class Deployment(StrictModel):
     tier: Tier | None = Field(None, description="resource tier; defaults from sea_env")
     gateway: GatewayWorkload = GatewayWorkload()
-    llm_provider: Workload = Workload()
+    llm_provider: ProxyWorkload = ProxyWorkload()
     pod_disruption_budget: DisruptionBudget = DisruptionBudget()
     existing_secret: Name = Field(
         "policy-gateway-secrets",

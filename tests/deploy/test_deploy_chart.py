@@ -330,3 +330,30 @@ def test_gateway_follows_the_resource_tier_of_its_environment(env: str, manifest
         "policy-gateway": 1,
         "llm-provider": 1,
     }
+
+
+def test_proxy_with_in_proxy_guardrails_runs_the_policy_image_and_pins_the_bundle(
+    env: str, values: dict[str, Any], manifests: list[Manifest]
+) -> None:
+    template = find(manifests, "Deployment", "llm-provider")["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "config"]
+    # A single file (subPath): the guardrail finds ../opa/bundle.tar.gz from the config's real path.
+    assert mount == {
+        "name": "config",
+        "mountPath": f"/app/generated/{env}/litellm/config.yaml",
+        "subPath": "config.yaml",
+        "readOnly": True,
+    }
+    assert container["args"][:2] == ["--config", mount["mountPath"]]
+    env_vars = {v["name"]: v.get("value") for v in container["env"]}
+    annotations = template["metadata"]["annotations"]
+    if values["litellm"]["guardrails"]:
+        assert container["image"] == "ghcr.io/example/policy-gateway-litellm:0.1.0"
+        assert env_vars["GATEWAY_ENV"] == env
+        assert env_vars["EXPECTED_POLICY_BUNDLE_SHA256"] == values["checksums"]["policyBundle"]
+        assert annotations["checksum/policy-bundle"] == values["checksums"]["policyBundle"]
+    else:
+        assert container["image"] == "ghcr.io/berriai/litellm:v1.106.2"
+        assert "EXPECTED_POLICY_BUNDLE_SHA256" not in env_vars
+        assert "checksum/policy-bundle" not in annotations

@@ -1,7 +1,9 @@
-"""The gateway image definition: hadolint clean, and the properties the deployment relies on.
+"""The image definitions: hadolint clean, and the properties the deployment relies on.
 
-No Docker engine runs here, so the image is not built; these tests read the Dockerfile as the
-build would (instructions, with line continuations joined).
+`Dockerfile` is the gateway; `Dockerfile.litellm` is the LiteLLM proxy with the compiled policies
+inside it (environments with `guardrails: in_proxy`). No Docker engine runs here, so the images
+are not built; these tests read the Dockerfiles as the build would (instructions, with line
+continuations joined).
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ import pytest
 from helmchart import find, load_values, parse_manifests, tool
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCKERFILE = ROOT / "deploy" / "docker" / "Dockerfile"
+DOCKER = ROOT / "deploy" / "docker"
+DOCKERFILE = DOCKER / "Dockerfile"
+IMAGES = ("Dockerfile", "Dockerfile.litellm")
+
+Steps = list[tuple[str, str]]
 
 
-def instructions() -> list[tuple[str, str]]:
+def instructions(name: str) -> Steps:
     """(INSTRUCTION, arguments) in order, comments dropped, continuations joined."""
-    joined = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    joined = re.sub(r"\\\n", " ", (DOCKER / name).read_text())
     result = []
     for line in joined.splitlines():
         stripped = line.strip()
@@ -31,16 +37,25 @@ def instructions() -> list[tuple[str, str]]:
     return result
 
 
-def final_stage() -> list[tuple[str, str]]:
-    steps = instructions()
+def final_stage(name: str) -> Steps:
+    steps = instructions(name)
     last_from = max(i for i, (keyword, _) in enumerate(steps) if keyword == "FROM")
     return steps[last_from:]
 
 
-def test_dockerfile_is_clean_under_hadolint() -> None:
-    hadolint = tool("hadolint")
+def pip_installs(name: str) -> list[str]:
+    runs = " ".join(args for keyword, args in instructions(name) if keyword == "RUN")
+    return re.findall(r"pip install ([^&]*)", runs)
+
+
+@pytest.fixture(params=IMAGES)
+def image(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_dockerfile_is_clean_under_hadolint(image: str) -> None:
     proc = subprocess.run(
-        [hadolint, "--failure-threshold", "style", "--no-color", str(DOCKERFILE)],
+        [tool("hadolint"), "--failure-threshold", "style", "--no-color", str(DOCKER / image)],
         capture_output=True,
         text=True,
         check=False,
@@ -48,23 +63,23 @@ def test_dockerfile_is_clean_under_hadolint() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_build_is_multi_stage_on_a_slim_python() -> None:
-    froms = [args for keyword, args in instructions() if keyword == "FROM"]
-    assert len(froms) == 2
-    arg_default = next(args for keyword, args in instructions() if keyword == "ARG")
+def test_build_is_multi_stage_on_a_slim_python(image: str) -> None:
+    steps = instructions(image)
+    assert len([args for keyword, args in steps if keyword == "FROM"]) == 2
+    arg_default = next(args for keyword, args in steps if keyword == "ARG")
     assert re.fullmatch(r"PYTHON_IMAGE=python:3\.11-slim-\w+", arg_default)
 
 
-def test_runtime_stage_runs_as_uid_1000_under_tini() -> None:
-    stage = final_stage()
+def test_runtime_stage_runs_as_uid_1000_under_tini_and_the_entrypoint(image: str) -> None:
+    stage = final_stage(image)
     assert ("USER", "1000:1000") in stage
     entrypoint = next(args for keyword, args in stage if keyword == "ENTRYPOINT")
-    assert entrypoint == '["/usr/bin/tini", "--", "/app/entrypoint.sh"]'
+    assert entrypoint.startswith('["/usr/bin/tini", "--", "/app/entrypoint.sh"')
     assert any("tini=" in args for keyword, args in stage if keyword == "RUN")
 
 
-def test_healthcheck_probes_liveliness() -> None:
-    healthchecks = [args for keyword, args in final_stage() if keyword == "HEALTHCHECK"]
+def test_healthcheck_probes_liveliness(image: str) -> None:
+    healthchecks = [args for keyword, args in final_stage(image) if keyword == "HEALTHCHECK"]
     assert len(healthchecks) == 1
     assert "/health/liveliness" in healthchecks[0]
 
@@ -79,34 +94,42 @@ def test_healthcheck_probes_liveliness() -> None:
         "org.opencontainers.image.licenses",
     ],
 )
-def test_oci_labels_are_set(label: str) -> None:
-    labels = " ".join(args for keyword, args in final_stage() if keyword == "LABEL")
+def test_oci_labels_are_set(image: str, label: str) -> None:
+    labels = " ".join(args for keyword, args in final_stage(image) if keyword == "LABEL")
     assert f"{label}=" in labels
 
 
-def test_only_runtime_dependencies_are_installed() -> None:
-    runs = " ".join(args for keyword, args in instructions() if keyword == "RUN")
-    installs = re.findall(r"pip install ([^&]*)", runs)
+def test_gateway_image_has_only_runtime_dependencies() -> None:
+    installs = pip_installs("Dockerfile")
     assert installs, "no pip install found"
-    assert '".[runtime]"' in runs
-    for extra in ("[dev]", "[stack]", "dev]", "litellm", "pytest"):
+    assert installs[0].strip() == '--no-cache-dir ".[runtime]"'
+    for extra in ("dev", "stack", "litellm", "pytest"):
         assert all(extra not in args for args in installs), extra
-    assert "opa-golib-python-bindings==0.4.4" in runs
+    assert any("opa-golib-python-bindings==0.4.4" in args for args in installs)
 
 
-def test_compiled_artifacts_and_entrypoint_are_baked_in() -> None:
-    copies = [args for keyword, args in final_stage() if keyword == "COPY"]
+def test_litellm_image_adds_the_pinned_proxy_and_no_test_tooling() -> None:
+    installs = pip_installs("Dockerfile.litellm")
+    # LiteLLM at the version pyproject's stack extra pins, beside the runtime the guardrail needs.
+    assert installs[0].strip() == '--no-cache-dir ".[runtime,stack]"'
+    assert all("dev" not in args and "pytest" not in args for args in installs)
+    assert any("opa-golib-python-bindings==0.4.4" in args for args in installs)
+    entrypoint = next(args for keyword, args in final_stage("Dockerfile.litellm") if keyword == "ENTRYPOINT")
+    assert entrypoint.endswith('"litellm"]')
+
+
+def test_compiled_artifacts_and_entrypoint_are_baked_in(image: str) -> None:
+    copies = [args for keyword, args in final_stage(image) if keyword == "COPY"]
     assert "generated/ /app/generated/" in copies
     assert "--chmod=0755 deploy/docker/entrypoint.sh /app/entrypoint.sh" in copies
     # Not the specs, not the tests: the image runs compiled output only.
     assert not any(args.startswith(("specs", "tests", ".")) for args in copies)
 
 
-def test_build_context_ignores_everything_the_image_does_not_need() -> None:
-    ignore = (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
-    assert ignore[ignore.index("*") + 1 :].count("!tests/") == 0
-    assert "*" in ignore
-    assert "!generated/" in ignore
+def test_build_context_holds_only_what_the_image_needs(image: str) -> None:
+    ignore = (DOCKER / f"{image}.dockerignore").read_text().splitlines()
+    assert ignore[ignore.index("*") :].count("!tests/") == 0
+    assert {"*", "!generated/", "!runtime/", "!deploy/docker/entrypoint.sh"} <= set(ignore)
 
 
 def test_image_and_chart_agree_on_paths_user_and_variables(
@@ -115,15 +138,15 @@ def test_image_and_chart_agree_on_paths_user_and_variables(
     manifests = parse_manifests(render(load_values("prod")))
     pod = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    env_lines = " ".join(args for keyword, args in final_stage() if keyword == "ENV")
+    env_lines = " ".join(args for keyword, args in final_stage("Dockerfile") if keyword == "ENV")
     generated_dir = re.search(r"GENERATED_DIR=(\S+)", env_lines)
     assert generated_dir is not None
     args = container["args"]
     assert args[args.index("--generated") + 1] == generated_dir.group(1)
     assert f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}" == next(
-        args for keyword, args in final_stage() if keyword == "USER"
+        args for keyword, args in final_stage("Dockerfile") if keyword == "USER"
     )
-    entrypoint = (DOCKERFILE.parent / "entrypoint.sh").read_text()
+    entrypoint = (DOCKER / "entrypoint.sh").read_text()
     for var in container["env"]:
         if var["name"].startswith(("EXPECTED_", "GATEWAY_")):
             assert "${" + var["name"] + ":-" in entrypoint, var["name"]

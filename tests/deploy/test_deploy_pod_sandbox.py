@@ -105,23 +105,36 @@ def test_sandbox_root_filesystem_is_read_only_and_tmp_writable(tmp_path: Path) -
 # --- the LiteLLM proxy -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def litellm_pod(render: Render, tmp_path: Path) -> Iterator[tuple[int, int]]:
-    """Start the proxy as the chart would; yield (pid, port); stop it by pid."""
-    container = find(parse_manifests(render(load_values(ENV))), "Deployment", "llm-provider")
+def on_this_machine(path: str) -> str:
+    """A path inside the images' /app/generated, as the repository's generated/ holds it."""
+    return path.replace("/app/generated", str(GENERATED), 1)
+
+
+@pytest.fixture(params=["prod", "dev"])
+def litellm_pod(request: pytest.FixtureRequest, render: Render, tmp_path: Path) -> Iterator[tuple[int, int]]:
+    """Start the proxy as the chart would; yield (pid, port); stop it by pid. prod runs the stock
+    image's command; dev has in-proxy guardrails, so it runs deploy/docker/Dockerfile.litellm's
+    entrypoint, whose guardrails load runtime/ and the bundle beside the config."""
+    values = load_values(request.param)
+    container = find(parse_manifests(render(values)), "Deployment", "llm-provider")
     (spec,) = container["spec"]["template"]["spec"]["containers"]
     # The chart's arguments, with the ConfigMap mount replaced by the compiled file it holds and
     # the pod's address by a free loopback port.
     args = list(spec["args"])
     port = free_port()
-    args[args.index("--config") + 1] = str(GENERATED / ENV / "litellm" / "config.yaml")
+    args[args.index("--config") + 1] = on_this_machine(args[args.index("--config") + 1])
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
-    env = {"PATH": "/usr/bin:/bin", **container_env(spec)}
+    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", **container_env(spec)}
     assert env["HOME"] == "/tmp"
+    command = [tool("litellm"), *args]
+    if values["litellm"]["guardrails"]:
+        assert env["EXPECTED_POLICY_BUNDLE_SHA256"] == values["checksums"]["policyBundle"]
+        env["GENERATED_DIR"] = str(GENERATED)
+        command = ["/bin/sh", str(ENTRYPOINT), *command]
     log = tmp_path / "litellm.log"
     with log.open("wb") as out:
-        proc = sandboxed(env, [tool("litellm"), *args], out)
+        proc = sandboxed(env, command, out)
     try:
         wait_for(f"http://127.0.0.1:{port}/health/liveliness", proc, log)
         yield proc.pid, port
@@ -158,7 +171,7 @@ def gateway_container(render: Render, redis_url: str, port: int) -> tuple[dict[s
     manifests = parse_manifests(render(load_values(ENV)))
     (spec,) = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]["containers"]
     args = list(spec["args"])
-    args[args.index("--generated") + 1] = str(GENERATED)
+    args[args.index("--generated") + 1] = on_this_machine(args[args.index("--generated") + 1])
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp"}

@@ -147,8 +147,12 @@ def test_values_hold_secret_names_never_values(project: Path) -> None:
     assert not any(re.search(r"(KEY|SECRET|TOKEN|PASSWORD)", name) for name in values["gateway"]["env"])
 
 
-def test_a_policy_version_bump_rolls_the_gateway_and_only_the_gateway(project: Path, render: Render) -> None:
-    before = compiled_values(project, "prod")
+@pytest.mark.parametrize(("env", "proxy_rolls"), [("prod", False), ("dev", True)])
+def test_a_policy_version_bump_rolls_the_pods_that_evaluate_policies(
+    project: Path, render: Render, env: str, proxy_rolls: bool
+) -> None:
+    # prod: only the gateway evaluates policies; dev (guardrails: in_proxy): the proxy does too.
+    before = compiled_values(project, env)
     policies = project / "specs" / "policies.yaml"
     text = policies.read_text()
     assert "  prompt:\n    version: 1.0.0\n" in text
@@ -158,10 +162,11 @@ def test_a_policy_version_bump_rolls_the_gateway_and_only_the_gateway(project: P
     rego.write_text(rego.read_text().replace("1.0.0", "1.1.0"))
     loaded = load_specs(project)
     assert policy_versions.lock(loaded, validate(loaded, check_lock=False).environments)[1] == []
-    after = compiled_values(project, "prod")
+    after = compiled_values(project, env)
 
     assert before["policy"]["bundleRevision"] != after["policy"]["bundleRevision"]
     assert after["policy"]["prompt"]["version"] == "1.1.0"
+    assert before["litellm"]["guardrails"] is proxy_rolls
     old, new = parse_manifests(render(before)), parse_manifests(render(after))
 
     def template(manifests: list[Any], name: str) -> dict[str, Any]:
@@ -169,7 +174,7 @@ def test_a_policy_version_bump_rolls_the_gateway_and_only_the_gateway(project: P
 
     # A changed pod template is what makes Kubernetes replace the pods.
     assert template(old, "policy-gateway") != template(new, "policy-gateway")
-    assert template(old, "llm-provider") == template(new, "llm-provider")
+    assert (template(old, "llm-provider") != template(new, "llm-provider")) is proxy_rolls
 
 
 def test_a_mode_change_from_monitor_to_enforce_rolls_the_gateway(project: Path, render: Render) -> None:
