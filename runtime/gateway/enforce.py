@@ -133,7 +133,11 @@ def blocked_error(verdict: Verdict) -> GatewayError:
         f"(categories: {', '.join(verdict.categories) or 'unspecified'}); {hint}",
         type_="policy_violation",
         code=f"{verdict.policy}_policy_violation",
-        headers=[(b"x-policy-decision", b"block")],
+        headers=[
+            (b"x-policy-decision", b"block"),
+            (b"x-policy-version", f"{verdict.policy}={verdict.version}".encode()),
+            (b"x-policy-categories", ",".join(verdict.categories).encode()),
+        ],
         policy=verdict.policy,
         policy_version=verdict.version,
         categories=list(verdict.categories),

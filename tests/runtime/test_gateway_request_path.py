@@ -145,6 +145,8 @@ async def test_enforce_blocks_the_prompt_and_names_policy_version_and_category_o
     assert err["policy_version"] == "1.0.0"
     assert err["categories"] == [category]
     assert r.headers["x-policy-decision"] == "block"
+    assert r.headers["x-policy-version"] == "prompt=1.0.0"
+    assert r.headers["x-policy-categories"] == category
     assert "jane.doe" not in r.text and "IGNORE" not in r.text
     assert recorded(provider) == []
     logged = "\n".join(json.dumps(rec.__dict__, default=str) for rec in caplog.records)
