@@ -109,6 +109,7 @@ class GatewayPlan:
     reset_timeout_s: float
     requests_per_minute: int
     max_body_bytes: int
+    tokens_per_minute: int | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +208,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
             reset_timeout_s=doc.gateway.circuit_breaker.reset_timeout_s,
             requests_per_minute=doc.gateway.rate_limit.requests_per_minute,
             max_body_bytes=doc.gateway.max_body_bytes,
+            tokens_per_minute=doc.gateway.rate_limit.tokens_per_minute,
         ),
         backends=tuple(backends[name] for name in doc.backends),
         models=tuple(

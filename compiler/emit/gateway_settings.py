@@ -21,7 +21,8 @@ def settings(env: EnvPlan) -> dict[str, Any]:
             "failure_threshold": env.gateway.failure_threshold,
             "reset_timeout_s": env.gateway.reset_timeout_s,
         },
-        "rate_limit": {"requests_per_minute": env.gateway.requests_per_minute},
+        "rate_limit": {"requests_per_minute": env.gateway.requests_per_minute}
+        | ({"tokens_per_minute": env.gateway.tokens_per_minute} if env.gateway.tokens_per_minute else {}),
         "max_body_bytes": env.gateway.max_body_bytes,
         "backends": {
             b.name: {

@@ -61,6 +61,9 @@ class CircuitBreaker(StrictModel):
 
 class RateLimit(StrictModel):
     requests_per_minute: int = Field(600, ge=1)
+    # Per API key, across replicas (Redis); tokens reported by the upstream are charged after
+    # each answer. None: no token budget.
+    tokens_per_minute: int | None = Field(None, ge=1)
 
 
 class Gateway(StrictModel):
