@@ -414,3 +414,26 @@ def test_stopping_the_gateway_frees_its_port(
     stop_process(gateway.process)
     assert gateway.process.returncode is not None
     assert not port_is_open(gateway.port)
+
+
+def test_the_token_budget_is_charged_per_key_and_refuses_when_spent(
+    start_gateway: Callable[..., Gateway], fake_provider: FakeProviderProcess, tmp_path: Path
+) -> None:
+    def edit(specs: dict[str, Any]) -> None:
+        specs["gateway"]["gateway"]["rate_limit"]["tokens_per_minute"] = 30
+
+    generated = compile_project(tmp_path / "budget", fake_provider.base_url, edit)
+    assert json.loads((generated / "staging" / "gateway.json").read_text())["rate_limit"]["tokens_per_minute"] == 30
+    gateway = start_gateway("staging", generated=generated)
+    key = CLIENT_KEYS[20]
+    statuses = []
+    for _ in range(5):
+        r = gateway.chat(key=key)
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            break
+    assert statuses[0] == 200 and statuses[-1] == 429, statuses  # each answer is ~14 tokens here
+    assert r.headers["x-ratelimit-limit-tokens"] == "30"
+    assert r.json()["error"]["code"] == "rate_limit_exceeded"
+    assert "tokens per minute" in r.json()["error"]["message"]
+    assert gateway.chat(key=CLIENT_KEYS[21]).status_code == 200  # another key has its own budget
