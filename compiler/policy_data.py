@@ -1,8 +1,17 @@
 """What the Rego policies read: a policy's spec turned into its part of data.json.
 
-The compiler does the work that would otherwise run on every request: jailbreak phrases become one
-RE2 pattern per category (tolerant of case, punctuation, line breaks and a few filler words) plus
-the literal words that gate it; PII kinds become their matchers. Pure functions of plain data.
+The compiler does here the work that would otherwise run on every request, and shapes the
+patterns for OPA's regex engine (Go's regexp), which is fast only for a pattern that starts with
+a literal (it then jumps from one occurrence of the literal to the next) and otherwise tries every
+position of the text (see rego/lib/detect.rego):
+
+- PII matchers on the digits view that start with "0" become one pattern (Go factors the common
+  "0" out of the alternatives, so it still starts with a literal), with each kind's own anchored
+  pattern to tell which kind matched;
+- matchers with a gate run only where it occurs (a plain substring search);
+- jailbreak phrases become one pattern per first word, so each starts with a literal.
+
+Pure functions of plain data.
 """
 
 from __future__ import annotations
@@ -13,7 +22,8 @@ from typing import Any
 
 from compiler.model.policies import OutputPolicy, Policies, PromptPolicy, builtin_matchers
 
-__all__ = ["SEPARATOR", "config", "jailbreak_detector", "phrase_pattern", "spec_data"]
+__all__ = ["MAX_FILLERS", "SEPARATOR", "config", "jailbreak_scans", "phrase_pattern", "pii_rule", "pii_scans",
+           "spec_data"]
 
 # What may stand between two words of a phrase: anything that is not a letter or a digit
 # (spaces, line breaks, punctuation, emoji), at least one of them.
@@ -37,16 +47,16 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
     """data.gateway.config.<policy> for one policy, but its mode (the environment's rollout,
     added by the bundle emitter): spec data in, what the Rego reads out."""
     out: dict[str, Any] = {
-        "pii": {kind: [dict(m) for m in data["pii_patterns"][kind]] for kind in data.get("pii", [])},
+        "pii": pii_scans([(pii_rule(kind), m) for kind in data.get("pii", []) for m in data["pii_patterns"][kind]]),
     }
     if "jailbreak" in data:
         jb = data["jailbreak"]
         fillers = jb.get("fillers", [])
-        out["jailbreak"] = {
-            category: jailbreak_detector(phrases, fillers)
-            for category, phrases in sorted(jb.items())
-            if category != "fillers" and phrases
-        }
+        out["jailbreak"] = jailbreak_scans(
+            {f"jailbreak_{category}": phrases for category, phrases in sorted(jb.items())
+             if category != "fillers" and phrases},
+            fillers,
+        )
     if "token_budget" in data:
         tb = data["token_budget"]
         out["token_budget"] = {
@@ -62,32 +72,127 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def jailbreak_detector(phrases: Sequence[str], fillers: Iterable[str]) -> dict[str, Any]:
-    """One pattern for a category's phrases, run on the lower-cased text, and its gates: for each
-    phrase the alternatives of its most selective word, one of which is in every match."""
-    fillers = sorted({f.lower() for f in fillers})
-    patterns = [phrase_pattern(p, fillers) for p in phrases]
-    gates = sorted({g for p in phrases for g in _anchor(p)})
-    return {"pattern": r"\b(?:" + "|".join(patterns) + r")\b", "view": "lower", "gates": gates, "min_gates": 1,
-            "check": "none"}
+def pii_rule(kind: str) -> str:
+    """The Rego rule that reports a PII kind (rego/*_policy.rego, `_rules`)."""
+    return "secret" if kind == "secret" else f"pii_{kind}"
+
+
+def pii_scans(matchers: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """(kind, matcher) pairs → scans (see _scans)."""
+    merged: list[tuple[str, Mapping[str, Any]]] = []
+    scans: list[dict[str, Any]] = []
+    for kind, m in matchers:
+        if m["view"] == "digits" and not m["gate"] and not m["lead"] and m["pattern"].startswith("0"):
+            merged.append((kind, m))
+        else:
+            scans.append(_scan(m["view"], m["pattern"], m["word_start"], [_kind(kind, m["check"])],
+                               m["gate"], m["min_gates"], m["lead"]))
+    if len(merged) == 1:
+        kind, m = merged[0]
+        scans.insert(0, _scan("digits", m["pattern"], m["word_start"], [_kind(kind, m["check"])]))
+    elif merged:
+        pattern = "|".join(f"(?:{m['pattern']})" for _, m in merged)
+        kinds = [_kind(kind, m["check"], full=f"^(?:{m['pattern']})$") for kind, m in merged]
+        scans.insert(0, _scan("digits", pattern, any(m["word_start"] for _, m in merged), kinds))
+    out = _scans(scans)
+    # The digits view: every digit 0, every mark's first character 0 (one replace_n call).
+    out["digits"] = {str(d): "0" for d in range(1, 10)} | {
+        mark: "0" + mark[1:] for _, m in matchers for mark in m.get("marks", [])
+    }
+    return out
+
+
+def _scans(scans: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The shape rego/lib/detect.rego reads: the patterns to run, by view (the hot loop touches
+    nothing but a string per scan), the gated ones apart, and what to do with a match, by pattern.
+    {"by_view": {view: [pattern]}, "gated": [{"pattern", "view", "gate", "min_gates"}],
+     "scans": {pattern: {"word_start", "lead", "kinds": [{"kind", "check", "full"}]}}}"""
+    by_view: dict[str, list[str]] = {}
+    gated: list[dict[str, Any]] = []
+    meta: dict[str, dict[str, Any]] = {}
+    for scan in scans:
+        pattern = scan["pattern"]
+        if pattern in meta:  # the same pattern for two kinds: one scan, both kinds
+            meta[pattern]["kinds"] += scan["kinds"]
+            continue
+        meta[pattern] = {"word_start": scan["word_start"], "lead": scan["lead"], "kinds": list(scan["kinds"])}
+        if scan["gate"]:
+            gated.append({"pattern": pattern, "view": scan["view"], "gate": scan["gate"],
+                          "min_gates": scan["min_gates"]})
+        else:
+            by_view.setdefault(scan["view"], []).append(pattern)
+    return {"by_view": by_view, "gated": gated, "scans": meta}
+
+
+def _scan(view: str, pattern: str, word_start: bool, kinds: list[dict[str, str]],
+          gate: str | None = None, min_gates: int = 1, lead: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    return {"view": view, "pattern": pattern, "word_start": word_start, "kinds": kinds,
+            "gate": gate, "min_gates": min_gates, "lead": dict(lead) if lead else None}
+
+
+def _kind(kind: str, check: str, full: str = "") -> dict[str, str]:
+    return {"kind": kind, "check": check, "full": full}
+
+
+# Marks the first letter of a phrase's first word in the "marked" view of the lower-cased text.
+MARK = "\x01"
+
+
+def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[str]) -> dict[str, Any]:
+    """Phrases per category → one scan on the "marked" view: the lower-cased text in which the
+    first letter of every word a phrase can start with is replaced by MARK (one replace_n call,
+    same length). The pattern starts with MARK, so the regex engine jumps from one candidate
+    word to the next; each category's own anchored pattern says which one matched."""
+    if not any(categories.values()):
+        return {"marks": {}, **_scans([])}
+    marks = {word: MARK + word[1:] for phrases in categories.values() for p in phrases for word in _words(p)[0]}
+    # Every word of a phrase is written as it reads in the marked view: "your" holds the mark
+    # of "you" there ("\x01our"), and a pattern asking for "your" would never match.
+    gap = _gap([_marked(f.lower(), marks) for f in sorted(set(fillers))])
+    alternatives: dict[str, list[str]] = {}
+    for category, phrases in categories.items():
+        for phrase in phrases:
+            first, *rest = _words(phrase)
+            tail = "".join(gap + "(?:" + "|".join(_escape(_marked(a, marks)) for a in alts) + ")" for alts in rest)
+            for word in first:
+                alternatives.setdefault(category, []).append(_escape(_marked(word, marks)[1:]) + tail)
+    body = {category: "(?:" + "|".join(alts) + ")" for category, alts in alternatives.items()}
+    pattern = r"\x01(?:" + "|".join(body.values()) + r")\b"
+    kinds = [_kind(category, "none", full=rf"^\x01{alts}$") for category, alts in body.items()]
+    return {"marks": dict(sorted(marks.items())), **_scans([_scan("marked", pattern, True, kinds)])}
+
+
+def _marked(word: str, marks: Mapping[str, str]) -> str:
+    """word as OPA's strings.replace_n(marks, word) writes it: Go's strings.Replacer, keys tried in
+    sorted order at each position, left to right, without overlaps."""
+    keys = sorted(marks)
+    out, i = [], 0
+    while i < len(word):
+        key = next((k for k in keys if word.startswith(k, i)), None)
+        if key is None:
+            out.append(word[i])
+            i += 1
+        else:
+            out.append(marks[key])
+            i += len(key)
+    return "".join(out)
 
 
 def phrase_pattern(phrase: str, fillers: Sequence[str]) -> str:
     """`ignore|disregard previous instructions` → the RE2 pattern for it: each word one of its
     `|` alternatives, words separated by non-letters and up to MAX_FILLERS filler words."""
-    gap = SEPARATOR
-    if fillers:
-        gap += "(?:(?:" + "|".join(_escape(f) for f in fillers) + ")" + SEPARATOR + f"){{0,{MAX_FILLERS}}}"
+    gap = _gap(sorted({f.lower() for f in fillers}))
     return gap.join("(?:" + "|".join(_escape(a) for a in alts) + ")" for alts in _words(phrase))
+
+
+def _gap(fillers: Sequence[str]) -> str:
+    if not fillers:
+        return SEPARATOR
+    return SEPARATOR + "(?:(?:" + "|".join(_escape(f) for f in fillers) + ")" + SEPARATOR + f"){{0,{MAX_FILLERS}}}"
 
 
 def _words(phrase: str) -> list[list[str]]:
     return [word.split("|") for word in phrase.lower().split()]
-
-
-def _anchor(phrase: str) -> list[str]:
-    # The word whose shortest alternative is longest: the rarest literal to search for.
-    return max(_words(phrase), key=lambda alts: min(len(a) for a in alts))
 
 
 def _escape(literal: str) -> str:

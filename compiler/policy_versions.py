@@ -230,15 +230,17 @@ def check(loaded: LoadedSpecs, envs: Sequence[EnvSpec], *, with_lock: bool = Tru
     patterns: dict[str, Position] = {}
     for env in envs:
         policies = env.document.policies
+        # the spec's own patterns first, so an invalid one is reported where it was written
+        for kind, matchers in policies.pii_patterns.items():
+            for i, m in enumerate(matchers):
+                patterns.setdefault(m.pattern, env.source_map.locate(("policies", "pii_patterns", kind, i, "pattern")))
         for name in POLICY_NAMES:
             compiled = config(spec_data(getattr(policies, name), policies))
-            for kind, matchers in compiled["pii"].items():
-                for i, m in enumerate(matchers):
-                    where = env.source_map.locate(("policies", "pii_patterns", kind, i, "pattern")) \
-                        if kind in policies.pii_patterns else Position("compiler/model/detectors.py")
-                    patterns.setdefault(m["pattern"], where)
-            for category, m in compiled.get("jailbreak", {}).items():
-                patterns.setdefault(m["pattern"], env.source_map.locate(("policies", name, "jailbreak", category)))
+            for section in ("pii", "jailbreak"):
+                where = env.source_map.locate(("policies", name, section))
+                for pattern, scan in compiled.get(section, {}).get("scans", {}).items():
+                    for p in [pattern, *(k["full"] for k in scan["kinds"] if k["full"])]:
+                        patterns.setdefault(p, where)
     problems += rego_check.check_patterns(sorted(patterns.items()))
     smap = envs[0].source_map
     doc = envs[0].document

@@ -99,6 +99,6 @@ test_ssn_near_misses if {
 test_kinds_come_from_data if {
 	d := output.decision with input as {"text": "write to a@b.io"}
 		with data.gateway.config.output.mode as "enforce"
-		with data.gateway.config.output.pii as {"email": data.gateway.config.prompt.pii.email}
+		with data.gateway.config.output.pii as data.gateway.config.prompt.pii
 	[v.rule | some v in d.violations] == ["pii_email"]
 }

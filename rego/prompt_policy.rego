@@ -16,9 +16,11 @@ import data.gateway.lib.detect
 
 _config := data.gateway.config.prompt
 
-policy_version := [v | some entry in rego.metadata.chain(); v := entry.annotations.custom.version][0]
+# The package's METADATA (the chain's last entry) holds the version.
+policy_version := rego.metadata.chain()[1].annotations.custom.version
 
-# The one document a caller asks for.
+# --- the decision ----------------------------------------------------------------------------
+
 decision := {"allow": true, "mode": "off", "policy_version": policy_version, "violations": []} if {
 	_config.mode == "off"
 }
@@ -39,194 +41,174 @@ allow if _config.mode == "monitor"
 
 allow if count(violations) == 0
 
-# Violations in text order: by field, then by where the match starts.
-violations := [v | some entry in sort([[v.where.field, object.get(v.where, "start", -1), v.rule, v] |
+# In text order: by field, then by where the match starts.
+violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where, "start", -1), v.rule, v] |
 	some v in _violations
-])
-v := entry[3]]
+])]
+
+_violations contains {
+	"rule": finding.kind,
+	"category": _rules[finding.kind].custom.category,
+	"severity": _rules[finding.kind].custom.severity,
+	"message": _rules[finding.kind].title,
+	"where": object.remove(finding, ["kind"]),
+} if {
+	some finding in array.concat(_pii_findings, _jailbreak_findings)
+	not detect.inside_another(finding, _pii_findings)
+}
 
 # --- what the policy reads -------------------------------------------------------------------
 
-# field name -> text, for every piece of text the request carries.
-texts[field] := input.text if {
-	is_string(input.text)
-	field := "text"
-}
+# [path, text] for each text of the request: {"text": …}, messages[i].content as a string, or
+# its parts of type text. The path becomes a field name ("messages[1].content") only for a match.
+_all := array.concat(
+	[[["text"], input.text] | is_string(input.text)],
+	array.concat(
+		[[["messages", i, "content"], message.content] |
+			some i, message in input.messages
+			is_string(message.content)
+		],
+		[[["messages", i, "content", j, "text"], part.text] |
+			some i, message in input.messages
+			is_array(message.content)
+			some j, part in message.content
+			part.type == "text"
+			is_string(part.text)
+		],
+	),
+)
 
-texts[field] := message.content if {
-	some i, message in input.messages
-	is_string(message.content)
-	field := sprintf("messages[%d].content", [i])
-}
-
-texts[field] := part.text if {
-	some i, message in input.messages
-	some j, part in message.content
-	part.type == "text"
-	field := sprintf("messages[%d].content[%d].text", [i, j])
-}
+_all_text := concat("\n", [f[1] | some f in _all])
 
 # Jailbreak phrases are looked for in what users (and tools) wrote, not in the operator's own
-# system prompt, which may well say "never reveal your system prompt". Lower-cased once: Go's
-# lower() maps code point to code point, so offsets stay those of the original text.
-_lowered[field] := lower(text) if {
-	some field, text in texts
-	not _operator_field[field]
+# system prompt, which may well say "never reveal your system prompt".
+_users := [f | some f in _all; not input.messages[f[0][1]].role in {"system", "developer"}]
+
+# Lower-cased once for all phrases: Go's lower() maps code point to code point, so offsets stay
+# those of the original text.
+_users_text := lower(concat("\n", [f[1] | some f in _users]))
+
+_pii_findings := detect.findings(_config.pii, _all, {"text": _all_text, "digits": detect.digits_view(_config.pii, _all_text)})
+
+_jailbreak_findings := detect.findings(_config.jailbreak, _users, {
+	"text": _users_text,
+	"marked": strings.replace_n(_config.jailbreak.marks, _users_text),
+})
+
+# --- token budgets ---------------------------------------------------------------------------
+
+_limits := object.union(_config.token_budget.default, object.get(_config.token_budget.per_model, _model, {}))
+
+_model := object.get(input, "model", "")
+
+# An estimate (characters / chars_per_token, rounded up): the model's own tokenizer is not
+# available here. The joined text holds one separator between two texts, not counted.
+estimated_input_tokens := ceil(((count(_all_text) - count(_all)) + 1) / _config.token_budget.chars_per_token) if {
+	_all != []
+} else := 0
+
+_output_tokens_field := "max_completion_tokens" if is_number(input.max_completion_tokens) else := "max_tokens"
+
+requested_output_tokens := input[_output_tokens_field] if is_number(input[_output_tokens_field])
+
+_violations contains {
+	"rule": "token_budget_input",
+	"category": _rules.token_budget_input.custom.category,
+	"severity": _rules.token_budget_input.custom.severity,
+	"message": _rules.token_budget_input.title,
+	"where": {"field": "messages", "estimated_tokens": estimated_input_tokens, "limit": _limits.max_input_tokens},
+} if {
+	estimated_input_tokens > _limits.max_input_tokens
 }
 
-_operator_field contains field if {
-	some i, message in input.messages
-	message.role in {"system", "developer"}
-	some field, _ in texts
-	startswith(field, sprintf("messages[%d].", [i]))
+_violations contains {
+	"rule": "token_budget_output",
+	"category": _rules.token_budget_output.custom.category,
+	"severity": _rules.token_budget_output.custom.severity,
+	"message": _rules.token_budget_output.title,
+	"where": {"field": _output_tokens_field, "requested_tokens": requested_output_tokens, "limit": _limits.max_output_tokens},
+} if {
+	requested_output_tokens > _limits.max_output_tokens
 }
 
-_digits[field] := detect.digits_view(text) if some field, text in texts
-
-_view("text", field) := texts[field]
-
-_view("digits", field) := _digits[field]
-
-_pii_found[kind] := [where |
-	some matcher in matchers
-	some field, text in texts
-	some where in detect.find(matcher, field, text, _view(matcher.view, field))
-] if {
-	some kind, matchers in _config.pii
-}
-
-# A match inside a longer one is the same value seen twice ("+4915112345678" is a phone number,
-# not also a card number 4915112345678): the longer one is reported.
-_pii(kind) := [where | some where in _pii_found[kind]; not _inside_another(where)]
-
-_inside_another(where) if {
-	some other in _pii_found[_]
-	other.field == where.field
-	other.start <= where.start
-	where.end <= other.end
-	other != where
-}
-
-_jailbreak(category) := [where |
-	matcher := _config.jailbreak[category]
-	some field, text in _lowered
-	some where in detect.find(matcher, field, text, text)
-]
-
-_violation(rule, annotation, where) := {
-	"rule": rule,
-	"category": annotation.custom.category,
-	"severity": annotation.custom.severity,
-	"message": annotation.title,
-	"where": where,
-}
-
-# --- PII and secrets -------------------------------------------------------------------------
+# --- the rules -------------------------------------------------------------------------------
+# Every violation names one of these rules, and its message, category and severity are that
+# rule's annotations. The PII and jailbreak rules are the kinds of data.json's scans (compiled
+# from specs/policies.yaml); rego.metadata.rule() is resolved when the policy is compiled.
 
 # METADATA
 # title: email address
 # custom:
 #   category: pii
 #   severity: medium
-_violations contains _violation("pii_email", rego.metadata.rule(), where) if some where in _pii("email")
+_rules.pii_email := rego.metadata.rule()
 
 # METADATA
 # title: phone number
 # custom:
 #   category: pii
 #   severity: medium
-_violations contains _violation("pii_phone", rego.metadata.rule(), where) if some where in _pii("phone")
+_rules.pii_phone := rego.metadata.rule()
 
 # METADATA
 # title: US social security number
 # custom:
 #   category: pii
 #   severity: high
-_violations contains _violation("pii_ssn", rego.metadata.rule(), where) if some where in _pii("ssn")
+_rules.pii_ssn := rego.metadata.rule()
 
 # METADATA
 # title: payment card number (Luhn-valid)
 # custom:
 #   category: pii
 #   severity: high
-_violations contains _violation("pii_credit_card", rego.metadata.rule(), where) if some where in _pii("credit_card")
+_rules.pii_credit_card := rego.metadata.rule()
 
 # METADATA
 # title: IP address
 # custom:
 #   category: pii
 #   severity: low
-_violations contains _violation("pii_ip_address", rego.metadata.rule(), where) if some where in _pii("ip_address")
+_rules.pii_ip_address := rego.metadata.rule()
 
 # METADATA
 # title: secret (access key, API token or private key)
 # custom:
 #   category: secret
 #   severity: critical
-_violations contains _violation("secret", rego.metadata.rule(), where) if some where in _pii("secret")
-
-# --- jailbreak attempts ----------------------------------------------------------------------
+_rules.secret := rego.metadata.rule()
 
 # METADATA
 # title: attempt to override the instructions
 # custom:
 #   category: jailbreak
 #   severity: high
-_violations contains v if {
-	some where in _jailbreak("instruction_override")
-	v := _violation("jailbreak_instruction_override", rego.metadata.rule(), where)
-}
+_rules.jailbreak_instruction_override := rego.metadata.rule()
 
 # METADATA
 # title: persona or role-play escape
 # custom:
 #   category: jailbreak
 #   severity: high
-_violations contains v if {
-	some where in _jailbreak("persona_escape")
-	v := _violation("jailbreak_persona_escape", rego.metadata.rule(), where)
-}
+_rules.jailbreak_persona_escape := rego.metadata.rule()
 
 # METADATA
 # title: attempt to extract the system prompt
 # custom:
 #   category: jailbreak
 #   severity: medium
-_violations contains v if {
-	some where in _jailbreak("system_prompt_extraction")
-	v := _violation("jailbreak_system_prompt_extraction", rego.metadata.rule(), where)
-}
-
-# --- token budgets ---------------------------------------------------------------------------
-
-_budget := object.union(_config.token_budget.default, object.get(_config.token_budget.per_model, [_model], {}))
-
-_model := object.get(input, "model", "")
-
-# An estimate (characters / chars_per_token, rounded up): the model's own tokenizer is not
-# available here. It errs on the side of counting more.
-estimated_input_tokens := ceil(sum([count(text) | some text in texts]) / _config.token_budget.chars_per_token)
+_rules.jailbreak_system_prompt_extraction := rego.metadata.rule()
 
 # METADATA
 # title: estimated input tokens over the budget
 # custom:
 #   category: token_budget
 #   severity: medium
-_violations contains _violation("token_budget_input", rego.metadata.rule(), where) if {
-	estimated_input_tokens > _budget.max_input_tokens
-	where := {"field": "messages", "estimated_tokens": estimated_input_tokens, "limit": _budget.max_input_tokens}
-}
-
-_output_tokens_field := "max_completion_tokens" if is_number(input.max_completion_tokens) else := "max_tokens"
-
-requested_output_tokens := input[_output_tokens_field] if is_number(input[_output_tokens_field])
+_rules.token_budget_input := rego.metadata.rule()
 
 # METADATA
 # title: requested output tokens over the budget
 # custom:
 #   category: token_budget
 #   severity: low
-_violations contains _violation("token_budget_output", rego.metadata.rule(), where) if {
-	requested_output_tokens > _budget.max_output_tokens
-	where := {"field": _output_tokens_field, "requested_tokens": requested_output_tokens, "limit": _budget.max_output_tokens}
-}
+_rules.token_budget_output := rego.metadata.rule()

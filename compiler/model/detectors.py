@@ -9,9 +9,17 @@ A matcher:
   there (`000-00-0000`) lets the regex engine jump from digit to digit instead of trying every
   position, which is most of the prompt policy's speed. Matches on `digits` never start inside a
   word or a number (the policy checks, as a leading \\b would).
-- `gates`: literals of which at least `min_gates` occurrences are in every match (default one of
-  them); the policy searches for them first with a plain substring search and skips the pattern
-  when they are absent.
+- `marks`: literals a match starts with, for a pattern on the digits view: there each reads with
+  0 for its first character ("AKIA" as "0KIA"), and the pattern is written that way, so every
+  pattern of that view starts with 0 and they all run as one scan.
+- `gate`: a literal that occurs (at least `min_gates` times) in every match; the policy counts it
+  with a plain substring search first and skips the pattern where it is absent. A pattern that
+  starts with a literal needs none.
+- `word_start`: a match must not start inside a word or a number, as a leading \\b would say
+  (a leading \\b would also hide the literal the pattern starts with).
+- `lead`: for a pattern that starts at a literal in the middle of what it finds (IPv6 starts at
+  its first colon): `pattern` (RE2 with one group, ending in `$`) run on the `window` characters
+  before a match; its group is the part of the finding before the match. No match, no finding.
 - `check` on the matched text: `luhn` (payment cards), `ssn` (US SSN ranges), `phone` (8 to 15
   digits), `ipv4` (octets up to 255), `ipv6` (a real address, not `std::vector`), or `none`.
 """
@@ -22,43 +30,51 @@ from typing import Any
 
 Matcher = dict[str, Any]
 
+
+def _on_digits(pattern: str, check: str = "none", marks: tuple[str, ...] = ()) -> Matcher:
+    """A matcher on the digits view that must not start inside a word or a number."""
+    return {"pattern": pattern, "view": "digits", "word_start": True, "check": check, "marks": list(marks)}
+
+
 PII_PATTERNS: dict[str, list[Matcher]] = {
     "email": [
-        {"pattern": r"[\pL\pN._%+-]+@[\pL\pN-]+(?:\.[\pL\pN-]+)*\.\pL{2,}\b", "gates": ["@"]},
+        {"pattern": r"[\pL\pN._%+-]+@[\pL\pN-]+(?:\.[\pL\pN-]+)*\.\pL{2,}\b", "gate": "@"},
     ],
     "phone": [
         # US/NANP: 555-123-4567, 555.123.4567, 555 123 4567, (555) 123-4567
-        {"pattern": r"000[ .-]000[ .-]0000\b", "view": "digits"},
-        {"pattern": r"\(000\) ?000[ .-]0000\b", "view": "digits"},
+        _on_digits(r"000[ .-]000[ .-]0000\b"),
+        _on_digits(r"\(000\) ?000[ .-]0000\b"),
         # international, with the + of E.164: +44 20 7946 0958, +1 (555) 123-4567, +4915112345678
-        {"pattern": r"\+0{1,3}(?:[ .-]?\(?0{1,5}\)?){1,5}\b", "view": "digits", "check": "phone"},
+        _on_digits(r"\+0{1,3}(?:[ .-]?\(?0{1,5}\)?){1,5}\b", check="phone"),
     ],
     "ssn": [
-        {"pattern": r"000[- ]00[- ]0000\b", "view": "digits", "check": "ssn"},
+        _on_digits(r"000[- ]00[- ]0000\b", check="ssn"),
     ],
     "credit_card": [
         # 13 to 19 digits in groups of four, or 4-6-4/4-6-5 (Diners, Amex); the Luhn check decides
-        {"pattern": r"0000[ -]?0000[ -]?0000[ -]?0{1,7}\b", "view": "digits", "check": "luhn"},
-        {"pattern": r"0000[ -]?000000[ -]?0{4,5}\b", "view": "digits", "check": "luhn"},
+        _on_digits(r"0000[ -]?0000[ -]?0000[ -]?0{1,7}\b", check="luhn"),
+        _on_digits(r"0000[ -]?000000[ -]?0{4,5}\b", check="luhn"),
     ],
     "ip_address": [
-        {"pattern": r"0{1,3}\.0{1,3}\.0{1,3}\.0{1,3}\b", "view": "digits", "check": "ipv4"},
-        # compressed (2001:db8::1) where "::" occurs, full (eight groups) where 7 colons do
-        {"pattern": r"(?i)\b(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?\b"
-                    r"|::[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6}\b",
-         "gates": ["::"], "check": "ipv6"},
-        {"pattern": r"(?i)\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b", "gates": [":"], "min_gates": 7,
-         "check": "ipv6"},
+        _on_digits(r"00{0,2}\.00{0,2}\.00{0,2}\.00{0,2}\b", check="ipv4"),
+        # IPv6 starts at its first colon ("::" or ":"), a literal the regex engine can search for;
+        # the hex group(s) before it are the match's lead (see `lead`)
+        {"pattern": r"::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b)?", "check": "ipv6",
+         "lead": {"pattern": r"(?:^|[^0-9A-Za-z_:])((?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?$", "window": 40}},
+        {"pattern": r":[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){6}\b", "check": "ipv6",
+         "lead": {"pattern": r"(?:^|[^0-9A-Za-z_:])([0-9A-Fa-f]{1,4})$", "window": 8}},
     ],
     "secret": [
-        {"pattern": r"(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b", "gates": ["AKIA", "ASIA", "ABIA", "ACCA"]},
-        {"pattern": r"gh[pousr]_[A-Za-z0-9]{36,}\b", "gates": ["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]},
-        {"pattern": r"github_pat_[A-Za-z0-9_]{60,}\b", "gates": ["github_pat_"]},
-        {"pattern": r"sk-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_-]{20,}", "gates": ["sk-"]},
-        {"pattern": r"xox[abposr]-[A-Za-z0-9-]{10,}", "gates": ["xox"]},
-        {"pattern": r"AIza[0-9A-Za-z_-]{35}\b", "gates": ["AIza"]},
-        {"pattern": r"[rs]k_live_[0-9A-Za-z]{20,}\b", "gates": ["k_live_"]},
-        {"pattern": r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", "gates": ["-----BEGIN "]},
+        # On the digits view too: each marked literal reads with a 0 first there ("AKIA" as
+        # "0KIA"), so these join the one scan of that view (see `marks`).
+        _on_digits(r"0(?:KIA|SIA|BIA|CCA)[0-9A-Z]{16}\b", marks=("AKIA", "ASIA", "ABIA", "ACCA")),
+        _on_digits(r"0h[pousr]_[A-Za-z0-9]{36,}\b", marks=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+        _on_digits(r"0ithub_pat_[A-Za-z0-9_]{60,}\b", marks=("github_pat_",)),
+        _on_digits(r"0k-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_-]{20,}", marks=("sk-",)),
+        _on_digits(r"0ox[abposr]-[A-Za-z0-9-]{10,}", marks=("xox",)),
+        _on_digits(r"0Iza[0-9A-Za-z_-]{35}\b", marks=("AIza",)),
+        _on_digits(r"0k_live_[0-9A-Za-z]{20,}\b", marks=("sk_live_", "rk_live_")),
+        _on_digits(r"0----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----", marks=("-----BEGIN ",)),
     ],
 }
 

@@ -27,14 +27,24 @@ class Jailbreak(StrictModel):
         default_factory=lambda: list(JAILBREAK_PHRASES["system_prompt_extraction"]))
 
 
+class Lead(StrictModel):
+    pattern: str = Field(min_length=1, description="RE2 with one group, ending in $, run on the window before a match")
+    window: int = Field(ge=1, le=256, description="how many characters before the match it looks at")
+
+
 class PiiMatcher(StrictModel):
     """One way a PII kind shows up in text (see compiler/model/detectors.py for the built-in ones)."""
 
     pattern: str = Field(min_length=1, description="RE2 pattern (OPA's regex syntax)")
     view: Literal["text", "digits"] = Field("text", description="digits: the text with every digit as 0")
-    gates: list[Annotated[str, StringConstraints(min_length=1)]] = Field(
-        default_factory=list, description="literals of which one occurs in every match (a fast pre-check)")
-    min_gates: int = Field(1, ge=1, description="how many gate occurrences a match needs at least")
+    marks: list[Annotated[str, StringConstraints(pattern=r"^[^0-9]")]] = Field(
+        default_factory=list, description="view digits: literals a match starts with, read with 0 first")
+    gate: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        None, description="a literal in every match: the pattern runs only where it occurs (a fast pre-check)")
+    min_gates: int = Field(1, ge=1, description="how many times the gate occurs at least in a match")
+    word_start: bool = Field(False, description="a match must not start inside a word or number (a leading \\b "
+                                                 "without costing the literal search)")
+    lead: Lead | None = Field(None, description="the part of a finding before where the pattern matched")
     check: Literal["none", "luhn", "ssn", "phone", "ipv4", "ipv6"] = "none"
 
 

@@ -10,6 +10,8 @@ WebAssembly on wasmtime. Both answer evaluate(entrypoint, input) -> the decision
 
 from __future__ import annotations
 
+import json
+import re
 import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -51,10 +53,13 @@ class RegoEngine:
 
     def _new_engine(self) -> Any:
         engine = self._opa.OpaEngine()
+        constants, data = _as_module(self._data)
         try:
             for path, text in self._modules.items():
                 engine.add_policy(path, text)
-            engine.add_data(self._data)
+            if constants:
+                engine.add_policy(_CONFIG_MODULE, constants)
+            engine.add_data(data)
         except self._opa.OpaError as exc:
             engine.close()
             raise EngineError(_one_line(exc.message)) from None
@@ -108,6 +113,29 @@ class WasmEngine:
 
     def close(self) -> None:
         self._policy.close()
+
+
+# data.gateway.config is loaded as a Rego module of constants rather than as data: OPA converts
+# a data document to its internal form on every evaluation that reads it, a compiled constant
+# once. The documents the policies see are the same (data.gateway.config.prompt, …).
+_CONFIG_MODULE = "gateway_config.rego"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _as_module(data: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(Rego module holding data.gateway.config, the rest of data)."""
+    gateway = data.get("gateway")
+    config = gateway.get("config") if isinstance(gateway, Mapping) else None
+    if not isinstance(config, Mapping) or not config or not all(_IDENTIFIER.match(k) for k in config):
+        return "", dict(data)
+    rest = {k: v for k, v in data.items() if k != "gateway"}
+    rest_gateway = {k: v for k, v in gateway.items() if k != "config"}  # type: ignore[union-attr]
+    if rest_gateway:
+        rest["gateway"] = rest_gateway
+    # JSON is Rego: objects, arrays, strings, numbers, true, false and null read the same.
+    lines = ["package gateway.config", ""]
+    lines += [f"{key} := {json.dumps(value, sort_keys=True)}" for key, value in sorted(config.items())]
+    return "\n".join(lines) + "\n", rest
 
 
 def _one_line(message: str) -> str:
