@@ -300,6 +300,19 @@ async def _complete(
     return 200
 
 
+def _output_cannot_act(app: GatewayApp, model: str) -> bool:
+    """True when the output policy is `off` or `monitor`, so a stream need not be held back.
+    gateway.json says which mode was compiled; the loaded bundle has the last word (a hot reload
+    may have moved it to `enforce`), asked once with an empty text, only when it could be true."""
+    if app.settings.policies.get("output", {}).get("mode") not in ("off", "monitor"):
+        return False
+    try:
+        mode = app.policy.evaluate("output", {"text": "", "model": model}).get("mode")
+    except Exception:
+        return False
+    return mode in ("off", "monitor")
+
+
 async def _disconnected(request: Request) -> None:
     while (await request.receive())["type"] != "http.disconnect":
         pass
@@ -387,7 +400,10 @@ async def _stream(
         try:
             if resp.status >= 400:
                 return await _upstream_error(responder, resp.status, await resp.read(), debug, prompt)
-            sse = SseOutputFilter(lambda text: _decide(app, "output", {"text": text, "model": model}))
+            sse = SseOutputFilter(
+                lambda text: _decide(app, "output", {"text": text, "model": model}),
+                observe_only=_output_cannot_act(app, model),
+            )
             await responder.start(
                 200,
                 [

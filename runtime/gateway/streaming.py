@@ -9,6 +9,7 @@ new chunks built from the upstream's own chunk (same id, model, created).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -29,7 +30,11 @@ class SseOutputFilter:
         hold: int = 256,
         step: int = 256,
         context: int = 64,
+        observe_only: bool = False,
     ) -> None:
+        # observe_only: the output policy cannot change the stream (mode off or monitor), so
+        # events pass at once and the windows are still checked, for the metrics only.
+        self._observe_only = observe_only
         self._check = check
         self._hold = hold
         self._step = step
@@ -51,13 +56,54 @@ class SseOutputFilter:
         out: list[bytes] = []
         while not self.stopped and b"\n\n" in self._raw:
             event, self._raw = self._raw.split(b"\n\n", 1)
-            out += self._on_event(event)
+            if self._observe_only:
+                self._observe(event)
+                out.append(event + b"\n\n")
+            else:
+                out += self._on_event(event)
         return out
+
+    def _observe(self, event: bytes) -> None:
+        for line in event.split(b"\n"):
+            if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
+                continue
+            try:
+                chunk = json.loads(line[5:])
+            except ValueError:
+                continue
+            if not isinstance(chunk, dict):
+                continue
+            if chunk.get("usage"):
+                self.usage = chunk["usage"]
+            for choice in chunk.get("choices") or []:
+                idx = int(choice.get("index", 0))
+                text = (choice.get("delta") or {}).get("content")
+                if isinstance(text, str) and text:
+                    self._pending[idx] = self._pending.get(idx, "") + text
+                if len(self._pending.get(idx, "")) >= self._hold + self._step or choice.get("finish_reason"):
+                    self._watch(idx)
+
+    def _watch(self, idx: int) -> None:
+        pending = self._pending.pop(idx, "")
+        if not pending:
+            return
+        tail = self._sent_tail.get(idx, "")
+        # Nothing to enforce in these modes; a failed check is already counted where it failed.
+        with contextlib.suppress(GatewayError):
+            self.verdicts.append(self._check(tail + pending))
+        self._sent_tail[idx] = (tail + pending)[-self._context :]
 
     def finish(self) -> list[bytes]:
         """The upstream ended; release what is still held (checked as final)."""
         if self.stopped:
             return []
+        if self._observe_only:
+            rest, self._raw = self._raw, b""
+            if rest.strip():
+                self._observe(rest)
+            for idx in list(self._pending):
+                self._watch(idx)
+            return [rest] if rest.strip() else []
         out = []
         if self._raw.strip():
             out += self._on_event(self._raw)

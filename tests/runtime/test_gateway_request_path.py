@@ -530,3 +530,41 @@ async def test_a_client_that_hangs_up_mid_stream_stops_the_upstream_read(gateway
     streamed = b"".join(m.get("body", b"") for m in sent[1:])
     assert b"[DONE]" not in streamed
     assert streamed.count(b"word") < 2000
+
+
+MONITORED = {
+    "prompt": {"version": "1.0.0", "mode": "monitor"},
+    "output": {"version": "1.2.0", "mode": "monitor", "action": "redact"},
+}
+
+
+async def test_a_monitored_stream_passes_at_once_and_is_still_checked(
+    gateway: Any, provider: Any, policy: FakePolicyStore
+) -> None:
+    policy.modes = {"prompt": "monitor", "output": "monitor"}
+    provider.state.reply = "ssn 123-45-6789 " + "z" * 100
+    provider.state.chunk_chars = 10
+    _, client = await gateway(policies=MONITORED)
+    r = await client.post(PATHS[0], json=chat(stream=True))
+    events = sse_events(r.text)
+    assert streamed_text(events) == provider.state.reply  # monitor: reported, not changed
+    content_events = [
+        e for e in events if isinstance(e, dict) and e["choices"] and e["choices"][0]["delta"].get("content")
+    ]
+    assert len(content_events) == 12  # the upstream's own chunks, none held back and merged
+    metrics = (await client.get("/metrics")).text
+    assert (
+        'policy_gateway_policy_decisions_total{category="pii",decision="monitor",mode="monitor",policy="output"} 1.0'
+        in metrics
+    )
+
+
+async def test_a_stream_is_filtered_when_the_bundle_enforces_whatever_gateway_json_says(
+    gateway: Any, provider: Any, policy: FakePolicyStore
+) -> None:
+    policy.modes = {"prompt": "monitor", "output": "enforce"}  # e.g. after a hot reload
+    provider.state.reply = "ssn 123-45-6789 " + "z" * 100
+    provider.state.chunk_chars = 3
+    _, client = await gateway(policies=MONITORED)
+    r = await client.post(PATHS[0], json=chat(stream=True))
+    assert streamed_text(sse_events(r.text)) == provider.state.reply.replace("123-45-6789", "[REDACTED:ssn]")
