@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.trace import TracerProvider
@@ -51,11 +52,17 @@ class GatewayApp:
         monotonic: Callable[[], float] = time.monotonic,
         tracer_provider: TracerProvider | None = None,
         metrics: GatewayMetrics | None = None,
+        store_factory: Callable[[Path], PolicyEngine] | None = None,
     ) -> None:
         from runtime.gateway import routes  # the request path; imports this module's types
 
         self.settings = settings
         self.policy = policy
+        # Hot reload builds a new store and swaps this reference; requests hold on to the store
+        # they started with (routes.py), so in-flight requests finish on the old bundle.
+        self._store_factory = store_factory
+        self._bundle_stamp = _stamp(settings.bundle_path)
+        self.reload_error: str | None = None
         self.metrics = metrics or GatewayMetrics()
         self.tracer_provider = tracer_provider or configure_tracing()
         self.tracer = self.tracer_provider.get_tracer("policy_gateway")
@@ -97,7 +104,6 @@ class GatewayApp:
             on_reject=lambda backend, kind: self.metrics.admission_rejections.labels(backend, kind).inc(),
         )
         self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}
-        self._last_reload_error: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         chat = routes.chat_completions
         self.routes: dict[tuple[str, str], Handler] = {
@@ -194,31 +200,34 @@ class GatewayApp:
     # --- hot reload -----------------------------------------------------------------------
 
     async def check_bundle(self) -> bool:
-        """One hot-reload check. The store swaps atomically and keeps the old bundle when the
-        new one is corrupt; this records the outcome as metrics and events."""
+        """One hot-reload check: when the bundle file changed, load it into a new store and swap.
+        A bundle that does not load is rejected (metric, event, /hot-reload/status) and the
+        current store keeps serving; it is tried again once the file changes again."""
         self.reload_state["checks"] += 1
-        error: str | None
+        stamp = _stamp(self.settings.bundle_path)
+        if self._store_factory is None or stamp == self._bundle_stamp:
+            return False
+        self._bundle_stamp = stamp
         try:
-            changed = await asyncio.to_thread(self.policy.reload_if_changed)
+            store = await asyncio.to_thread(self._store_factory, self.settings.bundle_path)
         except Exception as exc:
-            changed, error = False, type(exc).__name__
-        else:
-            last = self.policy.status().get("last_error")
-            error = str(last) if last else None
-        if changed:
-            self.reload_state["reloads"] += 1
-            self.metrics.bundle_reloads.labels("loaded").inc()
-            self.metrics.bundle_loaded.set(time.time())
-            emit_event(
-                "policy_gateway.policy_bundle.reloaded",
-                {"versions": ",".join(f"{k}={v}" for k, v in sorted(self.policy.versions.items()))},
-            )
-        elif error and error != self._last_reload_error:
+            self.reload_error = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
             self.reload_state["rejected"] += 1
             self.metrics.bundle_reloads.labels("rejected").inc()
-            emit_event("policy_gateway.policy_bundle.rejected", {"error": str(error)[:200]})
-        self._last_reload_error = error
-        return changed
+            emit_event("policy_gateway.policy_bundle.rejected", {"error": self.reload_error})
+            return False
+        self.reload_error = None
+        if _revision(store) == _revision(self.policy):
+            return False  # touched or rewritten with the same content
+        self.policy = store
+        self.reload_state["reloads"] += 1
+        self.metrics.bundle_reloads.labels("loaded").inc()
+        self.metrics.bundle_loaded.set(time.time())
+        emit_event(
+            "policy_gateway.policy_bundle.reloaded",
+            {"versions": ",".join(f"{k}={v}" for k, v in sorted(store.versions.items()))},
+        )
+        return True
 
     async def _watch_bundle(self) -> None:
         while True:
@@ -229,7 +238,29 @@ class GatewayApp:
                 _log.exception("bundle check failed")
 
 
-def build_app(settings: Settings, policy: PolicyEngine, *, tracer_provider: TracerProvider | None = None) -> GatewayApp:
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def _revision(store: PolicyEngine) -> tuple[Any, Any]:
+    try:
+        status = store.status()
+    except Exception:
+        return (None, None)
+    return (status.get("revision"), status.get("digest"))
+
+
+def build_app(
+    settings: Settings,
+    policy: PolicyEngine,
+    *,
+    tracer_provider: TracerProvider | None = None,
+    store_factory: Callable[[Path], PolicyEngine] | None = None,
+) -> GatewayApp:
     """The app as `gatewayctl serve` runs it: Redis from REDIS_URL with short timeouts, so an
     unreachable Redis costs a request milliseconds, not seconds, before the fail mode applies."""
     redis = (
@@ -242,4 +273,4 @@ def build_app(settings: Settings, policy: PolicyEngine, *, tracer_provider: Trac
         if settings.redis_url
         else None
     )
-    return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider)
+    return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider, store_factory=store_factory)

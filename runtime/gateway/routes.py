@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime.breaker import CircuitOpenError
 from runtime.gateway.asgi import Request, Responder, send_json
-from runtime.gateway.enforce import Verdict, apply_redactions, blocked_error, evaluate
+from runtime.gateway.enforce import PolicyEngine, Verdict, apply_redactions, blocked_error, evaluate
 from runtime.gateway.errors import GatewayError
 from runtime.gateway.ratelimit import LimitResult, RedisUnavailableError
 from runtime.gateway.streaming import SseOutputFilter
@@ -122,7 +122,10 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
     with app.admission.slot(route.backend, _CHAT):
         app.metrics.inflight.labels(route.backend, _CHAT).inc()
         try:
-            prompt = _decide(app, "prompt", body)
+            # One store for the whole request: a hot reload swaps app.policy, and this request
+            # still finishes (output policy included) on the bundle it started with.
+            engine = app.policy
+            prompt = _decide(app, engine, "prompt", body)
             log["prompt_decision"] = prompt.action
             if not prompt.passes:
                 log["categories"] = list(prompt.categories)
@@ -134,8 +137,8 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
             headers = forward_headers(request.headers, request.client_host, request.scheme, app.upstream.api_key)
             # The client's bytes go upstream unchanged: validated, never re-serialised.
             if body.get("stream"):
-                return await _stream(app, request, body, raw, headers, prompt, debug, responder, key_id, log)
-            return await _complete(app, body, raw, headers, prompt, debug, responder, key_id, log)
+                return await _stream(app, engine, request, body, raw, headers, prompt, debug, responder, key_id, log)
+            return await _complete(app, engine, body, raw, headers, prompt, debug, responder, key_id, log)
         finally:
             app.metrics.inflight.labels(route.backend, _CHAT).dec()
 
@@ -206,10 +209,10 @@ def _parse(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def _decide(app: GatewayApp, policy: str, input: Mapping[str, Any]) -> Verdict:
+def _decide(app: GatewayApp, engine: PolicyEngine, policy: str, input: Mapping[str, Any]) -> Verdict:
     with app.tracer.start_as_current_span(f"policy {policy}") as span:
         verdict = evaluate(
-            app.policy,
+            engine,
             policy,  # type: ignore[arg-type]
             input,
             fail_mode=app.settings.fail_mode,
@@ -244,6 +247,7 @@ def _decision_headers(verdicts: list[Verdict]) -> list[tuple[bytes, bytes]]:
 
 async def _complete(
     app: GatewayApp,
+    engine: PolicyEngine,
     body: dict[str, Any],
     raw: bytes,
     headers: dict[str, str],
@@ -280,7 +284,7 @@ async def _complete(
         text = message.get("content")
         if not isinstance(text, str) or not text:
             continue
-        verdict = _decide(app, "output", {"text": text, "model": model_used})
+        verdict = _decide(app, engine, "output", {"text": text, "model": model_used})
         verdicts.append(verdict)
         if not verdict.passes:
             log["categories"] = list(verdict.categories)
@@ -300,14 +304,14 @@ async def _complete(
     return 200
 
 
-def _output_cannot_act(app: GatewayApp, model: str) -> bool:
+def _output_cannot_act(app: GatewayApp, engine: PolicyEngine, model: str) -> bool:
     """True when the output policy is `off` or `monitor`, so a stream need not be held back.
     gateway.json says which mode was compiled; the loaded bundle has the last word (a hot reload
     may have moved it to `enforce`), asked once with an empty text, only when it could be true."""
     if app.settings.policies.get("output", {}).get("mode") not in ("off", "monitor"):
         return False
     try:
-        mode = app.policy.evaluate("output", {"text": "", "model": model}).get("mode")
+        mode = engine.evaluate("output", {"text": "", "model": model}).get("mode")
     except Exception:
         return False
     return mode in ("off", "monitor")
@@ -381,6 +385,7 @@ async def _charge(app: GatewayApp, key_id: str, tokens: int) -> None:
 
 async def _stream(
     app: GatewayApp,
+    engine: PolicyEngine,
     request: Request,
     body: dict[str, Any],
     raw: bytes,
@@ -401,8 +406,8 @@ async def _stream(
             if resp.status >= 400:
                 return await _upstream_error(responder, resp.status, await resp.read(), debug, prompt)
             sse = SseOutputFilter(
-                lambda text: _decide(app, "output", {"text": text, "model": model}),
-                observe_only=_output_cannot_act(app, model),
+                lambda text: _decide(app, engine, "output", {"text": text, "model": model}),
+                observe_only=_output_cannot_act(app, engine, model),
             )
             await responder.start(
                 200,
@@ -557,5 +562,7 @@ async def hot_reload_status(request: Request, responder: Responder) -> None:
     except Exception as exc:
         status = {"last_error": f"status unavailable ({type(exc).__name__})"}
     status.update(app.reload_state)
+    # The gateway does the reloading (a new store per bundle), so the last error is its own.
+    status["last_error"] = app.reload_error or status.get("last_error")
     status["interval_s"] = app.settings.reload_interval_s
     await send_json(responder, 200, json.dumps(status, default=str).encode(), [])

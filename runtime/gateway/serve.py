@@ -56,7 +56,9 @@ def serve(
     from runtime.telemetry import configure_logging
 
     configure_logging(settings.log_level)
-    app = build_app(settings, store)  # type: ignore[arg-type]
+    from runtime.policy import PolicyStore
+
+    app = build_app(settings, store, store_factory=PolicyStore)  # type: ignore[arg-type]
     config = uvicorn.Config(
         app,
         host=host,

@@ -7,7 +7,7 @@ benchmark. Run: `python tests/integration/fake_provider.py --port 0` (prints `li
 
 Control (JSON bodies):
   POST /_control   {"mode": "ok"|"fail"|"hang"|"bad_request", "reply": "...", "ready": true, "chunk_chars": 8,
-                    "record": true}   any subset; answers the resulting state
+                    "record": true, "delay_s": 0}   any subset; answers the resulting state
   GET  /_requests  the recorded requests: [{"path", "headers", "body"}]
   POST /_reset     clear recordings and restore the defaults
 """
@@ -37,9 +37,10 @@ class FakeProvider:
         self.ready = True
         self.chunk_chars = 8
         self.record = True
+        self.delay_s = 0.0
 
     def control(self, body: dict[str, Any]) -> dict[str, Any]:
-        for key in ("mode", "reply", "ready", "chunk_chars", "record"):
+        for key in ("mode", "reply", "ready", "chunk_chars", "record", "delay_s"):
             if key in body:
                 setattr(self, key, body[key])
         return {
@@ -48,6 +49,7 @@ class FakeProvider:
             "ready": self.ready,
             "chunk_chars": self.chunk_chars,
             "record": self.record,
+            "delay_s": self.delay_s,
         }
 
     async def handle(
@@ -76,6 +78,8 @@ class FakeProvider:
             self.requests.append({"path": path, "headers": headers, "body": req})
         if self.mode == "hang":
             await asyncio.sleep(3600)
+        if self.delay_s:
+            await asyncio.sleep(float(self.delay_s))
         if self.mode == "bad_request":
             err = {"error": {"message": "fake provider rejects this", "type": "invalid_request_error"}}
             return 400, "application/json", [json.dumps(err).encode()]

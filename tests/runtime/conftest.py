@@ -71,11 +71,18 @@ async def gateway(make_settings: Callable[..., Settings], policy: FakePolicyStor
     clients: list[httpx.AsyncClient] = []
 
     async def start(
-        environ: dict[str, str] | None = None, *, monotonic: Any = None, tracer_provider: Any = None, **overrides: Any
+        environ: dict[str, str] | None = None,
+        *,
+        monotonic: Any = None,
+        tracer_provider: Any = None,
+        store_factory: Any = None,
+        **overrides: Any,
     ) -> Any:
         kwargs: dict[str, Any] = {"monotonic": monotonic} if monotonic is not None else {}
         if tracer_provider is not None:
             kwargs["tracer_provider"] = tracer_provider
+        if store_factory is not None:
+            kwargs["store_factory"] = store_factory
         app = GatewayApp(make_settings(environ, **overrides), policy, **kwargs)
         await app.startup()
         apps.append(app)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import time
 from typing import Any
 
 import httpx
@@ -421,15 +423,62 @@ async def test_readiness_fails_while_no_bundle_is_loaded(gateway: Any, policy: F
     assert "policy bundle not loaded" in r.json()["problems"]
 
 
-async def test_a_rejected_bundle_reload_is_counted_and_reported(gateway: Any, policy: FakePolicyStore) -> None:
-    app, client = await gateway()
-    policy.last_error = "bundle.tar.gz: not a gzip file"
+class NewerStore(FakePolicyStore):
+    """The store a reload builds from a changed bundle: other versions and revision."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.revision = "rev-2"
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {"prompt": "1.1.0", "output": "2.0.0"}
+
+
+def touch_bundle(app: Any, content: bytes) -> None:
+    path = app.settings.bundle_path
+    path.write_bytes(content)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # a visible change, even on coarse clocks
+
+
+async def test_a_rejected_bundle_reload_is_counted_and_reported(gateway: Any) -> None:
+    def factory(path: Any) -> Any:
+        raise RuntimeError("bundle.tar.gz: not a gzip file")
+
+    app, client = await gateway(store_factory=factory)
+    assert await app.check_bundle() is False  # unchanged file: nothing to do
+    touch_bundle(app, b"garbage")
     assert await app.check_bundle() is False
+    assert await app.check_bundle() is False  # not retried until the file changes again
     reload = (await client.get("/hot-reload/status")).json()
     assert reload["rejected"] == 1
     assert reload["last_error"] == "bundle.tar.gz: not a gzip file"
+    assert reload["revision"] == "rev-1"  # the old bundle still serves
     metrics = (await client.get("/metrics")).text
     assert 'policy_gateway_bundle_reloads_total{result="rejected"} 1.0' in metrics
+    assert (await client.post(PATHS[0], json=chat(EMAIL_PROMPT))).status_code == 403
+
+
+async def test_a_reload_swaps_the_store_and_in_flight_requests_finish_on_the_old_one(
+    gateway: Any, provider: Any
+) -> None:
+    app, client = await gateway(store_factory=lambda path: NewerStore())
+    provider.state.delay_s = 0.5
+    in_flight = asyncio.create_task(client.post(PATHS[0], json=chat()))
+    for _ in range(100):
+        if recorded(provider):
+            break
+        await asyncio.sleep(0.01)
+    assert recorded(provider), "the request never reached the provider"
+    touch_bundle(app, b"new bundle")
+    assert await app.check_bundle() is True
+    old = await in_flight
+    assert old.headers["x-policy-version"] == "prompt=1.0.0,output=1.2.0"  # prompt and output on the old bundle
+    provider.state.delay_s = 0
+    new = await client.post(PATHS[0], json=chat())
+    assert new.headers["x-policy-version"] == "prompt=1.1.0,output=2.0.0"
+    reload = (await client.get("/hot-reload/status")).json()
+    assert (reload["revision"], reload["reloads"], reload["last_error"]) == ("rev-2", 1, None)
 
 
 async def test_metrics_count_decisions_by_category_without_text(gateway: Any, provider: Any) -> None:
