@@ -390,6 +390,37 @@ def test_hot_reload_rejects_a_corrupt_bundle_and_keeps_serving_the_old_one(
         gateway.stop()
 
 
+def test_hot_reload_swaps_in_a_new_bundle_version(
+    compiled_project: Path,
+    litellm_proxy: LiteLLMProxy,
+    redis_server: RedisServer,
+    fake_provider: FakeProviderProcess,
+    tmp_path: Path,
+) -> None:
+    generated = tmp_path / "generated"
+    shutil.copytree(compiled_project, generated)
+    bumped = compile_project(tmp_path / "bumped", fake_provider.base_url, policy_versions={"prompt": "1.1.0"})
+    gateway = launch_gateway(
+        generated, "staging", gateway_environ(litellm_proxy.url, redis_server.url), tmp_path / "gateway.log"
+    )
+    try:
+        assert gateway.chat().headers["x-policy-version"].startswith("prompt=1.0.0,")
+        staged = generated / "staging" / "opa" / "bundle.tar.gz.new"
+        shutil.copyfile(bumped / "staging" / "opa" / "bundle.tar.gz", staged)
+        staged.replace(generated / "staging" / "opa" / "bundle.tar.gz")  # atomic, as a deploy would
+        deadline = time.monotonic() + 10
+        while gateway.get("/hot-reload/status").json()["versions"]["prompt"] != "1.1.0":
+            assert time.monotonic() < deadline, "new bundle not loaded"
+            time.sleep(0.1)
+        assert gateway.chat().headers["x-policy-version"].startswith("prompt=1.1.0,")
+        assert gateway.chat(EMAIL_PROMPT).status_code == 403
+        status = gateway.get("/hot-reload/status").json()
+        assert status["reloads"] == 1 and status["last_error"] is None
+        assert log_events(gateway, "policy_gateway.policy_bundle.reloaded")
+    finally:
+        gateway.stop()
+
+
 def test_health_status_and_metrics_endpoints(staging_gateway: Gateway) -> None:
     assert httpx.get(staging_gateway.url + "/health/liveliness").status_code == 200
     ready = httpx.get(staging_gateway.url + "/health/readiness")
