@@ -21,6 +21,7 @@ PolicyViolation on either route. LiteLLM turns any other exception into a 500.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -208,18 +209,26 @@ class PolicyBundleGuardrail(CustomGuardrail):
         response: Any,
         request_data: dict[str, Any],
     ) -> AsyncGenerator[Any, None]:
-        """Streamed answers are held until the output policy has seen each choice's whole text:
-        simpler than the gateway's sliding hold-back window, and nothing unchecked leaves. A
-        block after the 200 status line reaches the client as an error event."""
-        chunks = [chunk async for chunk in response]
-        texts: dict[int, str] = {}
-        for chunk in chunks:
-            for choice in getattr(chunk, "choices", None) or []:
-                content = getattr(getattr(choice, "delta", None), "content", None)
-                if isinstance(content, str):
-                    index = int(getattr(choice, "index", 0) or 0)
-                    texts[index] = texts.get(index, "") + content
+        """In `enforce`, a streamed answer is held until the output policy has seen each choice's
+        whole text (simpler than the gateway's sliding hold-back window; nothing unchecked
+        leaves), and a block after the 200 status line reaches the client as an error event. In
+        `monitor` or `off` the policy cannot change the answer, so chunks pass at once and the
+        whole text is checked afterwards, for the report."""
         model = str(request_data.get("model") or "")
+        texts: dict[int, str] = {}
+        if self._output_cannot_act(model):
+            async for chunk in response:
+                _collect(chunk, texts)
+                yield chunk
+            for text in texts.values():
+                if text:
+                    with contextlib.suppress(HTTPException):  # the answer is out; the failure is logged
+                        self._evaluate("output", {"text": text, "model": model}, request_data)
+            return
+        chunks = []
+        async for chunk in response:
+            _collect(chunk, texts)
+            chunks.append(chunk)
         redacted: dict[int, str] = {}
         for index, text in texts.items():
             if not text:
@@ -239,6 +248,14 @@ class PolicyBundleGuardrail(CustomGuardrail):
             if redacted:
                 _replace_stream_text(chunk, redacted)
             yield chunk
+
+    def _output_cannot_act(self, model: str) -> bool:
+        """True when the loaded bundle runs the output policy in `off` or `monitor` (asked with an
+        empty text, as the gateway does); any doubt means hold the stream back."""
+        try:
+            return self._store.evaluate("output", {"text": "", "model": model}).get("mode") in ("off", "monitor")
+        except Exception:
+            return False
 
     # --- decisions -------------------------------------------------------------------------
 
@@ -349,6 +366,14 @@ class PolicyBundleGuardrail(CustomGuardrail):
             },
             headers={"retry-after": "5"},
         )
+
+
+def _collect(chunk: Any, texts: dict[int, str]) -> None:
+    for choice in getattr(chunk, "choices", None) or []:
+        content = getattr(getattr(choice, "delta", None), "content", None)
+        if isinstance(content, str):
+            index = int(getattr(choice, "index", 0) or 0)
+            texts[index] = texts.get(index, "") + content
 
 
 def _replace_stream_text(chunk: Any, redacted: dict[int, str]) -> None:

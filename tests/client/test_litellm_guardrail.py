@@ -235,8 +235,12 @@ async def test_streamed_answer_is_checked_whole_before_any_chunk_leaves() -> Non
     with pytest.raises(HTTPException) as caught:
         await run_stream(g, stream_of("The SSN ", "is: 123-", "45-6789."))
     assert caught.value.status_code == 400
-    # The policy saw the answer as one text, so a match split across chunks is still found.
-    assert store.inputs == [("output", {"text": "The SSN is: 123-45-6789.", "model": "chat-default"})]
+    # After the mode probe, the policy saw the answer as one text, so a match split across
+    # chunks is still found.
+    assert store.inputs == [
+        ("output", {"text": "", "model": "chat-default"}),
+        ("output", {"text": "The SSN is: 123-45-6789.", "model": "chat-default"}),
+    ]
 
 
 async def test_streamed_answer_with_redactions_reassembles_to_the_redacted_text() -> None:
@@ -310,3 +314,22 @@ async def test_the_bundle_is_checked_for_changes_once_per_interval_off_the_reque
     first = g.reloader
     await pre_call(g, dict(REQUEST))
     assert (store.reloads, g.reloader) == (1, first)
+
+
+async def test_monitored_stream_passes_at_once_and_is_checked_whole_afterwards() -> None:
+    store = ScriptedStore({"output": decision("monitor", SSN_VIOLATION, redactions=[])})
+    g = guardrail(store, "post_call")
+    data = dict(REQUEST, metadata={})
+
+    async def upstream() -> AsyncIterator[ModelResponseStream]:
+        for chunk in stream_of("The SSN ", "is: 123-", "45-6789."):
+            yield chunk
+
+    released: list[Any] = []
+    async for chunk in g.async_post_call_streaming_iterator_hook(None, upstream(), data):
+        released.append(chunk)
+        # Only the mode probe has been asked so far; the answer is checked after the last chunk.
+        assert [text for _, text in store.inputs] == [{"text": "", "model": "chat-default"}]
+    assert [c.choices[0].delta.content for c in released] == ["The SSN ", "is: 123-", "45-6789."]
+    assert store.inputs[-1] == ("output", {"text": "The SSN is: 123-45-6789.", "model": "chat-default"})
+    assert data["metadata"]["policy_guardrail_verdicts"][-1]["action"] == "monitor"

@@ -219,6 +219,15 @@ def test_monitor_mode_lets_a_violating_prompt_and_answer_through_and_reports_the
     assert prompts_seen(fake_provider) == [PII_PROMPT]
 
 
+def test_monitor_mode_streams_a_violating_answer_unchanged(dev_proxy: str, fake_provider: Any) -> None:
+    fake_provider.control(reply=SSN_REPLY)
+    response = chat(dev_proxy, CLEAN_PROMPT, stream=True)
+    assert response.status_code == 200, response.text
+    events = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
+    chunks = [json.loads(event) for event in events if event != "[DONE]"]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == SSN_REPLY
+
+
 # --- configuration mistakes never start an unguarded proxy -------------------------------------
 
 
