@@ -28,8 +28,12 @@ lint:
     {{bin}}/mypy
 
 # The whole test suite (what CI runs)
-test: check ts-test
+test: check opa-test ts-test
     {{bin}}/pytest -q
+
+# Rego tests (rego/*_test.rego): `opa test` when opa is on PATH, else the embedded OPA engine
+opa-test:
+    {{bin}}/gatewayctl test-policies
 
 # Helm chart and image: render, lint and schema-check the chart for every environment from
 # generated/<env>/helm/values.yaml (Helm's Go SDK), validate the manifests (kubernetes-validate),
@@ -44,6 +48,10 @@ ts-test:
 # Benchmarks (results go to docs/benchmarks.md)
 bench-compile:
     {{bin}}/python bench/compile.py
+
+# Policy decisions: prompt and output on 0.5/4/32 KB next to a trivial one-rule policy
+bench-policy:
+    {{bin}}/python bench/policy.py
 
 # Gateway overhead: LiteLLM alone vs gateway -> LiteLLM at 1 and 50 clients (~2 min)
 bench-gateway:

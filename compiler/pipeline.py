@@ -9,6 +9,7 @@ from compiler.emit import render_all
 from compiler.emit.docs import policy_table, ports_section
 from compiler.errors import SpecError
 from compiler.load import load_specs
+from compiler.opa_wasm import add_wasm
 from compiler.plan import Plan, build_plan
 from compiler.validate import ValidatedSpec, validate
 from compiler.write import finalize, read_tree, replace_marked_region
@@ -31,7 +32,7 @@ def check(root: Path) -> ValidatedSpec:
 def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> CompileResult:
     spec = check(root)
     plan = build_plan(spec)
-    rendered = render_all(plan)
+    rendered, notes = add_wasm(render_all(plan), plan)
     if envs:
         unknown = set(envs) - {e.name for e in plan.environments}
         if unknown:
@@ -41,7 +42,7 @@ def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> Co
         rendered = {p: c for p, c in rendered.items() if p.split("/", 1)[0] not in others}
         rendered |= {p: c for p, c in existing.items() if p.split("/", 1)[0] in others}
     files = finalize(rendered, plan.specs_digest)
-    return CompileResult(plan, files, _documents(root, plan), spec.warnings)
+    return CompileResult(plan, files, _documents(root, plan), (*spec.warnings, *notes))
 
 
 def _documents(root: Path, plan: Plan) -> dict[str, bytes]:

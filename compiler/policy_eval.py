@@ -59,14 +59,19 @@ def read_input(raw: str, source: str, policy: str) -> dict[str, Any]:
 def explain(decision: Mapping[str, Any], input: Mapping[str, Any], policy: str) -> str:
     """The decision for people: verdict, then one block per violation with the match masked."""
     mode = decision["mode"]
-    verdict = "allowed" if decision["allow"] else ("blocked" if mode == "enforce" else "reported")
+    if decision["allow"]:
+        verdict = "allowed"
+    elif decision.get("redactions"):
+        verdict = "to be delivered redacted"
+    else:
+        verdict = "blocked"
     if mode == "off":
         return f"{policy} policy {decision['policy_version']}: off (not evaluated)\n"
     violations = decision["violations"]
     out = [f"{policy} policy {decision['policy_version']} ({mode}): {verdict}, "
            f"{len(violations)} violation{'s' if len(violations) != 1 else ''}"]
     if decision.get("redactions"):
-        out[0] += f", {len(decision['redactions'])} span(s) to redact"
+        out[0] += f", {len(decision['redactions'])} span(s) to mask"
     spans: dict[str, list[tuple[int, int]]] = {}
     for v in violations:
         where = v.get("where", {})

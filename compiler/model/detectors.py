@@ -7,8 +7,7 @@ A matcher:
 - `view`: the text the pattern runs on. `text` is the text itself. `digits` is the text with every
   digit replaced by 0 (same length, so positions carry over): a pattern that starts with a literal
   there (`000-00-0000`) lets the regex engine jump from digit to digit instead of trying every
-  position, which is most of the prompt policy's speed. Matches on `digits` never start inside a
-  word or a number (the policy checks, as a leading \\b would).
+  position. All patterns of that view that start with 0 run as one scan.
 - `marks`: literals a match starts with, for a pattern on the digits view: there each reads with
   0 for its first character ("AKIA" as "0KIA"), and the pattern is written that way, so every
   pattern of that view starts with 0 and they all run as one scan.

@@ -2,8 +2,8 @@
 # title: Detection shared by the prompt and output policies
 # description: >-
 #   Runs the compiled scans of data.json over a request's texts and says where they match. The
-#   compiler (compiler/policy_data.py) turns the detectors of specs/policies.yaml into groups of
-#   scans shaped for OPA's regex engine; this module runs them. Offsets are code points, end
+#   compiler (compiler/policy_data.py) turns the detectors of specs/policies.yaml into scans
+#   shaped for OPA's regex engine; this module runs them. Offsets are code points, end
 #   exclusive: in Python, text[start:end] is the match.
 # authors:
 #   - Platform security <platform-security@example.com>

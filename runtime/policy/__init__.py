@@ -104,8 +104,9 @@ class PolicyStore:
                 pass  # gone or unreadable right now: _load says which
             try:
                 bundle, stamp = self._read()
-                if bundle.digest == current.bundle.digest:  # touched, same content
+                if bundle.digest == current.bundle.digest:  # touched, or back to what is loaded
                     self._loaded = _Loaded(current.bundle, current.engine, current.loaded_at, stamp)
+                    self._last_error = None
                     return False
                 candidate = _activate(bundle, stamp)
             except BundleError as exc:
