@@ -131,8 +131,9 @@ def main() -> None:
         modes = {p: store.evaluate(p, {"text": "x", "messages": []})["mode"] for p in ("prompt", "output")}
         print(f"bundle {store.status()['revision']} ({args.env}: prompt {modes['prompt']}, output {modes['output']}); "
               f"engine {store.status()['engine']}; {args.rounds} decisions per row; µs")
-        print("| input | trivial p50 | trivial p99 | prompt p50 | prompt p99 | output p50 | output p99 |")
-        print("|---|---:|---:|---:|---:|---:|---:|")
+        print("| input | trivial p50 | trivial p99 | prompt p50 | prompt p99 | output p50 | output p99 "
+              "| CPU p50: trivial / prompt / output |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         cases = [("0.5 KB", prose(512)), ("4 KB", prose(4096)), ("32 KB", prose(32768)),
                  ("4 KB with findings", prose(4096 - len(FINDINGS)) + FINDINGS)]
         for label, text in cases:
