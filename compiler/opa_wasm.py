@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from compiler.emit._json import dump_json
 from compiler.emit.opa_bundle import BUNDLE_PATH, bundle_files, tar_gz
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.plan import Plan
@@ -47,7 +48,7 @@ def add_wasm(rendered: Mapping[str, str | bytes], plan: Plan) -> tuple[dict[str,
         files["policy.wasm"] = _build(opa, files)
         manifest = json.loads(files[".manifest"])
         manifest["wasm"] = [{"entrypoint": e, "module": "/policy.wasm"} for e in ENTRYPOINTS]
-        files[".manifest"] = (json.dumps(manifest, sort_keys=True, indent=2) + "\n").encode()
+        files[".manifest"] = dump_json(manifest).encode("utf-8")
         out[path] = tar_gz(files)
     return out, []
 

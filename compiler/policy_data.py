@@ -5,11 +5,12 @@ patterns for OPA's regex engine (Go's regexp), which is fast only for a pattern 
 a literal (it then jumps from one occurrence of the literal to the next) and otherwise tries every
 position of the text (see rego/lib/detect.rego):
 
-- PII matchers on the digits view that start with "0" become one pattern (Go factors the common
-  "0" out of the alternatives, so it still starts with a literal), with each kind's own anchored
-  pattern to tell which kind matched;
+- PII matchers on the digits view that start with "0" (numbers, and secrets whose marks read
+  with a 0 there) become one pattern (Go factors the common "0" out of the alternatives, so it
+  still starts with a literal), with each kind's own anchored pattern to tell which kind matched;
 - matchers with a gate run only where it occurs (a plain substring search);
-- jailbreak phrases become one pattern per first word, so each starts with a literal.
+- jailbreak phrases become one pattern on the lower-cased text in which the first letter of each
+  word a phrase can start with is marked, so it starts with the mark.
 
 Pure functions of plain data.
 """
@@ -22,8 +23,7 @@ from typing import Any
 
 from compiler.model.policies import OutputPolicy, Policies, PromptPolicy, builtin_matchers
 
-__all__ = ["MAX_FILLERS", "SEPARATOR", "config", "jailbreak_scans", "phrase_pattern", "pii_rule", "pii_scans",
-           "spec_data"]
+__all__ = ["MAX_FILLERS", "SEPARATOR", "config", "jailbreak_scans", "pii_rule", "pii_scans", "spec_data"]
 
 # What may stand between two words of a phrase: anything that is not a letter or a digit
 # (spaces, line breaks, punctuation, emoji), at least one of them.
@@ -176,13 +176,6 @@ def _marked(word: str, marks: Mapping[str, str]) -> str:
             out.append(marks[key])
             i += len(key)
     return "".join(out)
-
-
-def phrase_pattern(phrase: str, fillers: Sequence[str]) -> str:
-    """`ignore|disregard previous instructions` → the RE2 pattern for it: each word one of its
-    `|` alternatives, words separated by non-letters and up to MAX_FILLERS filler words."""
-    gap = _gap(sorted({f.lower() for f in fillers}))
-    return gap.join("(?:" + "|".join(_escape(a) for a in alts) + ")" for alts in _words(phrase))
 
 
 def _gap(fillers: Sequence[str]) -> str:

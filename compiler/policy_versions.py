@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler.emit._json import dump_json
 from compiler.errors import Position, SpecError
 from compiler.model._base import SEMVER_RE
 
@@ -85,15 +86,10 @@ def read_lock(root: Path) -> dict[str, LockEntry] | None:
 
 
 def write_lock(root: Path, entries: Mapping[str, LockEntry]) -> str:
-    text = json.dumps(
-        {
-            "comment": "Written by `gatewayctl policy lock`. "
-                       "A policy whose Rego or data changes needs a higher version.",
-            "policies": {n: {"version": e.version, "digest": e.digest} for n, e in sorted(entries.items())},
-        },
-        indent=2,
-        sort_keys=True,
-    ) + "\n"
+    text = dump_json({
+        "comment": "Written by `gatewayctl policy lock`. A policy whose Rego or data changes needs a higher version.",
+        "policies": {n: {"version": e.version, "digest": e.digest} for n, e in sorted(entries.items())},
+    })
     (root / LOCK_PATH).write_text(text, encoding="utf-8")
     return text
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import tarfile
 from collections.abc import Mapping
 from typing import Any
 
+from compiler.emit._json import dump_json
 from compiler.plan import EnvPlan, PolicyPlan
 from compiler.policy_data import config
 from compiler.policy_versions import policy_digest
@@ -85,4 +85,4 @@ def tar_gz(files: Mapping[str, bytes]) -> bytes:
 
 
 def _json(value: Any) -> bytes:
-    return (json.dumps(value, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    return dump_json(value).encode("utf-8")
