@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.emit._json import dump_json
 from compiler.errors import Position, SpecError
 from compiler.model._base import SEMVER_RE
 
@@ -86,10 +85,11 @@ def read_lock(root: Path) -> dict[str, LockEntry] | None:
 
 
 def write_lock(root: Path, entries: Mapping[str, LockEntry]) -> str:
-    text = dump_json({
+    # not compiler.emit._json: importing compiler.emit loads every emitter, one of which imports us
+    text = json.dumps({
         "comment": "Written by `gatewayctl policy lock`. A policy whose Rego or data changes needs a higher version.",
         "policies": {n: {"version": e.version, "digest": e.digest} for n, e in sorted(entries.items())},
-    })
+    }, sort_keys=True, indent=2) + "\n"
     (root / LOCK_PATH).write_text(text, encoding="utf-8")
     return text
 

@@ -52,23 +52,19 @@ allow if count(violations) == 0
 
 violations := [entry[2] | some entry in sort([[v.where.start, v.rule, v] | some v in _violations])]
 
-_violations contains {
-	"rule": finding.kind,
-	"category": _rules[finding.kind].custom.category,
-	"severity": _rules[finding.kind].custom.severity,
-	"message": _rules[finding.kind].title,
-	"where": object.remove(finding, ["kind"]),
-} if {
+_violations contains detect.violation(finding, detect.pii_rules) if {
 	some finding in _findings
 	not detect.inside_another(finding, _findings)
 }
 
-# What to mask, in text order, when the action is redact and the mode enforces.
+# What to mask, in text order, when the action is redact and the mode enforces: "[REDACTED:ssn]"
+# for a pii_ssn violation, "[REDACTED:secret]" for a secret. The rules are the PII rules of
+# rego/lib/detect.rego.
 redactions := [{
 	"field": v.where.field,
 	"start": v.where.start,
 	"end": v.where.end,
-	"replacement": sprintf("[REDACTED:%s]", [_rules[v.rule].custom.redact_as]),
+	"replacement": sprintf("[REDACTED:%s]", [trim_prefix(v.rule, "pii_")]),
 } |
 	_config.action == "redact"
 	_config.mode == "enforce"
@@ -82,56 +78,3 @@ _text := input.text if is_string(input.text) else := ""
 _all := [[["text"], _text]]
 
 _findings := detect.findings(_config.pii, _all, {"text": _text, "digits": detect.digits_view(_config.pii, _text)})
-
-# --- the rules -------------------------------------------------------------------------------
-# Every violation names one of these rules, and its message, category and severity are that
-# rule's annotations; redact_as names the replacement ("[REDACTED:ssn]"). The rules are the kinds
-# of data.json's scans (compiled from specs/policies.yaml).
-
-# METADATA
-# title: email address
-# custom:
-#   category: pii
-#   severity: medium
-#   redact_as: email
-_rules.pii_email := rego.metadata.rule()
-
-# METADATA
-# title: phone number
-# custom:
-#   category: pii
-#   severity: medium
-#   redact_as: phone
-_rules.pii_phone := rego.metadata.rule()
-
-# METADATA
-# title: US social security number
-# custom:
-#   category: pii
-#   severity: high
-#   redact_as: ssn
-_rules.pii_ssn := rego.metadata.rule()
-
-# METADATA
-# title: payment card number (Luhn-valid)
-# custom:
-#   category: pii
-#   severity: high
-#   redact_as: credit_card
-_rules.pii_credit_card := rego.metadata.rule()
-
-# METADATA
-# title: IP address
-# custom:
-#   category: pii
-#   severity: low
-#   redact_as: ip_address
-_rules.pii_ip_address := rego.metadata.rule()
-
-# METADATA
-# title: secret (access key, API token or private key)
-# custom:
-#   category: secret
-#   severity: critical
-#   redact_as: secret
-_rules.secret := rego.metadata.rule()

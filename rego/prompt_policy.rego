@@ -46,13 +46,7 @@ violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where
 	some v in _violations
 ])]
 
-_violations contains {
-	"rule": finding.kind,
-	"category": _rules[finding.kind].custom.category,
-	"severity": _rules[finding.kind].custom.severity,
-	"message": _rules[finding.kind].title,
-	"where": object.remove(finding, ["kind"]),
-} if {
+_violations contains detect.violation(finding, _rules) if {
 	some finding in array.concat(_pii_findings, _jailbreak_findings)
 	not detect.inside_another(finding, _pii_findings)
 }
@@ -111,104 +105,60 @@ _output_tokens_field := "max_completion_tokens" if is_number(input.max_completio
 
 requested_output_tokens := input[_output_tokens_field] if is_number(input[_output_tokens_field])
 
-_violations contains {
-	"rule": "token_budget_input",
-	"category": _rules.token_budget_input.custom.category,
-	"severity": _rules.token_budget_input.custom.severity,
-	"message": _rules.token_budget_input.title,
-	"where": {"field": "messages", "estimated_tokens": estimated_input_tokens, "limit": _limits.max_input_tokens},
-} if {
+_violations contains detect.violation(finding, _rules) if {
 	estimated_input_tokens > _limits.max_input_tokens
+	finding := {
+		"kind": "token_budget_input",
+		"field": "messages", "estimated_tokens": estimated_input_tokens, "limit": _limits.max_input_tokens,
+	}
 }
 
-_violations contains {
-	"rule": "token_budget_output",
-	"category": _rules.token_budget_output.custom.category,
-	"severity": _rules.token_budget_output.custom.severity,
-	"message": _rules.token_budget_output.title,
-	"where": {"field": _output_tokens_field, "requested_tokens": requested_output_tokens, "limit": _limits.max_output_tokens},
-} if {
+_violations contains detect.violation(finding, _rules) if {
 	requested_output_tokens > _limits.max_output_tokens
+	finding := {
+		"kind": "token_budget_output",
+		"field": _output_tokens_field, "requested_tokens": requested_output_tokens, "limit": _limits.max_output_tokens,
+	}
 }
 
 # --- the rules -------------------------------------------------------------------------------
-# Every violation names one of these rules, and its message, category and severity are that
-# rule's annotations. The PII and jailbreak rules are the kinds of data.json's scans (compiled
-# from specs/policies.yaml); rego.metadata.rule() is resolved when the policy is compiled.
+# Every violation names one of these rules (or a PII rule of rego/lib/detect.rego), and its
+# message, category and severity are that rule's annotations. The jailbreak rules are kinds of
+# data.json's scans (compiled from specs/policies.yaml).
 
-# METADATA
-# title: email address
-# custom:
-#   category: pii
-#   severity: medium
-_rules.pii_email := rego.metadata.rule()
-
-# METADATA
-# title: phone number
-# custom:
-#   category: pii
-#   severity: medium
-_rules.pii_phone := rego.metadata.rule()
-
-# METADATA
-# title: US social security number
-# custom:
-#   category: pii
-#   severity: high
-_rules.pii_ssn := rego.metadata.rule()
-
-# METADATA
-# title: payment card number (Luhn-valid)
-# custom:
-#   category: pii
-#   severity: high
-_rules.pii_credit_card := rego.metadata.rule()
-
-# METADATA
-# title: IP address
-# custom:
-#   category: pii
-#   severity: low
-_rules.pii_ip_address := rego.metadata.rule()
-
-# METADATA
-# title: secret (access key, API token or private key)
-# custom:
-#   category: secret
-#   severity: critical
-_rules.secret := rego.metadata.rule()
+_rules := object.union(detect.pii_rules, _own_rules)
 
 # METADATA
 # title: attempt to override the instructions
 # custom:
 #   category: jailbreak
 #   severity: high
-_rules.jailbreak_instruction_override := rego.metadata.rule()
+_own_rules.jailbreak_instruction_override := rego.metadata.rule()
 
 # METADATA
 # title: persona or role-play escape
 # custom:
 #   category: jailbreak
 #   severity: high
-_rules.jailbreak_persona_escape := rego.metadata.rule()
+_own_rules.jailbreak_persona_escape := rego.metadata.rule()
 
 # METADATA
 # title: attempt to extract the system prompt
 # custom:
 #   category: jailbreak
 #   severity: medium
-_rules.jailbreak_system_prompt_extraction := rego.metadata.rule()
+_own_rules.jailbreak_system_prompt_extraction := rego.metadata.rule()
 
 # METADATA
 # title: estimated input tokens over the budget
 # custom:
 #   category: token_budget
 #   severity: medium
-_rules.token_budget_input := rego.metadata.rule()
+_own_rules.token_budget_input := rego.metadata.rule()
 
 # METADATA
 # title: requested output tokens over the budget
 # custom:
 #   category: token_budget
 #   severity: low
-_rules.token_budget_output := rego.metadata.rule()
+_own_rules.token_budget_output := rego.metadata.rule()

@@ -171,6 +171,61 @@ _hidden_word_start(s, rejected) if {
 	trim_right(first, _WORD_CHARS) != first
 }
 
+# --- the PII rules both policies report ------------------------------------------------------
+# A finding's kind is the rule that reports it; its message, category and severity are that
+# rule's annotations (rego.metadata.rule() is resolved when the policy is compiled).
+
+# METADATA
+# title: email address
+# custom:
+#   category: pii
+#   severity: medium
+pii_rules.pii_email := rego.metadata.rule()
+
+# METADATA
+# title: phone number
+# custom:
+#   category: pii
+#   severity: medium
+pii_rules.pii_phone := rego.metadata.rule()
+
+# METADATA
+# title: US social security number
+# custom:
+#   category: pii
+#   severity: high
+pii_rules.pii_ssn := rego.metadata.rule()
+
+# METADATA
+# title: payment card number (Luhn-valid)
+# custom:
+#   category: pii
+#   severity: high
+pii_rules.pii_credit_card := rego.metadata.rule()
+
+# METADATA
+# title: IP address
+# custom:
+#   category: pii
+#   severity: low
+pii_rules.pii_ip_address := rego.metadata.rule()
+
+# METADATA
+# title: secret (access key, API token or private key)
+# custom:
+#   category: secret
+#   severity: critical
+pii_rules.secret := rego.metadata.rule()
+
+# The violation for a finding ({"kind", "field", "start", "end"}) of one of the rules.
+violation(finding, rules) := {
+	"rule": finding.kind,
+	"category": rules[finding.kind].custom.category,
+	"severity": rules[finding.kind].custom.severity,
+	"message": rules[finding.kind].title,
+	"where": object.remove(finding, ["kind"]),
+}
+
 # --- checks on the matched text ----------------------------------------------------------------
 
 default passes(_, _) := false

@@ -43,7 +43,7 @@ def test_the_example_project_is_valid(project: Path) -> None:
 
 def test_a_changed_rule_without_a_bump_names_the_versions_to_use(project: Path) -> None:
     rego = project / "rego" / "prompt_policy.rego"
-    edit(rego, "severity: medium\n_rules.pii_email", "severity: high\n_rules.pii_email")
+    edit(rego, "severity: low\n_own_rules.token_budget_output", "severity: high\n_own_rules.token_budget_output")
     code, output = run(project, "validate")
     assert code == 1
     assert re.search(r"^specs/policies\.yaml:\d+:\d+: error: policy \"prompt\" changed \(its Rego or data\) but its "
@@ -83,7 +83,7 @@ def test_a_bump_is_recorded_by_policy_lock(project: Path) -> None:
 
 def test_policy_lock_refuses_a_change_without_a_bump(project: Path) -> None:
     before = (project / "rego" / "policies.lock.json").read_text()
-    edit(project / "rego" / "output_policy.rego", "severity: low\n", "severity: medium\n")
+    edit(project / "rego" / "output_policy.rego", '"[REDACTED:%s]"', '"[REMOVED:%s]"')
     code, output = run(project, "policy", "lock")
     assert code == 1 and 'policy "output" changed' in output
     assert (project / "rego" / "policies.lock.json").read_text() == before
