@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compiler.emit import gateway_settings
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan
 
@@ -34,20 +35,12 @@ def _healthcheck(svc: ServicePlan) -> dict[str, Any] | None:
 def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
     """Command, volumes and environment that follow from what the service is."""
     if svc.role == "policy-gateway":
-        cache = env.service_with_role("cache")
         environment = {
-            "SEA_ENV": env.sea_env,
-            "LLM_ENABLE_POLICY_GATEWAY": "true" if env.enable_policy_gateway else "false",
-            "POLICY_GATEWAY_FAIL_MODE": env.fail_mode,
-            "LLM_PROVIDER_URL": env.llm_provider_url,
-            "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": str(env.gateway.failure_threshold),
-            "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
+            **gateway_settings.environment(env),
             "POLICY_GATEWAY_MASTER_KEY": _required("POLICY_GATEWAY_MASTER_KEY"),
             "POLICY_GATEWAY_API_KEYS": "${POLICY_GATEWAY_API_KEYS:-}",
             "LLM_PROVIDER_API_KEY": _required(env.litellm.master_key_env),
         }
-        if cache is not None:
-            environment["REDIS_URL"] = f"redis://{cache.name}:{cache.container_port}/0"
         return {
             "command": ["gatewayctl", "serve", "--env", env.name, "--generated", GENERATED_IN_CONTAINER,
                         "--host", "0.0.0.0", "--port", str(svc.container_port)],
@@ -58,6 +51,16 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         environment = {env.litellm.master_key_env: _required(env.litellm.master_key_env)}
         for key in sorted({b.api_key_env for b in env.backends if b.api_key_env}):
             environment[key] = f"${{{key}:-}}"
+        if env.guardrails == "in_proxy":
+            # The guardrails import runtime/ and find the bundle beside the config
+            # (../opa/bundle.tar.gz): the proxy image built with them, and the whole tree mounted.
+            mounted = f"{GENERATED_IN_CONTAINER}/{env.name}"
+            return {
+                "image": env.deployment.llm_provider_image,
+                "command": ["--config", f"{mounted}/litellm/config.yaml", "--port", str(svc.container_port)],
+                "volumes": [f".:{mounted}:ro"],
+                "environment": environment,
+            }
         return {
             "command": ["--config", "/app/config.yaml", "--port", str(svc.container_port)],
             "volumes": ["./litellm/config.yaml:/app/config.yaml:ro"],
@@ -74,7 +77,7 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
 def _service(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
     by_name = {s.name: s for s in env.services}
     role = _role_settings(svc, env)
-    out: dict[str, Any] = {"image": svc.image}
+    out: dict[str, Any] = {"image": role.get("image", svc.image)}
     if svc.profiles:
         out["profiles"] = list(svc.profiles)
     if "command" in role:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from compiler.emit.gateway_settings import redis_url
 from compiler.plan import EnvPlan
 
 
@@ -26,14 +27,17 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         f"POLICY_GATEWAY_CB_RESET_TIMEOUT_S={env.gateway.reset_timeout_s:g}",
     ]
     if cache is not None:
-        lines.append(f"REDIS_URL=redis://{cache.name}:{cache.container_port}/0")
+        lines.append(f"REDIS_URL={redis_url(cache.name, cache.container_port)}")
     lines += [
         "",
         "# Secrets: set them in your shell or a private .env; never commit values.",
         "# POLICY_GATEWAY_API_KEYS is a comma-separated list of client keys.",
         "POLICY_GATEWAY_API_KEYS=",
-        "# The key the gateway presents to LiteLLM (LiteLLM's master key or a virtual key).",
+        "# The key the gateway presents to LiteLLM (LiteLLM's master key or a virtual key); client",
+        "# adapters use it too on the direct route (gateway disabled).",
         "LLM_PROVIDER_API_KEY=",
+        "# The key client adapters present to the policy gateway (one of POLICY_GATEWAY_API_KEYS).",
+        "LLM_POLICY_GATEWAY_API_KEY=",
         *(f"{name}=" for name in secrets),
     ]
     return {".env.example": "\n".join(lines) + "\n"}

@@ -48,5 +48,25 @@ def settings(env: EnvPlan) -> dict[str, Any]:
     }
 
 
+def environment(env: EnvPlan) -> dict[str, str]:
+    """The gateway's plain (non-secret) environment variables, as compose, Helm and .env.example name them."""
+    out = {
+        "SEA_ENV": env.sea_env,
+        "LLM_ENABLE_POLICY_GATEWAY": "true" if env.enable_policy_gateway else "false",
+        "POLICY_GATEWAY_FAIL_MODE": env.fail_mode,
+        "LLM_PROVIDER_URL": env.llm_provider_url,
+        "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": str(env.gateway.failure_threshold),
+        "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
+    }
+    cache = env.service_with_role("cache")
+    if cache is not None:
+        out["REDIS_URL"] = redis_url(cache.name, cache.container_port)
+    return dict(sorted(out.items()))
+
+
+def redis_url(host: str, port: int) -> str:
+    return f"redis://{host}:{port}/0"
+
+
 def render_env(env: EnvPlan) -> dict[str, str]:
     return {"gateway.json": dump_json(settings(env))}

@@ -58,19 +58,11 @@ def _backend_ports(env: EnvPlan) -> list[int]:
 
 
 def _gateway_env(env: EnvPlan) -> dict[str, str]:
-    """The gateway's plain settings, named as in .env.example and docker-compose.yml."""
-    out = {
-        "SEA_ENV": env.sea_env,
-        "LLM_ENABLE_POLICY_GATEWAY": "true" if env.enable_policy_gateway else "false",
-        "POLICY_GATEWAY_FAIL_MODE": env.fail_mode,
-        "LLM_PROVIDER_URL": env.llm_provider_url,
-        "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": str(env.gateway.failure_threshold),
-        "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
-    }
-    cache = env.service_with_role("cache")
-    if cache is not None and not env.deployment.redis_url_from_secret:
-        out["REDIS_URL"] = f"redis://{cache.name}:{cache.container_port}/0"
-    return dict(sorted(out.items()))
+    """The gateway's plain settings; REDIS_URL comes from the Secret when Redis has a password."""
+    out = gateway_settings.environment(env)
+    if env.deployment.redis_url_from_secret:
+        out.pop("REDIS_URL", None)
+    return out
 
 
 def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:

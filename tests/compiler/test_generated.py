@@ -102,7 +102,14 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     assert gateway["environment"]["LLM_ENABLE_POLICY_GATEWAY"] == ("false" if env == "dev" else "true")
     assert gateway["environment"]["POLICY_GATEWAY_FAIL_MODE"] == "closed"
     assert [p["published"] for p in gateway["ports"]] == ["8080"]
-    assert loaded["services"]["llm-provider"]["profiles"] == ["ai-governance"]
+    proxy = loaded["services"]["llm-provider"]
+    assert proxy["profiles"] == ["ai-governance"]
+    if env == "dev":  # guardrails: in_proxy — the proxy image with runtime/, the bundle beside its config
+        assert proxy["image"] == "ghcr.io/example/policy-gateway-litellm:0.1.0"
+        assert proxy["command"][:2] == ["--config", "/app/generated/dev/litellm/config.yaml"]
+        assert [v["target"] for v in proxy["volumes"]] == ["/app/generated/dev"]
+    else:
+        assert proxy["image"] == "ghcr.io/berriai/litellm:v1.106.2"
 
 
 def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes], tmp_path: Path) -> None:
