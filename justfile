@@ -28,7 +28,7 @@ lint:
     {{bin}}/mypy
 
 # The whole test suite (what CI runs)
-test: check opa-test ts-test
+test: check lint opa-test ts-test
     {{bin}}/pytest -q
 
 # Rego tests (rego/*_test.rego): `opa test` when opa is on PATH, else the embedded OPA engine

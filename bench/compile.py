@@ -67,12 +67,13 @@ def main() -> None:
             "compile (1,000 models, 200 services)": timed(
                 [*GATEWAYCTL, "-C", str(big), "compile", "--out", str(Path(tmp) / "big-out")], args.runs),
         }
-    print(f"| what (median of {args.runs} cold runs) | seconds | × `python -c pass` | goal | met |")
+    print(f"| what (median of {args.runs} cold runs) | seconds | x `python -c pass` | goal | met |")
     print("|---|---:|---:|---:|---|")
     print(f"| `python -c pass` (baseline) | {baseline:.3f} | 1.0 | — | — |")
     for name, seconds in rows.items():
         goal = GOALS[name]
-        print(f"| {name} | {seconds:.3f} | {seconds / baseline:.1f} | ≤ {goal:g} s | {'yes' if seconds <= goal else 'no'} |")
+        met = "yes" if seconds <= goal else "no"
+        print(f"| {name} | {seconds:.3f} | {seconds / baseline:.1f} | ≤ {goal:g} s | {met} |")
 
 
 if __name__ == "__main__":
