@@ -330,8 +330,18 @@ def clean_environ() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
 
 
-def launch_gateway(generated: Path, env_name: str, environ: dict[str, str], log: Path, wait: bool = True) -> Gateway:
-    port = free_port()
+def launch_gateway(
+    generated: Path,
+    env_name: str,
+    environ: dict[str, str],
+    log: Path,
+    wait: bool = True,
+    *,
+    port: int | None = None,
+    ready_path: str = "/health/liveliness",
+) -> Gateway:
+    """`gatewayctl serve` in its own process group, with exactly `environ` over a clean environment."""
+    port = port or free_port()
     cmd = [
         str(BIN / "gatewayctl"),
         "-C",
@@ -352,7 +362,7 @@ def launch_gateway(generated: Path, env_name: str, environ: dict[str, str], log:
         )
     gateway = Gateway(process, port, log)
     if wait:
-        wait_http(f"{gateway.url}/health/liveliness", process, log, timeout_s=60)
+        wait_http(f"{gateway.url}{ready_path}", process, log, timeout_s=60)
     return gateway
 
 
@@ -392,7 +402,9 @@ def stack_up(env_name: str, gateway_port: int, litellm_port: int, redis_port: in
         environ = gateway_environ(
             proxy.url, redis.url, POLICY_GATEWAY_API_KEYS=keys, POLICY_GATEWAY_CB_RESET_TIMEOUT_S="30"
         )
-        gateway = launch_gateway_on(generated, env_name, environ, logs / "gateway.log", gateway_port)
+        gateway = launch_gateway(
+            generated, env_name, environ, logs / "gateway.log", port=gateway_port, ready_path="/health/readiness"
+        )
         pids["gateway"] = gateway.process.pid
     except BaseException:
         for pid in pids.values():
@@ -420,27 +432,6 @@ def stack_down() -> None:
         except ProcessLookupError:
             print(f"{name} (pid {pid}) was not running")
     pid_file.unlink()
-
-
-def launch_gateway_on(generated: Path, env_name: str, environ: dict[str, str], log: Path, port: int) -> Gateway:
-    cmd = [
-        str(BIN / "gatewayctl"),
-        "-C",
-        str(generated.parent),
-        "serve",
-        "--env",
-        env_name,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--generated",
-        str(generated),
-    ]
-    process = spawn(cmd, log, env={**clean_environ(), **environ})
-    gateway = Gateway(process, port, log)
-    wait_http(f"{gateway.url}/health/readiness", process, log, timeout_s=60)
-    return gateway
 
 
 def _main() -> None:
