@@ -203,6 +203,15 @@ def main() -> None:
     run_all(args)
 
 
+def lift_limits(specs: dict[str, Any]) -> None:
+    """Measure the limiter's and admission's cost, not their refusals."""
+    # One key sends far more than a production per-key limit.
+    specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 10_000_000
+    # Admission control would refuse the 50 clients above the backend's 8 (correctly); here every
+    # request must reach LiteLLM so all targets do the same work.
+    specs["backends"]["backends"]["gpu_fast"]["concurrency"]["chat"] = 1000
+
+
 def run_all(args: argparse.Namespace) -> None:
     import gateway_stack as stack
 
@@ -213,15 +222,7 @@ def run_all(args: argparse.Namespace) -> None:
         try:
             provider.control(record=False)
 
-            def edit(specs: dict[str, Any]) -> None:
-                # One key sends far more than a production per-key limit; the bench measures
-                # the limiter's cost, not its refusals.
-                specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 10_000_000
-                # Admission control would refuse the 50 clients above the backend's 8 (correctly);
-                # here every request must reach LiteLLM so both targets do the same work.
-                specs["backends"]["backends"]["gpu_fast"]["concurrency"]["chat"] = 1000
-
-            generated = stack.compile_project(root / "project", provider.base_url, edit)
+            generated = stack.compile_project(root / "project", provider.base_url, lift_limits)
             config = stack.litellm_test_config(generated, "staging", provider.base_url)
             bench_config(config)
             proxy = stack.LiteLLMProxy(config, root / "litellm.log").start()
@@ -235,7 +236,7 @@ def run_all(args: argparse.Namespace) -> None:
 
             # The same gateway with both policies `off`: its own cost without the policy engine's.
             def policies_off(specs: dict[str, Any]) -> None:
-                edit(specs)
+                lift_limits(specs)
                 for policy in ("prompt", "output"):
                     specs["policies"]["policies"][policy]["mode"]["staging"] = "off"
 

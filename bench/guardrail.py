@@ -61,9 +61,7 @@ def main() -> None:
             provider.control(record=False)
 
             def edit(specs: dict[str, Any]) -> None:
-                # As in bench/gateway.py: measure the policies, not the limiter's or admission's refusals.
-                specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 10_000_000
-                specs["backends"]["backends"]["gpu_fast"]["concurrency"]["chat"] = 1000
+                bench.lift_limits(specs)
                 specs["gateway"]["environments"]["staging"]["guardrails"] = "in_proxy"
 
             generated = stack.compile_project(root / "project", provider.base_url, edit)

@@ -124,7 +124,9 @@ def ports(as_json: bool) -> None:
         for env in spec.environments
     }
     if as_json:
-        click.echo(json.dumps(table, indent=2, sort_keys=True))
+        from compiler.emit._json import dump_json
+
+        click.echo(dump_json(table), nl=False)
         return
     for env_name, rows in table.items():
         click.echo(f"{env_name}:")
@@ -174,8 +176,10 @@ _input_option = click.option("--input", "input_file", type=click.File("r", encod
 @user_errors
 def policy_eval(env_name: str, policy_name: str, input_file: Any) -> None:
     """Print the decision as JSON (exit 0 whatever it is; non-zero only for errors)."""
+    from compiler.emit._json import dump_json
+
     decision, _ = _decide(env_name, policy_name, input_file)
-    click.echo(json.dumps(decision, indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(dump_json(decision), nl=False)
 
 
 @main.command()

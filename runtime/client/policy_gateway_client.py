@@ -24,23 +24,6 @@ from opentelemetry import propagate
 from runtime.breaker import CircuitBreaker, CircuitOpenError
 from runtime.telemetry import breaker_event_listener, emit_event
 
-__all__ = [
-    "BYPASS_EVENT",
-    "DEFAULT_LLM_PROVIDER_URL",
-    "DEFAULT_POLICY_GATEWAY_URL",
-    "ClientConfig",
-    "HttpPolicyGatewayClient",
-    "LlmProviderUnavailable",
-    "PolicyGatewayConfigError",
-    "PolicyGatewayError",
-    "PolicyGatewayPort",
-    "PolicyGatewayUnavailable",
-    "PolicyViolation",
-    "SyncPolicyGatewayClient",
-    "UpstreamHTTPError",
-    "error_from_body",
-]
-
 DEFAULT_POLICY_GATEWAY_URL = "http://policy-gateway:8080/v1"
 DEFAULT_LLM_PROVIDER_URL = "http://llm-provider:8001/v1"
 BYPASS_EVENT = "policy_gateway.bypass"

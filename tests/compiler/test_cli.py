@@ -26,6 +26,15 @@ def gatewayctl(project: Path, *args: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def compile_then_change_specs(project: Path, out: Path) -> dict[str, bytes]:
+    """Compile into `out`, then change a spec value (600 -> 700 requests/minute): `out` is now stale.
+    Returns what `out` held."""
+    assert gatewayctl(project, "compile", "--out", str(out))[0] == 0
+    gateway = project / "specs" / "gateway.yaml"
+    gateway.write_text(gateway.read_text().replace("requests_per_minute: 600", "requests_per_minute: 700"))
+    return read_tree(out)
+
+
 def test_user_mistake_exits_1_without_traceback_in_a_real_process(project: Path) -> None:
     gateway = project / "specs" / "gateway.yaml"
     gateway.write_text(gateway.read_text().replace("port: 8001", "port: 8080", 1))
@@ -44,10 +53,7 @@ def test_unknown_environment_is_a_usage_error(project: Path, tmp_path: Path) -> 
 
 def test_check_reports_stale_output_with_a_diff_and_writes_nothing(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert gatewayctl(project, "compile", "--out", str(out))[0] == 0
-    before = read_tree(out)
-    gateway = project / "specs" / "gateway.yaml"
-    gateway.write_text(gateway.read_text().replace("requests_per_minute: 600", "requests_per_minute: 700"))
+    before = compile_then_change_specs(project, out)
     code, output = gatewayctl(project, "compile", "--out", str(out), "--check")
     assert code == 1
     assert '-    "requests_per_minute": 600' in output
@@ -66,10 +72,7 @@ def test_check_is_clean_right_after_compile(project: Path, tmp_path: Path) -> No
 def test_a_failing_emitter_leaves_generated_unchanged(project: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    gatewayctl(project, "compile", "--out", str(out))
-    before = read_tree(out)
-    gateway = project / "specs" / "gateway.yaml"
-    gateway.write_text(gateway.read_text().replace("requests_per_minute: 600", "requests_per_minute: 700"))
+    before = compile_then_change_specs(project, out)
 
     def broken(plan: object) -> dict[str, str]:
         raise RuntimeError("emitter bug")
@@ -83,10 +86,7 @@ def test_a_failing_emitter_leaves_generated_unchanged(project: Path, tmp_path: P
 def test_a_write_failing_midway_leaves_generated_unchanged(project: Path, tmp_path: Path,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "out"
-    gatewayctl(project, "compile", "--out", str(out))
-    before = read_tree(out)
-    gateway = project / "specs" / "gateway.yaml"
-    gateway.write_text(gateway.read_text().replace("requests_per_minute: 600", "requests_per_minute: 700"))
+    before = compile_then_change_specs(project, out)
     real_write = Path.write_bytes
     written: list[Path] = []
 
@@ -106,10 +106,7 @@ def test_a_write_failing_midway_leaves_generated_unchanged(project: Path, tmp_pa
 
 def test_compile_one_environment_keeps_the_others(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    gatewayctl(project, "compile", "--out", str(out))
-    gateway = project / "specs" / "gateway.yaml"
-    gateway.write_text(gateway.read_text().replace("requests_per_minute: 600", "requests_per_minute: 700"))
-    before = read_tree(out)
+    before = compile_then_change_specs(project, out)
     assert gatewayctl(project, "compile", "--env", "staging", "--out", str(out))[0] == 0
     after = read_tree(out)
     assert after["dev/gateway.json"] == before["dev/gateway.json"]
