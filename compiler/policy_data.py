@@ -69,6 +69,8 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
         }
     if "action" in data:
         out["action"] = data["action"]
+    if "unreadable" in data:
+        out["unreadable"] = data["unreadable"]
     return out
 
 

@@ -40,20 +40,31 @@ def evaluate(root: Path, env_name: str, policy: str, input: Mapping[str, Any]) -
 
 
 def read_input(raw: str, source: str, policy: str) -> dict[str, Any]:
-    """The input document: an OpenAI chat-completions request or {"text": ...} (the output
-    policy reads {"text", "model"})."""
+    """The policy's input document from what a person gives: a chat-completions request (read by
+    the gateway's own endpoint readers), {"text": "..."} (one text), or the policy's input itself
+    ({"texts": [...]}, docs/architecture.md)."""
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise SpecErrors([SpecError(Position(source, exc.lineno, exc.colno), f"not JSON: {exc.msg}",
-                                    'give a chat-completions request or {"text": "..."}')]) from None
-    if not isinstance(value, dict) or not ("messages" in value or "text" in value):
-        raise SpecErrors([SpecError(Position(source), "expected a JSON object with `messages` or `text`",
-                                    'give a chat-completions request or {"text": "..."}')])
-    if policy == "output" and "text" not in value:
-        raise SpecErrors([SpecError(Position(source), "the output policy reads {\"text\": ..., \"model\": ...}",
-                                    "pass the model's answer as text, or use --policy prompt")])
-    return value
+                                    _INPUT_HINT)]) from None
+    if not isinstance(value, dict) or not any(key in value for key in ("messages", "text", "texts")):
+        raise SpecErrors([SpecError(Position(source), "expected a JSON object with `messages`, `text` or `texts`",
+                                    _INPUT_HINT)])
+    if "texts" in value:
+        return value
+    model = {"model": value["model"]} if isinstance(value.get("model"), str) else {}
+    if "text" in value:
+        return {**model, "texts": [{"field": "text", "role": "user", "text": str(value["text"])}]}
+    if policy == "output":
+        raise SpecErrors([SpecError(Position(source), "the output policy reads an answer's text, not a request",
+                                    'pass {"text": "<the answer>"}, or use --policy prompt')])
+    from runtime.endpoints import ENDPOINTS, prompt_input
+
+    return prompt_input(ENDPOINTS["chat"], value)
+
+
+_INPUT_HINT = 'give a chat-completions request, {"text": "..."} or the policy input {"texts": [...]}'
 
 
 def explain(decision: Mapping[str, Any], input: Mapping[str, Any], policy: str) -> str:
@@ -114,11 +125,5 @@ def _context(text: str | None, start: int, end: int, others: list[tuple[int, int
 
 
 def _field_text(input: Mapping[str, Any], field: str) -> str | None:
-    """The text a `where.field` names: text, messages[i].content or messages[i].content[j].text."""
-    node: Any = input
-    for part in field.replace("]", "").replace("[", ".").split("."):
-        try:
-            node = node[int(part)] if part.isdigit() else node[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node if isinstance(node, str) else None
+    """The text a `where.field` names, from the policy input's texts."""
+    return next((t["text"] for t in input.get("texts", []) if t.get("field") == field), None)

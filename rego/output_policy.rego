@@ -1,16 +1,17 @@
-# Policy Version: 1.0.0
+# Policy Version: 2.0.0
 # METADATA
 # title: Output policy
 # description: >-
 #   Checks what a model answered before it reaches the client: personal data and secrets. Input:
-#   {"text": "...", "model": "..."}, the completion text (for a stream, the text of one window).
+#   {"model", "texts": [{"field", "text"}]}, the texts of an answer as the gateway's endpoint
+#   readers list them (for a stream, the texts of one window).
 #   With action "redact" an enforcing decision lists the spans to mask; with "block" the answer
 #   is withheld. Patterns, the action and the enforcement mode come from
 #   data.gateway.config.output (compiled from specs/policies.yaml).
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 1.0.0
+#   version: 2.0.0
 package gateway.output
 
 import data.gateway.lib.detect
@@ -50,7 +51,8 @@ allow if _config.mode == "monitor"
 
 allow if count(violations) == 0
 
-violations := [entry[2] | some entry in sort([[v.where.start, v.rule, v] | some v in _violations])]
+# In text order: by field, then by where the match starts.
+violations := [entry[3] | some entry in sort([[v.where.field, v.where.start, v.rule, v] | some v in _violations])]
 
 _violations contains detect.violation(finding, detect.pii_rules) if {
 	some finding in _findings
@@ -73,8 +75,10 @@ redactions := [{
 
 # --- what the policy reads -------------------------------------------------------------------
 
-_text := input.text if is_string(input.text) else := ""
+# [field, text] of each text of the answer, as the gateway's endpoint readers list them
+# (runtime/endpoints): input.texts = [{"field": "choices[0].message.content", "text": …}].
+_all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
 
-_all := [[["text"], _text]]
+_all_text := concat("\n", [f[1] | some f in _all])
 
-_findings := detect.findings(_config.pii, _all, {"text": _text, "digits": detect.digits_view(_config.pii, _text)})
+_findings := detect.findings(_config.pii, _all, {"text": _all_text, "digits": detect.digits_view(_config.pii, _all_text)})

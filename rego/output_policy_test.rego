@@ -6,10 +6,13 @@ package gateway.output_test
 import data.gateway.output
 
 _decide(text, mode, action) := d if {
-	d := output.decision with input as {"text": text, "model": "chat-default"}
+	d := output.decision with input as _answer(text)
 		with data.gateway.config.output.mode as mode
 		with data.gateway.config.output.action as action
 }
+
+# An answer as the gateway's readers hand it to the policy (runtime/endpoints), one text named "text".
+_answer(text) := {"model": "chat-default", "texts": [{"field": "text", "text": text}]}
 
 _rules(text) := {v.rule | some v in _decide(text, "enforce", "redact").violations}
 
@@ -97,8 +100,22 @@ test_ssn_near_misses if {
 }
 
 test_kinds_come_from_data if {
-	d := output.decision with input as {"text": "write to a@b.io"}
+	d := output.decision with input as _answer("write to a@b.io")
 		with data.gateway.config.output.mode as "enforce"
 		with data.gateway.config.output.pii as data.gateway.config.prompt.pii
 	[v.rule | some v in d.violations] == ["pii_email"]
+}
+
+test_each_text_of_an_answer_is_read_and_named if {
+	body := {"model": "chat-default", "texts": [
+		{"field": "choices[0].message.content", "text": "Done."},
+		{"field": "choices[0].message.tool_calls[0].function.arguments", "text": "{\"ssn\": \"123-45-6789\"}"},
+	]}
+	d := output.decision with input as body
+		with data.gateway.config.output.mode as "enforce"
+		with data.gateway.config.output.action as "redact"
+	d.redactions == [{
+		"field": "choices[0].message.tool_calls[0].function.arguments",
+		"start": 9, "end": 20, "replacement": "[REDACTED:ssn]",
+	}]
 }

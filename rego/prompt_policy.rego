@@ -1,15 +1,17 @@
-# Policy Version: 1.0.0
+# Policy Version: 2.0.0
 # METADATA
 # title: Prompt policy
 # description: >-
 #   Checks what a client sends before it reaches a model: personal data and secrets, jailbreak
-#   attempts, and token budgets. Input: an OpenAI chat-completions request body (messages, model,
-#   max_tokens or max_completion_tokens) or {"text": "..."}. Patterns, phrases, budgets and the
-#   enforcement mode come from data.gateway.config.prompt (compiled from specs/policies.yaml).
+#   attempts, token budgets and content it cannot read. Input: the texts of a request as the
+#   gateway's endpoint readers list them ({"model", "texts": [{"field", "role", "text"}],
+#   "unreadable": [{"field", "kind"}], "output_tokens": {"field", "requested"}}). Patterns,
+#   phrases, budgets and the enforcement mode come from data.gateway.config.prompt (compiled
+#   from specs/policies.yaml).
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 1.0.0
+#   version: 2.0.0
 package gateway.prompt
 
 import data.gateway.lib.detect
@@ -53,30 +55,16 @@ _violations contains detect.violation(finding, _rules) if {
 
 # --- what the policy reads -------------------------------------------------------------------
 
-# [path, text] for each text of the request: {"text": …}, messages[i].content as a string, or
-# its parts of type text. The path becomes a field name ("messages[1].content") only for a match.
-_all := array.concat(
-	[[["text"], input.text] | is_string(input.text)],
-	array.concat(
-		[[["messages", i, "content"], message.content] |
-			some i, message in input.messages
-			is_string(message.content)
-		],
-		[[["messages", i, "content", j, "text"], part.text] |
-			some i, message in input.messages
-			is_array(message.content)
-			some j, part in message.content
-			part.type == "text"
-			is_string(part.text)
-		],
-	),
-)
+# [field, text] of each text the request carries, as the gateway's endpoint readers list them
+# (runtime/endpoints): input.texts = [{"field": "messages[1].content", "role": "user", "text": …}].
+# The field names a text for people ("messages[1].content", "input[0]", "query").
+_all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
 
 _all_text := concat("\n", [f[1] | some f in _all])
 
 # Jailbreak phrases are looked for in what users (and tools) wrote, not in the operator's own
 # system prompt, which may well say "never reveal your system prompt".
-_users := [f | some f in _all; not input.messages[f[0][1]].role in {"system", "developer"}]
+_users := [[t.field, t.text] | some t in input.texts; is_string(t.text); not t.role in {"system", "developer"}]
 
 # Lower-cased once for all phrases: Go's lower() maps code point to code point, so offsets stay
 # those of the original text.
@@ -101,15 +89,16 @@ estimated_input_tokens := ceil(((count(_all_text) - count(_all)) + 1) / _config.
 	_all != []
 } else := 0
 
-_output_tokens_field := "max_completion_tokens" if is_number(input.max_completion_tokens) else := "max_tokens"
+# The reader names the request's largest output-token field: {"field": "max_tokens", "requested": 100}.
+_output_tokens_field := input.output_tokens.field
 
-requested_output_tokens := input[_output_tokens_field] if is_number(input[_output_tokens_field])
+requested_output_tokens := input.output_tokens.requested if is_number(input.output_tokens.requested)
 
 _violations contains detect.violation(finding, _rules) if {
 	estimated_input_tokens > _limits.max_input_tokens
 	finding := {
 		"kind": "token_budget_input",
-		"field": "messages", "estimated_tokens": estimated_input_tokens, "limit": _limits.max_input_tokens,
+		"field": "texts", "estimated_tokens": estimated_input_tokens, "limit": _limits.max_input_tokens,
 	}
 }
 
@@ -119,6 +108,17 @@ _violations contains detect.violation(finding, _rules) if {
 		"kind": "token_budget_output",
 		"field": _output_tokens_field, "requested_tokens": requested_output_tokens, "limit": _limits.max_output_tokens,
 	}
+}
+
+# --- what the readers could not read ---------------------------------------------------------
+
+# Parts of a request no policy can read (token ids, audio, an image as bytes) are listed by the
+# reader as input.unreadable = [{"field", "kind"}]; the spec decides, per kind, whether they are
+# refused. A kind the spec does not name is refused.
+_violations contains detect.violation(finding, _rules) if {
+	some part in input.unreadable
+	object.get(_config.unreadable, part.kind, "refuse") == "refuse"
+	finding := {"kind": "unreadable_input", "field": part.field, "content": part.kind}
 }
 
 # --- the rules -------------------------------------------------------------------------------
@@ -148,6 +148,13 @@ _own_rules.jailbreak_persona_escape := rego.metadata.rule()
 #   category: jailbreak
 #   severity: medium
 _own_rules.jailbreak_system_prompt_extraction := rego.metadata.rule()
+
+# METADATA
+# title: content the policy cannot read (token ids, audio, image bytes)
+# custom:
+#   category: unreadable
+#   severity: high
+_own_rules.unreadable_input := rego.metadata.rule()
 
 # METADATA
 # title: estimated input tokens over the budget

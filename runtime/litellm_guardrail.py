@@ -34,6 +34,7 @@ from typing import Any, Literal, Protocol
 from fastapi import HTTPException
 from litellm.integrations.custom_guardrail import CustomGuardrail
 
+from runtime.endpoints import ENDPOINTS, prompt_input
 from runtime.telemetry import emit_event
 
 __all__ = ["DECISION_EVENT", "GuardrailConfigError", "PolicyBundleGuardrail"]
@@ -189,7 +190,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
             text = getattr(message, "content", None)
             if message is None or not isinstance(text, str) or not text:
                 continue
-            decision = self._evaluate("output", {"text": text, "model": model}, data)
+            decision = self._evaluate("output", _answer(text, model), data)
             if decision is None:
                 continue
             redactions = decision.get("redactions") or []
@@ -223,7 +224,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
             for text in texts.values():
                 if text:
                     with contextlib.suppress(HTTPException):  # the answer is out; the failure is logged
-                        self._evaluate("output", {"text": text, "model": model}, request_data)
+                        self._evaluate("output", _answer(text, model), request_data)
             return
         chunks = []
         async for chunk in response:
@@ -233,7 +234,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
         for index, text in texts.items():
             if not text:
                 continue
-            decision = self._evaluate("output", {"text": text, "model": model}, request_data)
+            decision = self._evaluate("output", _answer(text, model), request_data)
             if decision is None:
                 continue
             redactions = decision.get("redactions") or []
@@ -253,7 +254,7 @@ class PolicyBundleGuardrail(CustomGuardrail):
         """True when the loaded bundle runs the output policy in `off` or `monitor` (asked with an
         empty text, as the gateway does); any doubt means hold the stream back."""
         try:
-            return self._store.evaluate("output", {"text": "", "model": model}).get("mode") in ("off", "monitor")
+            return self._store.evaluate("output", _answer("", model)).get("mode") in ("off", "monitor")
         except Exception:
             return False
 
@@ -430,7 +431,11 @@ def _verdicts(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _prompt_input(data: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: data[key] for key in _REQUEST_FIELDS if key in data}
+    return prompt_input(ENDPOINTS["chat"], {key: data[key] for key in _REQUEST_FIELDS if key in data})
+
+
+def _answer(text: str, model: str) -> dict[str, Any]:
+    return {"model": model, "texts": [{"field": "text", "text": text}]}
 
 
 def _blocks(decision: Mapping[str, Any]) -> bool:

@@ -59,12 +59,28 @@ class TokenBudget(StrictModel):
     per_model: dict[str, ModelBudget] = Field(default_factory=dict)
 
 
+UnreadableAction = Literal["refuse", "pass"]
+
+
+class Unreadable(StrictModel):
+    """Content a text policy cannot read, by kind: refuse it (an `unreadable_input` violation, which
+    blocks in enforce and is reported in monitor) or pass it unread. Images and audio pass by
+    default (vision, transcription and image edits would be impossible otherwise); set them to
+    refuse, per environment with an overlay, where that matters more."""
+
+    token_ids: UnreadableAction = Field("refuse", description="embeddings or completions input as token arrays")
+    file: UnreadableAction = Field("refuse", description="inline file bytes (a PDF in a chat message)")
+    image: UnreadableAction = Field("pass", description="inline image bytes (a data: URL, an uploaded image)")
+    audio: UnreadableAction = Field("pass", description="inline or uploaded audio")
+
+
 class PromptPolicy(StrictModel):
     version: SemVer = Field(description="policy_version (SDS-047); must match the Rego header")
     mode: dict[Name, Mode] = Field(description="enforcement mode per environment")
     pii: list[PiiCategory] = Field(default_factory=list)
     jailbreak: Jailbreak = Jailbreak()
     token_budget: TokenBudget = TokenBudget()
+    unreadable: Unreadable = Unreadable()
 
 
 class OutputPolicy(StrictModel):

@@ -26,8 +26,8 @@ package gateway.lib.detect
 # becomes "0" (config.digits, from data.json); same length, so offsets carry over.
 digits_view(config, text) := strings.replace_n(config.digits, text)
 
-# Each finding of the scans in the joined text of fields, as {"kind", "field", "start", "end"}
-# relative to its field. config is the data.json shape compiler/policy_data.py writes:
+# Each finding of the scans in the joined text of fields ([field name, text] pairs), as
+# {"kind", "field", "start", "end"} relative to its field. config is the data.json shape compiler/policy_data.py writes:
 # {"by_view": {view: [pattern]}, "gated": [{"pattern", "view", "gate", "min_gates"}],
 #  "scans": {pattern: {"word_start", "lead", "kinds"}}}. views: {"text": …, "digits": …}, the texts the
 # scans run on, all as long as the joined text; views.text is what the checks read.
@@ -91,25 +91,13 @@ _is(kind, matched) if {
 
 # Map an offset of the joined text back to the field it came from; a match that runs over the
 # end of its field (a phrase split over two messages) is cut there.
-_in_field(fields, start, end) := {"field": field_name(fields[i][0]), "start": start - first, "end": min([end - first, n])} if {
+_in_field(fields, start, end) := {"field": fields[i][0], "start": start - first, "end": min([end - first, n])} if {
 	lens := [count(f[1]) | some f in fields]
 	some i, n in lens
 	first := sum(array.slice(lens, 0, i)) + i
 	start >= first
 	start < (first + n) + 1
 }
-
-# ["messages", 1, "content"] -> "messages[1].content"
-field_name(path) := concat("", [_segment(i, s) | some i, s in path])
-
-_segment(0, s) := s
-
-_segment(i, s) := concat("", [".", s]) if {
-	i > 0
-	is_string(s)
-}
-
-_segment(_, s) := sprintf("[%d]", [s]) if is_number(s)
 
 # [start, end, matched view text, "word" when a word character is just before] of each match,
 # leftmost first. Rego has no regex builtin that reports positions: regex.split gives the text

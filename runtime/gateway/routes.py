@@ -23,6 +23,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime.breaker import CircuitOpenError
+from runtime.endpoints import ENDPOINTS, answer_input, prompt_input, read_answer, set_path
 from runtime.gateway.asgi import Request, Responder, send_json
 from runtime.gateway.enforce import PolicyEngine, Verdict, apply_redactions, blocked_error, evaluate
 from runtime.gateway.errors import GatewayError
@@ -48,6 +49,7 @@ __all__ = [
 _log = logging.getLogger("policy_gateway.access")
 _ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
 _CHAT = "chat"
+_ENDPOINT = ENDPOINTS["chat"]
 
 
 def _app(request: Request) -> GatewayApp:
@@ -125,7 +127,7 @@ async def _chat(app: GatewayApp, request: Request, responder: Responder, span: A
             # One store for the whole request: a hot reload swaps app.policy, and this request
             # still finishes (output policy included) on the bundle it started with.
             engine = app.policy
-            prompt = _decide(app, engine, "prompt", body)
+            prompt = _decide(app, engine, "prompt", prompt_input(_ENDPOINT, body))
             log["prompt_decision"] = prompt.action
             if not prompt.passes:
                 log["categories"] = list(prompt.categories)
@@ -267,7 +269,8 @@ async def _complete(
             return await _upstream_error(responder, status, payload, debug, prompt)
         try:
             answer = json.loads(payload)
-            choices = answer["choices"]
+            if not isinstance(answer, dict) or not isinstance(answer["choices"], list):
+                raise TypeError
         except (ValueError, KeyError, TypeError):
             raise GatewayError(
                 502,
@@ -278,23 +281,22 @@ async def _complete(
         model_used = str(answer.get("model") or body["model"])
         usage = _usage(app, answer.get("usage"), model_used, span)
     verdicts = [prompt]
-    changed = False
-    for choice in choices:
-        message = choice.get("message") or {}
-        text = message.get("content")
-        if not isinstance(text, str) or not text:
-            continue
-        verdict = _decide(app, engine, "output", {"text": text, "model": model_used})
-        verdicts.append(verdict)
-        if not verdict.passes:
-            log["categories"] = list(verdict.categories)
-            raise blocked_error(verdict)
-        if verdict.action == "redact":
-            try:
-                message["content"] = apply_redactions(text, verdict.redactions)
-            except ValueError:
-                raise blocked_error(verdict) from None
-            changed = True
+    texts = {t.field: t for t in read_answer(_ENDPOINT, answer).texts}
+    verdict = _decide(app, engine, "output", answer_input(_ENDPOINT, list(texts.values()), model_used))
+    verdicts.append(verdict)
+    if not verdict.passes:
+        log["categories"] = list(verdict.categories)
+        raise blocked_error(verdict)
+    changed = verdict.action == "redact"
+    if changed:
+        by_field: dict[str, list[Mapping[str, Any]]] = {}
+        for r in verdict.redactions:
+            by_field.setdefault(str(r.get("field")), []).append(r)
+        try:
+            for name, spans in by_field.items():
+                set_path(answer, texts[name].path, apply_redactions(texts[name].text, spans))
+        except (KeyError, ValueError):
+            raise blocked_error(verdict) from None
     await _charge(app, key_id, usage)
     if changed:
         payload = json.dumps(answer).encode()
@@ -311,7 +313,7 @@ def _output_cannot_act(app: GatewayApp, engine: PolicyEngine, model: str) -> boo
     if app.settings.policies.get("output", {}).get("mode") not in ("off", "monitor"):
         return False
     try:
-        mode = engine.evaluate("output", {"text": "", "model": model}).get("mode")
+        mode = engine.evaluate("output", {"texts": [], "model": model}).get("mode")
     except Exception:
         return False
     return mode in ("off", "monitor")
@@ -406,7 +408,9 @@ async def _stream(
             if resp.status >= 400:
                 return await _upstream_error(responder, resp.status, await resp.read(), debug, prompt)
             sse = SseOutputFilter(
-                lambda text: _decide(app, engine, "output", {"text": text, "model": model}),
+                lambda text: _decide(
+                    app, engine, "output", {"model": model, "texts": [{"field": "text", "text": text}]}
+                ),
                 observe_only=_output_cannot_act(app, engine, model),
             )
             await responder.start(

@@ -2,7 +2,8 @@
 when it changes on disk.
 
     store = PolicyStore("generated/prod/opa/bundle.tar.gz")
-    decision = store.evaluate("prompt", {"model": "chat-default", "messages": [...]})
+    decision = store.evaluate("prompt", {"model": "chat-default", "texts": [{"field": "messages[0].content",
+                                                                             "role": "user", "text": "…"}]})
     # {"allow": False, "mode": "enforce", "policy_version": "1.0.0", "violations": [...]}
 
 The decision document is described in docs/architecture.md ("Policy decision"). A bundle that
@@ -40,11 +41,12 @@ DECISION_ENTRYPOINTS: dict[str, str] = {
     "output": "gateway/output/decision",
 }
 
-# What each policy reads of its input; the rest of a request (tools, metadata, …) is not sent to
+# What each policy reads of its input (docs/architecture.md, "Policy decision"): the texts the
+# endpoint readers (runtime/endpoints) found in a request or an answer. Nothing else is sent to
 # the engine, which saves encoding it on every call.
 _INPUT_FIELDS: dict[str, tuple[str, ...]] = {
-    "prompt": ("messages", "model", "max_tokens", "max_completion_tokens", "text"),
-    "output": ("text", "model"),
+    "prompt": ("endpoint", "model", "texts", "unreadable", "output_tokens"),
+    "output": ("endpoint", "model", "texts"),
 }
 
 
@@ -164,7 +166,7 @@ def load_engine(bundle: Bundle) -> Engine:
     else:
         engine = RegoEngine(bundle.modules, bundle.data)
     for policy, entrypoint in DECISION_ENTRYPOINTS.items():
-        decision = engine.evaluate(entrypoint, {"messages": [{"role": "user", "content": "hello"}], "text": "hello"})
+        decision = engine.evaluate(entrypoint, {"texts": [{"field": "text", "role": "user", "text": "hello"}]})
         try:
             _check_decision(policy, decision)
         except PolicyEvaluationError as exc:

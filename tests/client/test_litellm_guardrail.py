@@ -64,6 +64,10 @@ def decision(mode: str, *violations: dict[str, Any], **extra: Any) -> dict[str, 
     }
 
 
+def answer_input(text: str) -> dict[str, Any]:
+    return {"model": "chat-default", "texts": [{"field": "text", "text": text}]}
+
+
 def guardrail(store: ScriptedStore, event_hook: str, **kwargs: Any) -> PolicyBundleGuardrail:
     return PolicyBundleGuardrail(
         guardrail_name=f"policy-{event_hook}",
@@ -86,7 +90,9 @@ async def test_allowed_prompt_passes_and_the_policy_sees_only_the_openai_fields(
     store = ScriptedStore({"prompt": decision("enforce")})
     data = dict(REQUEST)
     assert await pre_call(guardrail(store, "pre_call"), data) is data
-    assert store.inputs == [("prompt", {"model": "chat-default", "messages": REQUEST["messages"]})]
+    assert store.inputs == [("prompt", {"endpoint": "chat", "model": "chat-default", "texts": [
+        {"field": "messages[0].content", "role": "user", "text": "hello"},
+    ]})]
 
 
 async def test_blocked_prompt_raises_400_with_the_decision_and_no_text() -> None:
@@ -145,7 +151,7 @@ async def test_clean_answer_passes_unchanged() -> None:
     response = answer("Paris is the capital of France.")
     result = await guardrail(store, "post_call").async_post_call_success_hook(dict(REQUEST), None, response)
     assert result.choices[0].message.content == "Paris is the capital of France."
-    assert store.inputs == [("output", {"text": "Paris is the capital of France.", "model": "chat-default"})]
+    assert store.inputs == [("output", answer_input("Paris is the capital of France."))]
 
 
 async def test_enforced_output_with_redactions_is_redacted() -> None:
@@ -238,8 +244,8 @@ async def test_streamed_answer_is_checked_whole_before_any_chunk_leaves() -> Non
     # After the mode probe, the policy saw the answer as one text, so a match split across
     # chunks is still found.
     assert store.inputs == [
-        ("output", {"text": "", "model": "chat-default"}),
-        ("output", {"text": "The SSN is: 123-45-6789.", "model": "chat-default"}),
+        ("output", answer_input("")),
+        ("output", answer_input("The SSN is: 123-45-6789.")),
     ]
 
 
@@ -329,7 +335,7 @@ async def test_monitored_stream_passes_at_once_and_is_checked_whole_afterwards()
     async for chunk in g.async_post_call_streaming_iterator_hook(None, upstream(), data):
         released.append(chunk)
         # Only the mode probe has been asked so far; the answer is checked after the last chunk.
-        assert [text for _, text in store.inputs] == [{"text": "", "model": "chat-default"}]
+        assert [text for _, text in store.inputs] == [answer_input("")]
     assert [c.choices[0].delta.content for c in released] == ["The SSN ", "is: 123-", "45-6789."]
-    assert store.inputs[-1] == ("output", {"text": "The SSN is: 123-45-6789.", "model": "chat-default"})
+    assert store.inputs[-1] == ("output", answer_input("The SSN is: 123-45-6789."))
     assert data["metadata"]["policy_guardrail_verdicts"][-1]["action"] == "monitor"

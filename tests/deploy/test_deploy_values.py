@@ -155,17 +155,20 @@ def test_a_policy_version_bump_rolls_the_pods_that_evaluate_policies(
     before = compiled_values(project, env)
     policies = project / "specs" / "policies.yaml"
     text = policies.read_text()
-    assert "  prompt:\n    version: 1.0.0\n" in text
-    policies.write_text(text.replace("  prompt:\n    version: 1.0.0\n", "  prompt:\n    version: 1.1.0\n"))
+    old = re.search(r"  prompt:\n    version: (\S+)\n", text)
+    assert old is not None
+    major, minor, _ = old[1].split(".")
+    new = f"{major}.{int(minor) + 1}.0"
+    policies.write_text(text.replace(old[0], f"  prompt:\n    version: {new}\n"))
     # A version is bumped in the spec, the Rego header and METADATA, and recorded in the lock.
     rego = project / "rego" / "prompt_policy.rego"
-    rego.write_text(rego.read_text().replace("1.0.0", "1.1.0"))
+    rego.write_text(rego.read_text().replace(old[1], new))
     loaded = load_specs(project)
     assert policy_versions.lock(loaded, validate(loaded, check_lock=False).environments)[1] == []
     after = compiled_values(project, env)
 
     assert before["policy"]["bundleRevision"] != after["policy"]["bundleRevision"]
-    assert after["policy"]["prompt"]["version"] == "1.1.0"
+    assert after["policy"]["prompt"]["version"] == new
     assert before["litellm"]["guardrails"] is proxy_rolls
     old, new = parse_manifests(render(before)), parse_manifests(render(after))
 

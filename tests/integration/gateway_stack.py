@@ -156,6 +156,17 @@ def start_fake_provider(log: Path) -> FakeProviderProcess:
 # --- the compiled project ------------------------------------------------------------------------
 
 
+def spec_versions(root: Path = REPO) -> dict[str, str]:
+    """The policy versions specs/policies.yaml names: what a bundle compiled from it reports."""
+    policies = YAML(typ="safe").load((root / "specs" / "policies.yaml").read_text())["policies"]
+    return {name: str(policies[name]["version"]) for name in ("prompt", "output")}
+
+
+def next_minor(version: str) -> str:
+    major, minor, _ = (int(part) for part in version.split(".")[:3])
+    return f"{major}.{minor + 1}.0"
+
+
 def compile_project(
     root: Path,
     provider_url: str,

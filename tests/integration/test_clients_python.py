@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from gateway_stack import CLIENT_KEYS, LITELLM_MASTER_KEY, free_port
+from gateway_stack import CLIENT_KEYS, LITELLM_MASTER_KEY, free_port, spec_versions
 
 from runtime.breaker import BreakerState, CircuitBreaker
 from runtime.client import (
@@ -85,7 +85,7 @@ async def test_blocked_prompt_raises_policy_violation_with_version_and_categorie
             await client.chat_completions(request(PII_PROMPT))
         assert client.breaker.failure_count == 0
     assert caught.value.status == 403
-    assert (caught.value.policy, caught.value.policy_version) == ("prompt", "1.0.0")
+    assert (caught.value.policy, caught.value.policy_version) == ("prompt", spec_versions()["prompt"])
     assert "pii" in caught.value.categories
     assert "jane.doe" not in str(caught.value)
     assert fake_provider.requests() == []

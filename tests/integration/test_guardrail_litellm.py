@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_stack import LITELLM_MASTER_KEY, LiteLLMProxy, compile_project, litellm_test_config
+from gateway_stack import LITELLM_MASTER_KEY, LiteLLMProxy, compile_project, litellm_test_config, spec_versions
 from ruamel.yaml import YAML
 
 from runtime.client import ClientConfig, HttpPolicyGatewayClient, PolicyViolation
@@ -142,7 +142,7 @@ def test_allowed_prompt_passes_through_to_the_provider(staging_proxy: str, fake_
     assert response.status_code == 200, response.text
     assert response.json()["choices"][0]["message"]["content"] == DEFAULT_REPLY
     assert response.headers["x-policy-decision"] == "allow"
-    assert response.headers["x-policy-version"] == "prompt=1.0.0,output=1.0.0"
+    assert response.headers["x-policy-version"] == "prompt={prompt},output={output}".format(**spec_versions())
     assert prompts_seen(fake_provider) == [CLEAN_PROMPT]
 
 
@@ -153,7 +153,7 @@ def test_blocked_prompt_is_400_with_the_decision_and_never_reaches_the_provider(
     assert response.status_code == 400, response.text
     error = guardrail_error(response)
     assert error["type"] == "policy_violation"
-    assert (error["policy"], error["policy_version"]) == ("prompt", "1.0.0")
+    assert (error["policy"], error["policy_version"]) == ("prompt", spec_versions()["prompt"])
     assert "pii" in error["categories"]
     decision = error["decision"]
     assert (decision["allow"], decision["mode"]) == (False, "enforce")
@@ -199,7 +199,7 @@ async def test_python_client_on_the_direct_route_raises_policy_violation(staging
         answer = await client.chat_completions(
             {"model": "chat-default", "messages": [{"role": "user", "content": CLEAN_PROMPT}]}
         )
-    assert (caught.value.policy, caught.value.policy_version) == ("prompt", "1.0.0")
+    assert (caught.value.policy, caught.value.policy_version) == ("prompt", spec_versions()["prompt"])
     assert "pii" in caught.value.categories
     assert answer["choices"][0]["message"]["content"] == DEFAULT_REPLY
 

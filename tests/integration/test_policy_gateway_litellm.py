@@ -29,7 +29,9 @@ from gateway_stack import (
     free_port,
     gateway_environ,
     launch_gateway,
+    next_minor,
     port_is_open,
+    spec_versions,
     stop_process,
 )
 
@@ -163,9 +165,8 @@ def strict_project(tmp_path_factory: pytest.TempPathFactory, fake_provider: Fake
         specs["policies"]["policies"]["output"]["action"] = "block"
         specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 6
 
-    return compile_project(
-        tmp_path_factory.mktemp("strict"), fake_provider.base_url, edit, policy_versions={"output": "1.1.0"}
-    )
+    bumped = {"output": next_minor(spec_versions()["output"])}
+    return compile_project(tmp_path_factory.mktemp("strict"), fake_provider.base_url, edit, policy_versions=bumped)
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -399,20 +400,21 @@ def test_hot_reload_swaps_in_a_new_bundle_version(
 ) -> None:
     generated = tmp_path / "generated"
     shutil.copytree(compiled_project, generated)
-    bumped = compile_project(tmp_path / "bumped", fake_provider.base_url, policy_versions={"prompt": "1.1.0"})
+    old, new = spec_versions()["prompt"], next_minor(spec_versions()["prompt"])
+    bumped = compile_project(tmp_path / "bumped", fake_provider.base_url, policy_versions={"prompt": new})
     gateway = launch_gateway(
         generated, "staging", gateway_environ(litellm_proxy.url, redis_server.url), tmp_path / "gateway.log"
     )
     try:
-        assert gateway.chat().headers["x-policy-version"].startswith("prompt=1.0.0,")
+        assert gateway.chat().headers["x-policy-version"].startswith(f"prompt={old},")
         staged = generated / "staging" / "opa" / "bundle.tar.gz.new"
         shutil.copyfile(bumped / "staging" / "opa" / "bundle.tar.gz", staged)
         staged.replace(generated / "staging" / "opa" / "bundle.tar.gz")  # atomic, as a deploy would
         deadline = time.monotonic() + 10
-        while gateway.get("/hot-reload/status").json()["versions"]["prompt"] != "1.1.0":
+        while gateway.get("/hot-reload/status").json()["versions"]["prompt"] != new:
             assert time.monotonic() < deadline, "new bundle not loaded"
             time.sleep(0.1)
-        assert gateway.chat().headers["x-policy-version"].startswith("prompt=1.1.0,")
+        assert gateway.chat().headers["x-policy-version"].startswith(f"prompt={new},")
         assert gateway.chat(EMAIL_PROMPT).status_code == 403
         status = gateway.get("/hot-reload/status").json()
         assert status["reloads"] == 1 and status["last_error"] is None

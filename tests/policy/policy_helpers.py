@@ -13,6 +13,7 @@ from compiler.emit.opa_bundle import bundle_files, tar_gz
 from compiler.load import load_specs
 from compiler.plan import EnvPlan, build_plan
 from compiler.validate import validate
+from runtime.endpoints import ENDPOINTS, prompt_input
 
 REPO = Path(__file__).resolve().parents[2]
 WASM_FIXTURE = REPO.parent / "shared" / "fixtures" / "opa-wasm" / "policy.wasm"
@@ -60,4 +61,16 @@ def members(tar_gz_bytes: bytes) -> list[tarfile.TarInfo]:
 
 
 def chat(content: str, **extra: object) -> dict[str, object]:
-    return {"model": "chat-default", "messages": [{"role": "user", "content": content}], **extra}
+    """The prompt policy's input for a one-message chat request, as the gateway's reader makes it."""
+    body = {"model": "chat-default", "messages": [{"role": "user", "content": content}], **extra}
+    return prompt_input(ENDPOINTS["chat"], body)
+
+
+def answer(text: str, model: str = "chat-default") -> dict[str, object]:
+    """The output policy's input for an answer of one text named "text"."""
+    return {"model": model, "texts": [{"field": "text", "text": text}]}
+
+
+def versions(env: str = "prod") -> dict[str, str]:
+    """The policy versions the specs name (what the compiled bundle says)."""
+    return {p.name: p.version for p in env_plans()[env].policies}

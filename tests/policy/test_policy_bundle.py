@@ -21,9 +21,10 @@ def test_manifest_names_roots_revision_and_each_policy_version() -> None:
     manifest = json.loads(files("prod")[".manifest"])
     assert manifest["roots"] == ["gateway"]
     assert manifest["rego_version"] == 1
-    assert manifest["revision"].startswith("prompt-1.0.0.output-1.0.0.")
+    versions = {name: p.version for name, p in ((p.name, p) for p in env_plans()["prod"].policies)}
+    assert manifest["revision"].startswith(f"prompt-{versions['prompt']}.output-{versions['output']}.")
     policies = manifest["metadata"]["policies"]
-    assert {name: p["version"] for name, p in policies.items()} == {"prompt": "1.0.0", "output": "1.0.0"}
+    assert {name: p["version"] for name, p in policies.items()} == versions
     assert all(p["digest"].startswith("sha256:") for p in policies.values())
     assert manifest["metadata"]["environment"] == "prod"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from policy_helpers import chat, files, with_mode, with_version, write_dir, write_tar
+from policy_helpers import answer, chat, files, versions, with_mode, with_version, write_dir, write_tar
 
 import runtime.policy as policy_module
 from runtime.policy import BundleError, PolicyEvaluationError, PolicyStore
@@ -30,9 +30,9 @@ def test_public_names_are_the_documented_ones() -> None:
 def test_a_tar_gz_bundle_loads_and_reports_its_status(bundle: Path) -> None:
     store = PolicyStore(bundle)
     status = store.status()
-    assert store.versions == {"prompt": "1.0.0", "output": "1.0.0"}
+    assert store.versions == versions()
     assert status["engine"] == "rego"
-    assert status["revision"].startswith("prompt-1.0.0.output-1.0.0.")
+    assert status["revision"].startswith(f"prompt-{versions()['prompt']}.output-{versions()['output']}.")
     assert status["last_error"] is None
     assert status["path"] == str(bundle)
     assert isinstance(status["loaded_at"], float)
@@ -49,7 +49,7 @@ def test_prompt_decision_has_the_documented_shape(bundle: Path) -> None:
     assert decision == {
         "allow": False,
         "mode": "enforce",
-        "policy_version": "1.0.0",
+        "policy_version": versions()["prompt"],
         "violations": [{
             "rule": "pii_email", "category": "pii", "severity": "medium", "message": "email address",
             "where": {"field": "messages[0].content", "start": 5, "end": 20},
@@ -58,7 +58,7 @@ def test_prompt_decision_has_the_documented_shape(bundle: Path) -> None:
 
 
 def test_output_decision_lists_redactions(bundle: Path) -> None:
-    decision = PolicyStore(bundle).evaluate("output", {"text": "SSN: 123-45-6789", "model": "m"})
+    decision = PolicyStore(bundle).evaluate("output", answer("SSN: 123-45-6789", model="m"))
     assert decision["redactions"] == [{"field": "text", "start": 5, "end": 16, "replacement": "[REDACTED:ssn]"}]
     assert decision["allow"] is False
 
@@ -88,8 +88,8 @@ def test_off_mode_answers_without_evaluating(tmp_path: Path, monkeypatch: pytest
         raise AssertionError("evaluated")
 
     monkeypatch.setattr(engine, "evaluate", fail)
-    assert store.evaluate("output", {"text": "123-45-6789"}) == {
-        "allow": True, "mode": "off", "policy_version": "1.0.0", "violations": [], "redactions": [],
+    assert store.evaluate("output", answer("123-45-6789")) == {
+        "allow": True, "mode": "off", "policy_version": versions()["output"], "violations": [], "redactions": [],
     }
 
 
@@ -104,13 +104,13 @@ def test_only_the_fields_a_policy_reads_reach_the_engine(bundle: Path, monkeypat
         return real(entrypoint, input)
 
     monkeypatch.setattr(engine, "evaluate", spy)
-    store.evaluate("prompt", {**chat("hi"), "tools": [{"type": "function"}] * 100, "user": "u1"})
-    assert set(seen[0]) == {"messages", "model"}
+    store.evaluate("prompt", {**chat("hi"), "messages": [{"role": "user", "content": "hi"}] * 100, "user": "u1"})
+    assert set(seen[0]) == {"endpoint", "model", "texts"}
 
 
 def test_an_engine_failure_is_a_policy_evaluation_error(bundle: Path) -> None:
     with pytest.raises(PolicyEvaluationError):
-        PolicyStore(bundle).evaluate("prompt", {"messages": [{"role": "user", "content": object()}]})
+        PolicyStore(bundle).evaluate("prompt", {"texts": [{"field": "text", "text": object()}]})
 
 
 def test_unknown_policy_is_a_programming_error(bundle: Path) -> None:
@@ -129,9 +129,9 @@ def test_reload_swaps_only_when_the_content_changed(bundle: Path) -> None:
     assert store.reload_if_changed() is False
     os.utime(bundle, ns=(1, 1))  # touched, same bytes
     assert store.reload_if_changed() is False
-    write_tar(bundle, with_version(files("prod"), "prompt", "1.1.0"))
+    write_tar(bundle, with_version(files("prod"), "prompt", "9.1.0"))
     assert store.reload_if_changed() is True
-    assert store.versions["prompt"] == "1.1.0"
+    assert store.versions["prompt"] == "9.1.0"
     assert store.status()["last_error"] is None
 
 
@@ -153,7 +153,7 @@ def test_a_deleted_bundle_keeps_the_old_one(bundle: Path) -> None:
     bundle.unlink()
     assert store.reload_if_changed() is False
     assert "no such file" in store.status()["last_error"]
-    assert store.versions["prompt"] == "1.0.0"
+    assert store.versions["prompt"] == versions()["prompt"]
 
 
 def test_an_evaluation_in_flight_finishes_on_the_bundle_it_started_with(
@@ -174,7 +174,7 @@ def test_an_evaluation_in_flight_finishes_on_the_bundle_it_started_with(
     worker = threading.Thread(target=lambda: result.update(store.evaluate("prompt", chat("hi"))))
     worker.start()
     assert started.wait(5)
-    write_tar(bundle, with_version(with_mode(files("prod"), "prompt", "monitor"), "prompt", "2.0.0"))
+    write_tar(bundle, with_version(with_mode(files("prod"), "prompt", "monitor"), "prompt", "9.0.0"))
     assert store.reload_if_changed() is True
     release.set()
     worker.join(5)
@@ -199,13 +199,13 @@ def test_concurrent_evaluations_and_reloads_are_safe(bundle: Path) -> None:
     threads = [threading.Thread(target=evaluate) for _ in range(4)]
     for t in threads:
         t.start()
-    for version in ("1.0.1", "1.0.2", "1.0.3"):
+    for version in ("9.0.1", "9.0.2", "9.0.3"):
         write_tar(bundle, with_mode(with_version(files("prod"), "prompt", version), "prompt", "monitor"))
         store.reload_if_changed()
     for t in threads:
         t.join(30)
     assert errors == []
-    assert store.versions["prompt"] == "1.0.3"
+    assert store.versions["prompt"] == "9.0.3"
 
 
 def test_decisions_are_json(bundle: Path) -> None:

@@ -58,7 +58,7 @@ class FakePolicyStore:
         if mode == "off":
             return {"allow": True, "mode": "off", "policy_version": version, "violations": []}
         if policy == "prompt":
-            text = " ".join(str(m.get("content", "")) for m in input["messages"])
+            text = " ".join(str(t["text"]) for t in input["texts"])
             violations = []
             if EMAIL.search(text):
                 violations.append(_v("pii_email", "pii"))
@@ -66,11 +66,10 @@ class FakePolicyStore:
                 violations.append(_v("jailbreak_instruction_override", "jailbreak"))
             allow = mode != "enforce" or not violations
             return {"allow": allow, "mode": mode, "policy_version": version, "violations": violations}
-        text = str(input["text"])
-        matches = list(SSN.finditer(text))
+        matches = [(t["field"], m) for t in input["texts"] for m in SSN.finditer(str(t["text"]))]
         violations = [_v("pii_ssn", "pii") for _ in matches]
         redactions = (
-            [{"field": "text", "start": m.start(), "end": m.end(), "replacement": "[REDACTED:ssn]"} for m in matches]
+            [{"field": f, "start": m.start(), "end": m.end(), "replacement": "[REDACTED:ssn]"} for f, m in matches]
             if self.output_action == "redact"
             else []
         )
