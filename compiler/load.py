@@ -15,7 +15,7 @@ from typing import Any
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from compiler.errors import Position, SpecError, SpecErrors
-from compiler.safe_yaml import YamlProblem, read_yaml
+from compiler.safe_yaml import YamlProblem, key_value_position, read_yaml
 
 KeyPath = tuple[str | int, ...]
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -65,7 +65,7 @@ def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
-            kline, kcol, vline, vcol = _key_value_position(node, key)
+            kline, kcol, vline, vcol = key_value_position(node, key)
             child = (*path, str(key))
             smap.keys[child] = Position(rel, kline + 1, kcol + 1)
             smap.values[child] = Position(rel, vline + 1, vcol + 1)
@@ -87,17 +87,6 @@ def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
-
-
-def _key_value_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
-    """0-based line and column of a key and its value; a key merged in with `<<: *anchor` is
-    found where the anchored mapping wrote it."""
-    if key in node.lc.data:
-        return (*node.lc.key(key), *node.lc.value(key))
-    for merged in node.merge:
-        if key in merged:
-            return _key_value_position(merged, key)
-    return node.lc.line, node.lc.col, node.lc.line, node.lc.col
 
 
 def spec_files(spec_dir: Path) -> list[Path]:

@@ -15,13 +15,14 @@ from typing import Any
 
 import yaml as pyyaml
 from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
 from compiler.errors import Position, SpecError
 
-__all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "YamlProblem", "read_yaml"]
+__all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "YamlProblem", "key_value_position", "read_yaml"]
 
 # Specs are a few KB (the 1,000-model benchmark spec is 118 KB): a 20 MB file is refused unread.
 MAX_YAML_BYTES = 1 << 20
@@ -76,6 +77,17 @@ def read_yaml(path: Path, rel: str) -> tuple[bytes, Any]:
         raise YamlProblem(_syntax_error(exc, rel)) from None
     except YAMLError as exc:
         raise YamlProblem(SpecError(Position(rel, 1, 1), f"YAML: {exc}", "check the file's syntax")) from None
+
+
+def key_value_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int]:
+    """0-based line and column of a key and its value; a key merged in with `<<: *anchor` is
+    found where the anchored mapping wrote it."""
+    if key in node.lc.data:
+        return (*node.lc.key(key), *node.lc.value(key))
+    for merged in node.merge:
+        if key in merged:
+            return key_value_position(merged, key)
+    return node.lc.line, node.lc.col, node.lc.line, node.lc.col
 
 
 def _size(path: Path, raw: bytes) -> str:
