@@ -180,3 +180,21 @@ def test_technical_spec_doc_keeps_the_port_table_between_markers(project: Path, 
     assert "| policy-gateway | policy-gateway | 8080 | 8080 | 8080 | 8080 |" in text
     assert "flowchart LR" in text
     assert "stale row" not in text
+
+
+def test_version_prints_the_package_version_and_exits_0() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"gatewayctl {version('llm-gateway-policy')}\n"
+
+
+def test_doctor_finds_the_venvs_tools_when_the_venv_is_not_on_path(project: Path) -> None:
+    venv_bin = Path(sys.executable).parent
+    path = os.pathsep.join(d for d in os.defpath.split(os.pathsep) if d and Path(d) != venv_bin)
+    run = subprocess.run([sys.executable, "-m", "compiler", "-C", str(project), "doctor"], capture_output=True,
+                         text=True, check=False, env={**os.environ, "PATH": path, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in run.stderr
+    for tool in ("just", "docker-compose"):
+        assert f"[ok  ] tool {tool} ({venv_bin / tool})" in run.stdout, run.stdout
