@@ -211,10 +211,10 @@ class _GuardedComposer(Composer):
 
 
 def _check_tag(event: Any) -> None:
-    tag = getattr(event, "ctag", None)
-    if tag is None or str(tag) == "!" or str(tag) in _PLAIN_TAGS:
+    tag = event.tag  # a str for libyaml's events and ruamel's alike
+    if tag is None or tag == "!" or tag in _PLAIN_TAGS:
         return
-    shown = str(tag).replace(_CORE_TAG, "!!", 1)
+    shown = tag.replace(_CORE_TAG, "!!", 1)
     raise _Refused(event, f"YAML tag {shown} is not supported",
                    "remove the tag; specs hold strings, numbers, booleans, lists and mappings")
 

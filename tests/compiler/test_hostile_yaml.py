@@ -59,6 +59,10 @@ def aliases_nesting_deep() -> str:
     return "\n".join(lines) + "\n"
 
 
+def python_object_tag() -> str:
+    return "services: !!python/object/apply:os.system [echo pwned]\n"
+
+
 # generator -> (line:col, message) of the one error gatewayctl must print for specs/hostile.yaml
 CASES: dict[str, tuple[Callable[[], str], str, str]] = {
     "alias_bomb": (alias_bomb, "6:37", f"alias *l4 expands the file to more than {MAX_YAML_NODES:,} YAML nodes"),
@@ -69,6 +73,7 @@ CASES: dict[str, tuple[Callable[[], str], str, str]] = {
     "flat_list_of_a_megabyte": (flat_list_of_a_megabyte, "1:100006",
                                 f"file holds more than {MAX_YAML_NODES:,} YAML nodes"),
     "aliases_nesting_deep": (aliases_nesting_deep, "3:39", f"alias *a1 nests values deeper than {MAX_YAML_DEPTH}"),
+    "python_object_tag": (python_object_tag, "1:11", "YAML tag !!python/object/apply:os.system is not supported"),
 }
 
 
