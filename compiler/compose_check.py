@@ -18,6 +18,7 @@ from compiler.compose_scan import EnvValue
 from compiler.errors import Position, SpecError
 from compiler.load import SourceMap
 from compiler.model import SpecDocument
+from compiler.model.services import ComposeScan
 from compiler.ports import claims
 
 # Variables the gateway, its clients and LiteLLM read, and the role of the service they must reach.
@@ -42,19 +43,21 @@ class _Registered:
     container_port_at: Position
 
 
-def check(root: Path, registries: Sequence[tuple[SpecDocument, SourceMap]], unparsable: str) -> Iterator[SpecError]:
-    """`registries`: each environment's document and source map, the first named in messages."""
+def check(root: Path, registries: Sequence[tuple[SpecDocument, SourceMap]],
+          settings: ComposeScan) -> Iterator[SpecError]:
+    """`registries`: each environment's document and source map; messages name the first that
+    defines a service."""
     found = compose_scan.scan(root)
     for problem in found.unreadable:
-        yield _unreadable(problem, unparsable)
+        yield _unreadable(problem, settings)
     yield from _foreign_ports(found.bindings, registries)
     services = _registered(registries)
     for entry in found.environment:
         yield from _url(entry, services)
 
 
-def _unreadable(problem: SpecError, unparsable: str) -> SpecError:
-    if unparsable == "warn":
+def _unreadable(problem: SpecError, settings: ComposeScan) -> SpecError:
+    if settings.unparsable == "warn":
         return dataclasses.replace(problem, severity="warning",
                                    message=f"compose file not checked (cannot be parsed): {problem.message}")
     return dataclasses.replace(
@@ -79,16 +82,18 @@ def _foreign_ports(bindings: Sequence[compose_scan.Binding],
 
 
 def _registered(registries: Sequence[tuple[SpecDocument, SourceMap]]) -> dict[str, _Registered]:
-    first_doc, first_map = registries[0]
     out: dict[str, _Registered] = {}
-    for name, svc in first_doc.services.items():
-        everywhere = [doc.services[name] for doc, _ in registries if name in doc.services]
-        base = ("services", name)
-        out[name] = _Registered(
-            name, svc.role,
-            frozenset(s.port for s in everywhere), frozenset(s.container_port or s.port for s in everywhere),
-            svc.port, svc.container_port or svc.port, first_map.locate((*base, "port")),
-            first_map.locate((*base, "container_port" if svc.container_port else "port")))
+    for doc, smap in registries:
+        for name, svc in doc.services.items():
+            if name in out:
+                continue
+            everywhere = [d.services[name] for d, _ in registries if name in d.services]
+            base = ("services", name)
+            out[name] = _Registered(
+                name, svc.role,
+                frozenset(s.port for s in everywhere), frozenset(s.container_port or s.port for s in everywhere),
+                svc.port, svc.container_port or svc.port, smap.locate((*base, "port")),
+                smap.locate((*base, "container_port" if svc.container_port else "port")))
     return out
 
 

@@ -75,8 +75,7 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
         raise SpecErrors(problems)
     for env in envs:
         problems += _rules(env)
-    problems += compose_check.check(loaded.root, [(e.document, e.source_map) for e in envs],
-                                    base.compose_scan.unparsable)
+    problems += compose_check.check(loaded.root, [(e.document, e.source_map) for e in envs], base.compose_scan)
     problems += policy_versions.check(loaded, envs, with_lock=check_lock)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
