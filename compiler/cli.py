@@ -40,7 +40,24 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+DISTRIBUTION = "llm-gateway-policy"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        click.echo(f"gatewayctl {version(DISTRIBUTION)}")
+    except PackageNotFoundError:
+        click.echo(f"gatewayctl (version unknown: {DISTRIBUTION} is not installed; run scripts/setup)")
+    ctx.exit()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="print the version of gatewayctl and exit")
 @click.option("-C", "--project-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="project root holding specs/, rego/ and generated/")
 @click.pass_context

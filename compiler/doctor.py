@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import sys
 from pathlib import Path
 
 import click
@@ -29,12 +30,12 @@ def run_doctor(root: Path) -> int:
         mark = click.style("ok  ", fg="green") if ok else click.style("FAIL", fg="red")
         click.echo(f"[{mark}] {what}" + (f" — {fix}" if fix and not ok else ""))
 
-    venv_bin = Path(os.__file__).resolve().parents[2] / "bin"
     for tool, fix in REQUIRED_TOOLS.items():
-        report(_which(tool, venv_bin) is not None, f"tool {tool}", fix)
+        found = which(tool)
+        report(found is not None, f"tool {tool}" + (f" ({found})" if found else ""), fix)
     for tool, why in OPTIONAL_TOOLS.items():
-        found = _which(tool, venv_bin)
-        click.echo(f"[info] tool {tool}: {'found' if found else 'absent'} ({why})")
+        found = which(tool)
+        click.echo(f"[info] tool {tool}: {found or 'absent'} ({why})")
     try:
         spec = check(root)
     except SpecErrors as exc:
@@ -56,8 +57,18 @@ def run_doctor(root: Path) -> int:
     return 1 if failures else 0
 
 
-def _which(tool: str, venv_bin: Path) -> str | None:
-    return shutil.which(tool) or shutil.which(tool, path=str(venv_bin))
+def which(tool: str) -> str | None:
+    """The tool of this installation first (its venv's pinned version), whatever PATH says, then PATH."""
+    return shutil.which(tool, path=os.pathsep.join(_install_dirs())) or shutil.which(tool)
+
+
+def _install_dirs() -> list[str]:
+    """Where this installation's console scripts live: beside the interpreter (not resolved:
+    .venv/bin/python is a symlink out of the venv) and in sys.prefix, which a venv sets to itself."""
+    scripts = "Scripts" if os.name == "nt" else "bin"
+    dirs = [Path(sys.executable).parent] if sys.executable else []
+    dirs.append(Path(sys.prefix) / scripts)
+    return list(dict.fromkeys(str(d) for d in dirs))
 
 
 def _port_holder(port: int) -> str | None:

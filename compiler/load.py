@@ -7,17 +7,15 @@ later error can point at the exact line.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
 
 from compiler.errors import Position, SpecError, SpecErrors
+from compiler.safe_yaml import YamlProblem, key_value_position, read_yaml
 
 KeyPath = tuple[str | int, ...]
 SPEC_SUFFIXES = (".yaml", ".yml")
@@ -67,8 +65,7 @@ def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
-            kline, kcol = node.lc.key(key)
-            vline, vcol = node.lc.value(key)
+            kline, kcol, vline, vcol = key_value_position(node, key)
             child = (*path, str(key))
             smap.keys[child] = Position(rel, kline + 1, kcol + 1)
             smap.values[child] = Position(rel, vline + 1, vcol + 1)
@@ -92,12 +89,6 @@ def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
     return node
 
 
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
 def spec_files(spec_dir: Path) -> list[Path]:
     return sorted(p for p in spec_dir.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
 
@@ -115,7 +106,6 @@ def load_specs(root: Path, spec_dir: Path | None = None) -> LoadedSpecs:
     document: dict[str, Any] = {}
     smap = SourceMap()
     files: dict[str, bytes] = {}
-    yaml = _yaml()
     if not spec_dir.is_dir():
         raise SpecErrors([SpecError(Position(_rel(spec_dir, root)), "spec directory not found",
                                     "run gatewayctl from the project root or pass -C DIR")])
@@ -125,22 +115,14 @@ def load_specs(root: Path, spec_dir: Path | None = None) -> LoadedSpecs:
                                     "add specs/gateway.yaml (see specs/ in the repository)")])
     for path in paths:
         rel = _rel(path, root)
-        raw = path.read_bytes()
-        files[rel] = raw
         try:
-            node = yaml.load(raw.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            problems.append(SpecError(Position(rel, 1, 1), f"file is not UTF-8 ({exc.reason})",
-                                      "save the file as UTF-8"))
+            raw, node = read_yaml(path, rel)
+        except YamlProblem as exc:
+            problems.append(exc.error)
             continue
-        except MarkedYAMLError as exc:
-            problems.append(_yaml_error(exc, rel))
-            continue
-        if node is None:
-            continue
-        if not isinstance(node, CommentedMap):
-            problems.append(SpecError(Position(rel, 1, 1), "a spec file must be a mapping of sections",
-                                      "start the file with a section such as `services:`"))
+        files[rel] = raw
+        if not isinstance(node, CommentedMap) or not node:
+            problems.append(_not_sections(node, rel))
             continue
         file_map = SourceMap()
         # The document root (for a missing section) is the first file.
@@ -167,16 +149,16 @@ def load_specs(root: Path, spec_dir: Path | None = None) -> LoadedSpecs:
     return LoadedSpecs(root, document, smap, files, rego_sources)
 
 
-def _yaml_error(exc: MarkedYAMLError, rel: str) -> SpecError:
-    mark = exc.problem_mark or exc.context_mark
-    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-    what = exc.problem or exc.context or "invalid YAML"
-    duplicate = re.search(r'duplicate key "([^"]*)"', what)
-    if duplicate:
-        return SpecError(Position(rel, line, col), f'duplicate key "{duplicate.group(1)}"',
-                         "each key may appear once in a mapping; merge the two entries")
-    return SpecError(Position(rel, line, col), f"YAML syntax: {what}",
-                     "check indentation and quoting around this line")
+def _not_sections(node: Any, rel: str) -> SpecError:
+    """An empty spec file, or one whose top level is not a mapping of sections."""
+    sections = "top-level sections such as `services:`, `environments:`, `backends:`, `models:`, `policies:`"
+    if node is None or (isinstance(node, CommentedMap | CommentedSeq) and not node):
+        return SpecError(Position(rel, 1, 1), "spec file is empty",
+                         f"a spec file holds one or more {sections}; delete the file if it has none")
+    line, col = (node.lc.line + 1, node.lc.col + 1) if isinstance(node, CommentedSeq) else (1, 1)
+    kind = "a list" if isinstance(node, CommentedSeq) else "a single value"
+    return SpecError(Position(rel, line, col), f"a spec file must be a mapping of sections, not {kind}",
+                     f"write {sections}")
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -34,6 +34,9 @@ def _to_spec_error(err: ErrorDetails, smap: SourceMap) -> SpecError:
             "allowed keys: " + ", ".join(sorted(allowed)) if allowed else "remove it")
         where = smap.locate(loc, key=True)
         return SpecError(where, f'unknown key "{key}" in {_dotted(loc[:-1]) or "document"}', hint)
+    if kind == "missing" and len(loc) == 1:
+        return SpecError(smap.locate(()), f'no spec file defines the required section "{loc[0]}"',
+                         f"add `{loc[0]}:` to a file in specs/")
     if kind == "missing":
         parent = _dotted(loc[:-1]) or "document"
         return SpecError(smap.locate(loc[:-1]), f'missing required key "{loc[-1]}" in {parent}', f"add `{loc[-1]}:`")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import compose_scan, policy_versions
+from compiler import compose_check, policy_versions
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.load import LoadedSpecs, SourceMap
 from compiler.model import SpecDocument
@@ -22,6 +22,11 @@ from compiler.ports import claims
 from compiler.typecheck import check_document
 
 SECRET_KEY_RE = re.compile(r"(api_key|secret|token|password|access_key|private_key)", re.I)
+# Sections that hold for every environment at once, with what to do instead of overriding them.
+REPOSITORY_WIDE = {
+    "environments": "set sea_env, enable_policy_gateway and fail_mode on the environment itself",
+    "compose_scan": "the compose scan covers the whole repository; set compose_scan at the top level",
+}
 
 
 @dataclass(frozen=True)
@@ -53,10 +58,11 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
                 envs.append(EnvSpec(env_name, base, smap, SourceMap()))
             continue
         overlay_map = smap.rebased(("environments", env_name, "overrides"))
-        if "environments" in overrides:
-            problems.append(SpecError(overlay_map.locate(("environments",), key=True),
-                                      "an environment's overrides cannot change `environments`",
-                                      "set sea_env, enable_policy_gateway and fail_mode on the environment itself"))
+        fixed = [(section, hint) for section, hint in REPOSITORY_WIDE.items() if section in overrides]
+        if fixed:
+            problems += [SpecError(overlay_map.locate((section,), key=True),
+                                   f"an environment's overrides cannot change `{section}`", hint)
+                         for section, hint in fixed]
             continue
         merged = deep_merge(loaded.document, overrides)
         overlay_map = overlay_positions(loaded.document, overrides, overlay_map)
@@ -65,11 +71,11 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
         problems += env_problems
         if doc is not None:
             envs.append(EnvSpec(env_name, doc, env_map, overlay_map))
-    if problems:
+    if problems or base is None:
         raise SpecErrors(problems)
     for env in envs:
         problems += _rules(env)
-    problems += _foreign_compose_ports(loaded, envs)
+    problems += compose_check.check(loaded.root, [(e.document, e.source_map) for e in envs], base.compose_scan)
     problems += policy_versions.check(loaded, envs, with_lock=check_lock)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
@@ -306,17 +312,3 @@ def _production_invariants(env: EnvSpec) -> Iterator[SpecError]:
             yield SpecError(smap.locate(("policies", pname, "mode", env.name)),
                             f'policy "{pname}" is off in production environment "{env.name}"',
                             "use enforce (or monitor while rolling out a new version)", "warning")
-
-
-def _foreign_compose_ports(loaded: LoadedSpecs, envs: list[EnvSpec]) -> Iterator[SpecError]:
-    owners: dict[int, tuple[str, Position]] = {}
-    for env in envs:
-        for claim in claims(env.document):
-            owners.setdefault(claim.host_port, (claim.service, env.source_map.locate(claim.path)))
-    for binding in compose_scan.bindings(loaded.root):
-        owner = owners.get(binding.host_port)
-        if owner is not None and owner[0] != binding.service:
-            yield SpecError(binding.where,
-                            f'service "{binding.service}" binds host port {binding.host_port}, '
-                            f'which the registry gives to "{owner[0]}" ({owner[1]})',
-                            "change this port, or register the service in specs/ and use its port")

@@ -9,7 +9,7 @@ from compiler.model.backends import Backend, LiteLLM, Model, Router
 from compiler.model.deployment import Deployment
 from compiler.model.environments import Environment
 from compiler.model.policies import Policies
-from compiler.model.services import Gateway, Routing, Service
+from compiler.model.services import ComposeScan, Gateway, Routing, Service
 
 __all__ = ["SpecDocument"]
 
@@ -27,3 +27,4 @@ class SpecDocument(StrictModel):
     litellm: LiteLLM = LiteLLM()
     policies: Policies
     deployment: Deployment = Deployment()
+    compose_scan: ComposeScan = ComposeScan()

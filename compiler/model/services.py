@@ -54,6 +54,16 @@ class Routing(StrictModel):
     fail_mode: FailMode = "closed"
 
 
+class ComposeScan(StrictModel):
+    """How validate treats the hand-written compose files elsewhere in the repository."""
+
+    unparsable: Literal["error", "warn"] = Field(
+        "error",
+        description="a compose file that cannot be parsed: an error, or a warning for one that is not yours "
+        "to fix (its ports and URLs then go unchecked)",
+    )
+
+
 class CircuitBreaker(StrictModel):
     failure_threshold: int = Field(5, ge=1)
     reset_timeout_s: float = Field(30.0, gt=0)

@@ -37,7 +37,12 @@ CASES: dict[str, tuple[int, int, str]] = {
     "fallback_unknown_model": (25, 17, 'falls back to unknown model "gpt-5-mini"'),
     "concurrency_unsupported_capability": (21, 28, 'concurrency limit for "images" but does not support it'),
     "wrong_type_port": (10, 11, "services.llm-provider.port: Input should be a valid integer"),
-    "missing_policies_section": (1, 1, 'missing required key "policies"'),
+    "missing_policies_section": (1, 1, 'no spec file defines the required section "policies"'),
+    "empty_spec_file": (1, 1, "spec file is empty"),
+    "spec_file_is_a_list": (2, 1, "a spec file must be a mapping of sections, not a list"),
+    "unclosed_quote": (9, 12, "YAML syntax: unclosed quoted string: it runs to the end of the file"),
+    "unsupported_yaml_tag": (24, 29, "YAML tag !!python/name:os.system is not supported"),
+    "recursive_alias": (6, 38, "alias *deps refers to a node that contains it (a cycle)"),
 }
 
 

@@ -155,6 +155,29 @@ def test_a_section_in_two_files_names_both(project: Path) -> None:
         'specs/extra.yaml:1:1: error: section "router" is already defined in specs/backends.yaml:')
 
 
+def test_an_empty_spec_file_is_reported_in_that_file_alone(project: Path) -> None:
+    (project / "specs" / "gateway.yaml").write_text("")
+    code, output = gatewayctl(project, "validate")
+    assert code == 1
+    assert output.splitlines() == [
+        "specs/gateway.yaml:1:1: error: spec file is empty (hint: a spec file holds one or more top-level sections "
+        "such as `services:`, `environments:`, `backends:`, `models:`, `policies:`; delete the file if it has none)",
+        "1 error found",
+    ]
+
+
+def test_an_unclosed_quote_is_reported_where_the_string_opens(project: Path) -> None:
+    policies = project / "specs" / "policies.yaml"
+    lines = policies.read_text().splitlines(keepends=True)
+    assert lines[33] == "    version: 1.0.0\n"
+    lines[33] = '    version: "1.0.0\n'
+    policies.write_text("".join(lines))
+    code, output = gatewayctl(project, "validate")
+    assert code == 1
+    assert output.splitlines()[0].startswith(
+        "specs/policies.yaml:34:14: error: YAML syntax: unclosed quoted string: it runs to the end of the file")
+
+
 def test_privileged_port_is_a_warning_not_an_error(project: Path) -> None:
     gateway = project / "specs" / "gateway.yaml"
     gateway.write_text(gateway.read_text().replace("port: 8181", "port: 81", 1))
@@ -180,3 +203,21 @@ def test_technical_spec_doc_keeps_the_port_table_between_markers(project: Path, 
     assert "| policy-gateway | policy-gateway | 8080 | 8080 | 8080 | 8080 |" in text
     assert "flowchart LR" in text
     assert "stale row" not in text
+
+
+def test_version_prints_the_package_version_and_exits_0() -> None:
+    from importlib.metadata import version
+
+    result = CliRunner().invoke(main, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"gatewayctl {version('llm-gateway-policy')}\n"
+
+
+def test_doctor_finds_the_venvs_tools_when_the_venv_is_not_on_path(project: Path) -> None:
+    venv_bin = Path(sys.executable).parent
+    path = os.pathsep.join(d for d in os.defpath.split(os.pathsep) if d and Path(d) != venv_bin)
+    run = subprocess.run([sys.executable, "-m", "compiler", "-C", str(project), "doctor"], capture_output=True,
+                         text=True, check=False, env={**os.environ, "PATH": path, "PYTHONPATH": str(REPO)})
+    assert "Traceback" not in run.stderr
+    for tool in ("just", "docker-compose"):
+        assert f"[ok  ] tool {tool} ({venv_bin / tool})" in run.stdout, run.stdout
