@@ -137,6 +137,14 @@ class FakeProviderProcess:
         answer: list[dict[str, Any]] = httpx.get(f"{self.base_url}/_requests", timeout=5).json()
         return answer
 
+    def script(self, path: str, **answer: Any) -> None:
+        """Queue an exact raw answer for `path` (see fake_provider.py: status, headers, body, chunks...)."""
+        httpx.post(f"{self.base_url}/_script", json={"path": path, **answer}, timeout=5).raise_for_status()
+
+    def saw(self, text: str) -> bool:
+        """Whether `text` reached the provider anywhere: a path, header, body or uploaded file."""
+        return text in json.dumps(self.requests(), ensure_ascii=False)
+
 
 def start_fake_provider(log: Path) -> FakeProviderProcess:
     with log.open("w") as err:

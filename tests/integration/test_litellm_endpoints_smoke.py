@@ -381,3 +381,266 @@ def test_a2a_agent_card_send_and_stream(proxy: str, fake_provider: Any) -> None:
     posts = [r for r in fake_provider.requests() if r["method"] == "POST"]
     assert [p["body"]["method"] for p in posts] == ["message/send", "message/stream"]
     assert posts[0]["body"]["params"]["message"]["parts"][0]["text"] == "hello agent"
+
+
+# --- which guardrail hooks LiteLLM runs, per endpoint ---------------------------------------------
+
+A2A_MESSAGE = {"kind": "message", "messageId": "m1", "role": "user", "parts": [{"kind": "text", "text": "hi"}]}
+MCP_CALL = {"name": f"{MCP_SERVER}-lookup", "arguments": {"text": "find me"}}
+WAV = {"file": ("a.wav", b"RIFF0000WAVEfake", "audio/wav")}
+# endpoint: (path, request; call_type of async_pre_call_hook, the native hook that sees the answer,
+# what apply_guardrail is called for). LITELLM_ENDPOINTS.md explains the rows.
+HOOKS: dict[str, tuple[str, dict[str, Any], str, str | None, set[str]]] = {
+    "chat": (
+        "/v1/chat/completions",
+        {"json": {"model": "chat-default", "messages": [{"role": "user", "content": "hi"}]}},
+        "acompletion",
+        "async_post_call_success_hook",
+        {"request", "response"},
+    ),
+    "chat-stream": (
+        "/v1/chat/completions",
+        {"json": {"model": "chat-default", "stream": True, "messages": [{"role": "user", "content": "hi"}]}},
+        "acompletion",
+        "async_post_call_streaming_iterator_hook",
+        {"request", "response"},
+    ),
+    "completions": (
+        "/v1/completions",
+        {"json": {"model": "fake-instruct", "prompt": "hi"}},
+        "atext_completion",
+        "async_post_call_success_hook",
+        {"request", "response"},
+    ),
+    "completions-stream": (
+        "/v1/completions",
+        {"json": {"model": "fake-instruct", "prompt": "hi", "stream": True}},
+        "atext_completion",
+        "async_post_call_streaming_iterator_hook",
+        {"request"},
+    ),
+    "responses": (
+        "/v1/responses",
+        {"json": {"model": "chat-default", "input": "hi"}},
+        "aresponses",
+        "async_post_call_success_hook",
+        {"request", "response"},
+    ),
+    "responses-stream": (
+        "/v1/responses",
+        {"json": {"model": "chat-default", "input": "hi", "stream": True}},
+        "aresponses",
+        "async_post_call_streaming_iterator_hook",
+        {"request", "response"},
+    ),
+    "messages": (
+        "/v1/messages",
+        {"json": {"model": "fake-claude", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}},
+        "anthropic_messages",
+        "async_post_call_success_hook",
+        {"request", "response"},
+    ),
+    "messages-stream": (
+        "/v1/messages",
+        {
+            "json": {
+                "model": "fake-claude",
+                "max_tokens": 9,
+                "stream": True,
+                "messages": [{"role": "user", "content": "hi"}],
+            }
+        },
+        "anthropic_messages",
+        "async_post_call_streaming_iterator_hook",
+        {"request", "response"},
+    ),
+    "embeddings": (
+        "/v1/embeddings",
+        {"json": {"model": "fake-embed", "input": "hi"}},
+        "aembedding",
+        "async_post_call_success_hook",
+        {"request"},
+    ),
+    "images": (
+        "/v1/images/generations",
+        {"json": {"model": "fake-image", "prompt": "a cat"}},
+        "image_generation",
+        "async_post_call_success_hook",
+        {"request"},
+    ),
+    "images-edit": (
+        "/v1/images/edits",
+        {"data": {"model": "fake-image", "prompt": "a hat"}, "files": {"image": ("a.png", b"\x89PNG", "image/png")}},
+        "aimage_edit",
+        "async_post_call_success_hook",
+        {"request"},
+    ),
+    "speech": (
+        "/v1/audio/speech",
+        {"json": {"model": "fake-tts", "input": "hi", "voice": "alloy"}},
+        "aspeech",
+        None,
+        {"request"},
+    ),
+    "transcription": (
+        "/v1/audio/transcriptions",
+        {"data": {"model": "fake-stt"}, "files": WAV},
+        "transcription",
+        None,
+        set(),
+    ),
+    "moderations": (
+        "/v1/moderations",
+        {"json": {"model": "fake-moderation", "input": "hi"}},
+        "moderation",
+        None,
+        set(),
+    ),
+    "rerank": (
+        "/v1/rerank",
+        {"json": {"model": "fake-rerank", "query": "q", "documents": ["d1"]}},
+        "rerank",
+        None,
+        {"request"},
+    ),
+    "a2a": (
+        f"/a2a/{A2A_AGENT}",
+        {"json": {"jsonrpc": "2.0", "id": "1", "method": "message/send", "params": {"message": A2A_MESSAGE}}},
+        "asend_message",
+        "async_post_call_success_hook",
+        {"request", "response"},
+    ),
+    "a2a-stream": (
+        f"/a2a/{A2A_AGENT}",
+        {"json": {"jsonrpc": "2.0", "id": "1", "method": "message/stream", "params": {"message": A2A_MESSAGE}}},
+        "asend_message",
+        "async_post_call_streaming_iterator_hook",
+        {"request"},
+    ),
+    "mcp-call": (
+        "/mcp/",
+        {
+            "json": {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": MCP_CALL},
+            "headers": {"accept": "application/json, text/event-stream"},
+        },
+        "call_mcp_tool",
+        "async_post_mcp_tool_call_hook",
+        {"request", "response"},
+    ),
+}
+
+
+@pytest.mark.parametrize("endpoint", list(HOOKS))
+def test_guardrail_hooks_litellm_runs_per_endpoint(proxy: str, probe_log: Path, endpoint: str) -> None:
+    path, given, call_type, answer_hook, unified = HOOKS[endpoint]
+    request = dict(given)
+    headers = {**AUTH, **request.pop("headers", {})}
+    r = httpx.post(f"{proxy}{path}", headers=headers, timeout=30, **request)
+    assert r.status_code == 200, r.text
+    seen = [json.loads(line) for line in probe_log.read_text().splitlines()]
+    native = [e for e in seen if e["probe"] == "NativeProbe"]
+    assert {e["call_type"] for e in native if e["hook"] == "async_pre_call_hook"} == {call_type}
+    answer_hooks = {e["hook"] for e in native} - {"async_pre_call_hook", "async_moderation_hook"}
+    answer_hooks.discard("async_post_call_streaming_hook")  # per chunk, beside the iterator hook
+    assert answer_hooks == ({answer_hook} if answer_hook else set())
+    assert {e["input_type"] for e in seen if e["probe"] == "UnifiedProbe"} == unified
+
+
+# --- the fake itself, through the official SDKs ------------------------------------------------------
+
+
+@pytest.fixture
+def direct(fake_provider: Any) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=f"{fake_provider.base_url}/v1", api_key="fake", max_retries=0) as client:
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("slots", "read"),
+    [
+        (["content_parts"], lambda m: m["content"][0]["text"]),
+        (["reasoning_content"], lambda m: m["reasoning_content"]),
+        (["refusal"], lambda m: m["refusal"]),
+        (["tool_call_arguments"], lambda m: json.loads(m["tool_calls"][0]["function"]["arguments"])["text"]),
+    ],
+    ids=["content-parts", "reasoning", "refusal", "tool-arguments"],
+)
+def test_fake_chat_puts_the_reply_where_told(fake_provider: Any, slots: list[str], read: Any) -> None:
+    fake_provider.control(reply_in=slots)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    message = httpx.post(f"{fake_provider.base_url}/v1/chat/completions", json=body, timeout=10).json()
+    assert read(message["choices"][0]["message"]) == REPLY
+    assert message["choices"][0]["message"]["content"] is None or slots == ["content_parts"]
+
+
+def test_fake_streams_parse_with_the_openai_sdk(direct: openai.OpenAI, fake_provider: Any) -> None:
+    fake_provider.control(reply_in=["primary", "refusal", "reasoning"])
+    chunks = list(direct.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], stream=True))
+    assert "".join(c.choices[0].delta.refusal or "" for c in chunks if c.choices) == REPLY
+    events = list(direct.responses.create(model="m", input="hi", stream=True))
+    final = events[-1]
+    assert final.type == "response.completed"
+    assert [item.type for item in final.response.output] == ["reasoning", "message"]
+    assert "".join(e.delta for e in events if e.type == "response.refusal.delta") == REPLY
+    assert "".join(e.delta for e in events if e.type == "response.reasoning_summary_text.delta") == REPLY
+    text = direct.audio.transcriptions.create(model="m", file=("a.wav", b"RIFF", "audio/wav"), response_format="srt")
+    assert REPLY in str(text)
+
+
+def test_fake_messages_parse_with_the_anthropic_sdk(fake_provider: Any) -> None:
+    fake_provider.control(reply_in=["thinking", "tool_use_input"], chunk_chars=3)
+    with anthropic.Anthropic(base_url=fake_provider.base_url, api_key="fake", max_retries=0) as client:
+        message = client.messages.create(model="claude", max_tokens=9, messages=[{"role": "user", "content": "hi"}])
+        with client.messages.stream(model="claude", max_tokens=9, messages=[{"role": "user", "content": "hi"}]) as s:
+            final = s.get_final_message()
+    for answer in (message, final):
+        assert [b.type for b in answer.content] == ["thinking", "tool_use"]
+        assert answer.content[0].thinking == REPLY  # type: ignore[union-attr]
+        assert answer.content[1].input == {"text": REPLY}  # type: ignore[union-attr]
+        assert answer.stop_reason == "tool_use"
+
+
+# --- the fake's control API -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (
+            {"chunks": ['data: {"a": 1}\r\r', ": comment\n\n", "data: not json\n\n"]},
+            b'data: {"a": 1}\r\r: comment\n\ndata: not json\n\n',
+        ),
+        (
+            {"chunks": ['event: error\ndata: {"error": {"message": "boom"}}\n\n']},
+            b'event: error\ndata: {"error": {"message": "boom"}}\n\n',
+        ),
+        ({"body": '{"choices": []}', "headers": [["content-type", "application/json"]]}, b'{"choices": []}'),
+        ({"body": "x", "repeat": 1 << 20}, b"x" * (1 << 20)),
+    ],
+    ids=["cr-only-comment-non-json", "error-event", "json-instead-of-sse", "huge-body"],
+)
+def test_fake_sends_a_scripted_answer_byte_for_byte(
+    fake_provider: Any, script: dict[str, Any], expected: bytes
+) -> None:
+    fake_provider.script("/v1/chat/completions", **script)
+    body = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "secret"}]}
+    r = httpx.post(f"{fake_provider.base_url}/v1/chat/completions", json=body, timeout=10)
+    assert r.content == expected
+    assert fake_provider.saw("secret")
+    normal = httpx.post(f"{fake_provider.base_url}/v1/chat/completions", json=body, timeout=10)
+    assert REPLY[:8] in normal.text  # the script answered once
+
+
+def test_fake_scripts_status_and_hostile_headers(fake_provider: Any) -> None:
+    fake_provider.script(
+        "/v1/embeddings",
+        times=2,
+        status=302,
+        headers=[["location", "http://127.0.0.1:9/elsewhere"], ["x-evil", "a\tb; ,=\u00ff"]],
+    )
+    for _ in range(2):
+        r = httpx.post(f"{fake_provider.base_url}/v1/embeddings", json={"input": "x"}, timeout=10)
+        assert r.status_code == 302 and r.headers["location"] == "http://127.0.0.1:9/elsewhere"
+        assert r.headers["x-evil"] == "a\tb; ,=\u00ff"
+    assert httpx.post(f"{fake_provider.base_url}/v1/embeddings", json={"input": "x"}, timeout=10).status_code == 200
+    assert not fake_provider.saw("never sent")
