@@ -4,7 +4,8 @@ policy gateway (`gatewayctl serve`), each on a free 127.0.0.1 port, each stopped
 Reusable by other suites (client adapters, ...). Fixtures:
 
   fake_provider        session   FakeProviderProcess: .base_url, .control(**state), .reset(),
-                                 .requests()  (see fake_provider.py for the control API)
+                                 .requests(), .script(path, **raw_answer), .saw(text)
+                                 (see fake_provider.py for every endpoint and the control API)
   redis_server         session   RedisServer: .url, .port, .stop(), .start() (same port)
   start_redis          function  () -> a private RedisServer, stopped after the test
   compiled_project     session   a temp copy of the project compiled with `gatewayctl compile

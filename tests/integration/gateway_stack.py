@@ -137,6 +137,14 @@ class FakeProviderProcess:
         answer: list[dict[str, Any]] = httpx.get(f"{self.base_url}/_requests", timeout=5).json()
         return answer
 
+    def script(self, path: str, **answer: Any) -> None:
+        """Queue an exact raw answer for `path` (see fake_provider.py: status, headers, body, chunks...)."""
+        httpx.post(f"{self.base_url}/_script", json={"path": path, **answer}, timeout=5).raise_for_status()
+
+    def saw(self, text: str) -> bool:
+        """Whether `text` reached the provider anywhere: a path, header, body or uploaded file."""
+        return text in json.dumps(self.requests(), ensure_ascii=False)
+
 
 def start_fake_provider(log: Path) -> FakeProviderProcess:
     with log.open("w") as err:
@@ -216,10 +224,20 @@ def compile_project(
     return out
 
 
-def litellm_test_config(generated: Path, env: str, provider_url: str) -> Path:
+def litellm_test_config(
+    generated: Path,
+    env: str,
+    provider_url: str,
+    *,
+    endpoints: bool = False,
+    guardrails: list[dict[str, Any]] | None = None,
+    name: str = "test-config.yaml",
+) -> Path:
     """The emitted LiteLLM config of `env`, with its chat models served by the fake provider (it
     speaks the OpenAI protocol, not Ollama's), without in-proxy guardrails (the gateway applies
-    the policies here), and forwarding `traceparent` and `X-*` headers to the provider."""
+    the policies here), and forwarding `traceparent` and `X-*` headers to the provider.
+    `endpoints` adds the upstreams of every other endpoint (add_endpoint_upstreams), `guardrails`
+    a `guardrails:` section; `name` is the file written next to the emitted config."""
     yaml = YAML(typ="safe")
     emitted = yaml.load((generated / env / "litellm" / "config.yaml").read_text())
     models = [
@@ -244,10 +262,63 @@ def litellm_test_config(generated: Path, env: str, provider_url: str) -> Path:
         "litellm_settings": litellm_settings,
         "general_settings": general,
     }
-    path = generated / env / "litellm" / "test-config.yaml"
+    if endpoints:
+        add_endpoint_upstreams(config, provider_url)
+    if guardrails:
+        config["guardrails"] = guardrails
+    path = generated / env / "litellm" / name
     with path.open("w") as f:
         YAML().dump(config, f)
     return path
+
+
+# What LiteLLM needs to serve every endpoint from the fake provider: model_name -> (provider
+# model, model_info.mode, api_base relative to the provider). The chat models above serve
+# /v1/chat/completions, /v1/responses (openai/ calls the provider's /v1/responses natively) and,
+# through x-litellm-model, /v1/files and /v1/batches.
+ENDPOINT_MODELS: dict[str, tuple[str, str, str]] = {
+    "fake-instruct": ("text-completion-openai/fake-instruct", "completion", "/v1"),
+    "fake-claude": ("anthropic/claude-fake-4", "chat", ""),
+    "fake-embed": ("openai/fake-embed", "embedding", "/v1"),
+    "fake-image": ("openai/dall-e-3", "image_generation", "/v1"),
+    "fake-tts": ("openai/fake-tts", "audio_speech", "/v1"),
+    "fake-stt": ("openai/fake-whisper", "audio_transcription", "/v1"),
+    "fake-moderation": ("openai/fake-moderation", "moderation", "/v1"),
+    "fake-rerank": ("cohere/fake-rerank", "rerank", ""),
+}
+MCP_SERVER = "fake_mcp"
+A2A_AGENT = "fake-agent"
+
+
+def add_endpoint_upstreams(config: dict[str, Any], provider_url: str) -> None:
+    """Models for every endpoint, the fake's MCP server (`mcp_servers:`), its A2A agent
+    (`agents:`) and `files_settings` for /v1/files without a model, all on the fake provider."""
+    config["model_list"] += [
+        {
+            "model_name": name,
+            "litellm_params": {"model": model, "api_base": f"{provider_url}{base}", "api_key": "fake"},
+            "model_info": {"mode": mode},
+        }
+        for name, (model, mode, base) in ENDPOINT_MODELS.items()
+    ]
+    config["mcp_servers"] = {MCP_SERVER: {"url": f"{provider_url}/mcp", "transport": "http"}}
+    config["agents"] = [
+        {
+            "agent_name": A2A_AGENT,
+            "agent_card_params": {
+                "name": A2A_AGENT,
+                "description": "the fake provider's A2A agent",
+                "url": f"{provider_url}/a2a",
+                "version": "1.0.0",
+                "protocolVersion": "0.3.0",
+                "capabilities": {"streaming": True},
+                "defaultInputModes": ["text/plain"],
+                "defaultOutputModes": ["text/plain"],
+                "skills": [{"id": "answer", "name": "answer", "description": "Answers.", "tags": ["fake"]}],
+            },
+        }
+    ]
+    config["files_settings"] = [{"custom_llm_provider": "openai", "api_base": f"{provider_url}/v1", "api_key": "fake"}]
 
 
 @dataclass
