@@ -19,7 +19,7 @@ _TRANSCRIPT_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 SPEECH = Endpoint(
     name="audio_speech",
     title="text to speech",
-    capability="audio",
+    capability="speech",
     routes=(Route("POST", "/v1/audio/speech"),),
     request=shape(
         {
@@ -50,7 +50,7 @@ def _closes(event: Mapping[str, Any]) -> tuple[Channel, ...]:
 TRANSCRIPTIONS = Endpoint(
     name="audio_transcriptions",
     title="speech to text",
-    capability="audio",
+    capability="transcription",
     routes=(Route("POST", "/v1/audio/transcriptions"),),
     body="multipart",
     multipart=Multipart(
