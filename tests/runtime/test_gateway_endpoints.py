@@ -187,7 +187,8 @@ async def test_a_batch_input_line_with_a_violation_is_refused_with_its_line_numb
     _, client = await gateway(**EVERYTHING)
     lines = [json.loads(json.dumps(BATCH_LINE).replace("TEXT", text)) for text in ("fine", "also fine", EMAIL)]
     body = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    r = await client.post("/v1/files", data={"purpose": "batch"}, files={"file": ("b.jsonl", body, "application/jsonl")})
+    upload = {"file": ("b.jsonl", body, "application/jsonl")}
+    r = await client.post("/v1/files", data={"purpose": "batch"}, files=upload)
     assert r.status_code == 403, r.text
     error = r.json()["error"]
     assert error["line"] == 3 and error["message"].startswith("line 3 of the batch input")
