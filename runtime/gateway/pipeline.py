@@ -373,6 +373,14 @@ async def forward(ex: Exchange) -> int:
                     code="upstream_error",
                     upstream_status=resp.status,
                 )
+            if 300 <= resp.status < 400:
+                # never followed: it would send the request (and its prompt) where the specs do not say
+                raise ApiError(
+                    502,
+                    f"the model provider answered with a redirect (HTTP {resp.status}), which is not followed",
+                    type_="service_unavailable",
+                    code="upstream_redirect",
+                )
             content = resp.headers.get("content-type", "")
             passed = _returned_headers(ex, resp.headers)
             if ex.stream and resp.status < 300 and content.startswith("text/event-stream"):
