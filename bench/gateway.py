@@ -1,14 +1,17 @@
 """What the policy gateway costs: client → LiteLLM vs client → gateway → LiteLLM, same run.
 
-    python bench/gateway.py            # ~2 minutes on 2 cores; prints a Markdown table
+    python bench/gateway.py                          # ~3 minutes on 2 cores; prints a Markdown table
+    python bench/gateway.py --baseline-rev 0ad778c   # also the gateway of another revision, same run
 
 Starts the fake provider (tests/integration/fake_provider.py), a real LiteLLM proxy on it, Redis,
 and the gateway (`gatewayctl serve`, staging: both policies in enforce, real bundle; and a second
 one with both policies `off`, to separate the gateway's own cost from the engine's), then drives
 each target from a separate load-generator process (aiohttp, keep-alive, one connection per
-client) at 1 and 50 concurrent clients. Also measures two bare forwarders ("read body, forward,
-return", no policy) that differ only in the upstream HTTP client, aiohttp vs httpx: the evidence
-for the gateway's choice of client.
+client) at 1 and 50 concurrent clients, on chat completions and on embeddings. Also measures two
+bare forwarders ("read body, forward, return", no policy) that differ only in the upstream HTTP
+client, aiohttp vs httpx: the evidence for the gateway's choice of client. With --baseline-rev the
+gateway of that revision (its own compiler, runtime and policies, from `git archive`) runs beside
+this checkout's, policies on and off, so a change to the request path is judged in one run.
 
 Judging (docs/benchmarks.md): at 1 client, the added p50/p99 over LiteLLM alone; at 50 clients,
 LiteLLM alone already queues, so throughput through the gateway as a share of LiteLLM alone, and
@@ -42,10 +45,16 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # --- load generator (runs in its own process) ---------------------------------------------------
 
 
-async def _loadgen(url: str, key: str, clients: int, requests: int, warmup: int) -> dict[str, Any]:
+BODIES = {
+    "chat": ("/v1/chat/completions", {"model": "chat-default", "messages": [{"role": "user", "content": PROMPT}]}),
+    "embeddings": ("/v1/embeddings", {"model": "embed-default", "input": PROMPT}),
+}
+
+
+async def _loadgen(url: str, key: str, clients: int, requests: int, warmup: int, kind: str) -> dict[str, Any]:
     import aiohttp
 
-    body = json.dumps({"model": "chat-default", "messages": [{"role": "user", "content": PROMPT}]}).encode()
+    body = json.dumps(BODIES[kind][1]).encode()
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     sessions = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) for _ in range(clients)]
     latencies: list[float] = []
@@ -91,13 +100,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
 
 
-def measure(url: str, key: str, clients: int, requests: int, pids: dict[str, int]) -> dict[str, Any]:
+def measure(url: str, key: str, clients: int, requests: int, pids: dict[str, int], kind: str) -> dict[str, Any]:
     proc = subprocess.Popen(
         [
             sys.executable,
             __file__,
             "--loadgen",
-            url,
+            url + BODIES[kind][0],
+            "--kind",
+            kind,
             "--key",
             key,
             "--clients",
@@ -184,7 +195,9 @@ def main() -> None:
     parser.add_argument("--requests-50", type=int, default=1500, help="timed requests at 50 clients")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--skip-forwarders", action="store_true")
+    parser.add_argument("--baseline-rev", help="also measure the gateway of this git revision (e.g. 0ad778c)")
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
+    parser.add_argument("--kind", default="chat", help=argparse.SUPPRESS)
     parser.add_argument("--forwarder", help=argparse.SUPPRESS)
     parser.add_argument("--upstream", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -194,7 +207,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.loadgen:
-        result = asyncio.run(_loadgen(args.loadgen, args.key, args.clients, args.requests, args.warmup))
+        result = asyncio.run(_loadgen(args.loadgen, args.key, args.clients, args.requests, args.warmup, args.kind))
         print(json.dumps(result), flush=True)
         return
     if args.forwarder:
@@ -209,7 +222,28 @@ def lift_limits(specs: dict[str, Any]) -> None:
     specs["gateway"]["gateway"]["rate_limit"]["requests_per_minute"] = 10_000_000
     # Admission control would refuse the 50 clients above the backend's 8 (correctly); here every
     # request must reach LiteLLM so all targets do the same work.
-    specs["backends"]["backends"]["gpu_fast"]["concurrency"]["chat"] = 1000
+    for capability in ("chat", "embeddings"):
+        specs["backends"]["backends"]["gpu_fast"]["concurrency"][capability] = 1000
+
+
+def policies_off(specs: dict[str, Any]) -> None:
+    """The same gateway with both policies `off`: its own cost without the policy engine's."""
+    lift_limits(specs)
+    for policy in ("prompt", "output"):
+        specs["policies"]["policies"][policy]["mode"]["staging"] = "off"
+
+
+def revision_tree(rev: str, root: Path) -> Path:
+    """The files of another revision that the gateway and its compile need, from `git archive`."""
+    tree = root / f"rev-{rev}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "compiler", "runtime", "specs", "rego", "docs"],
+        capture_output=True,
+        check=True,
+    )
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
 
 
 def run_all(args: argparse.Namespace) -> None:
@@ -223,7 +257,7 @@ def run_all(args: argparse.Namespace) -> None:
             provider.control(record=False)
 
             generated = stack.compile_project(root / "project", provider.base_url, lift_limits)
-            config = stack.litellm_test_config(generated, "staging", provider.base_url)
+            config = stack.litellm_test_config(generated, "staging", provider.base_url, endpoints=True)
             bench_config(config)
             proxy = stack.LiteLLMProxy(config, root / "litellm.log").start()
             started.append(proxy)
@@ -234,15 +268,7 @@ def run_all(args: argparse.Namespace) -> None:
             started.append(gateway)
             assert gateway.chat(PROMPT).status_code == 200, gateway.log.read_text()[-2000:]
 
-            # The same gateway with both policies `off`: its own cost without the policy engine's.
-            def policies_off(specs: dict[str, Any]) -> None:
-                lift_limits(specs)
-                for policy in ("prompt", "output"):
-                    specs["policies"]["policies"][policy]["mode"]["staging"] = "off"
-
-            generated_off = stack.compile_project(
-                root / "project-off", provider.base_url, policies_off, {"prompt": "9.0.0", "output": "9.0.0"}
-            )
+            generated_off = stack.compile_project(root / "project-off", provider.base_url, policies_off)
             gateway_off = stack.launch_gateway(generated_off, "staging", environ, root / "gateway-off.log")
             started.append(gateway_off)
             assert gateway_off.chat(PROMPT).headers["x-policy-decision"] == "off"
@@ -251,6 +277,15 @@ def run_all(args: argparse.Namespace) -> None:
                 "gateway → LiteLLM": (gateway.url, stack.CLIENT_KEYS[0], gateway.process.pid),
                 "gateway, policies off": (gateway_off.url, stack.CLIENT_KEYS[0], gateway_off.process.pid),
             }
+            if args.baseline_rev:
+                tree = revision_tree(args.baseline_rev, root)
+                for label, edit in (("", lift_limits), (", policies off", policies_off)):
+                    name = f"project-{args.baseline_rev}{label.replace(', ', '-').replace(' ', '-')}"
+                    gen = stack.compile_project(root / name, provider.base_url, edit, source=tree)
+                    old = stack.launch_gateway(gen, "staging", environ, root / f"{name}.log", source=tree)
+                    started.append(old)
+                    assert old.chat(PROMPT).status_code == 200, old.log.read_text()[-2000:]
+                    targets[f"gateway {args.baseline_rev}{label}"] = (old.url, stack.CLIENT_KEYS[0], old.process.pid)
             if not args.skip_forwarders:
                 for kind in ("aiohttp", "httpx"):
                     port = stack.free_port()
@@ -276,23 +311,28 @@ def run_all(args: argparse.Namespace) -> None:
             # table keeps each figure's median over the rounds.
             results = {}
             litellm_pid = proxy.process.pid if proxy.process else 0
-            for clients, n in ((1, args.requests_1), (50, args.requests_50)):
-                rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
+            plan = [("chat", 1, args.requests_1, targets), ("chat", 50, args.requests_50, targets)]
+            # Embeddings: LiteLLM alone and this checkout's gateway (the other endpoints share its path).
+            embedding_targets = {k: v for k, v in targets.items() if k in ("LiteLLM alone", "gateway → LiteLLM")}
+            plan += [("embeddings", 1, args.requests_1, embedding_targets)]
+            for kind, clients, n, chosen in plan:
+                rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
                 for r_index in range(args.rounds):
-                    for name, (url, key, pid) in targets.items():
+                    for name, (url, key, pid) in chosen.items():
                         pids = {"litellm": litellm_pid}
                         if pid:
                             pids["front"] = pid
-                        r = measure(url + "/v1/chat/completions", key, clients, max(1, n // args.rounds), pids)
+                        r = measure(url, key, clients, max(1, n // args.rounds), pids, kind)
                         rounds[name].append(r)
                         print(
-                            f"# round {r_index + 1} {name:28s} {clients:2d} clients: p50 {r['p50_ms']:7.2f} ms  "
-                            f"p99 {r['p99_ms']:7.2f} ms  {r['rps']:6.1f} req/s  {r['statuses']}",
+                            f"# round {r_index + 1} {kind:10s} {name:28s} {clients:2d} clients: "
+                            f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms  {r['rps']:6.1f} req/s  "
+                            f"{r['statuses']}",
                             file=sys.stderr,
                             flush=True,
                         )
                 for name, runs in rounds.items():
-                    results[(name, clients)] = {
+                    results[(kind, name, clients)] = {
                         key: statistics.median(run[key] for run in runs)
                         for key in runs[0]
                         if isinstance(runs[0][key], float | int) and not isinstance(runs[0][key], bool)
@@ -326,20 +366,20 @@ def wait_port(port: int) -> None:
         time.sleep(0.05)
 
 
-def table(results: dict[tuple[str, int], dict[str, Any]]) -> str:
-    base = {c: results[("LiteLLM alone", c)] for c in (1, 50)}
+def table(results: dict[tuple[str, str, int], dict[str, Any]]) -> str:
     lines = [
-        "| target | clients | p50 ms | p99 ms | req/s | added p50 | added p99 | throughput vs LiteLLM "
+        "| endpoint | target | clients | p50 ms | p99 ms | req/s | added p50 | added p99 | throughput vs LiteLLM "
         "| front CPU ms/answer | LiteLLM CPU ms/answer |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for (name, clients), r in results.items():
-        b = base[clients]
+    for (kind, name, clients), r in results.items():
+        b = results[(kind, "LiteLLM alone", clients)]
         front = r.get("cpu_ms_per_answer_front")
+        share = f"{100 * r['rps'] / b['rps']:.0f} %" if b["rps"] else "—"
         lines.append(
-            f"| {name} | {clients} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps']:.1f} "
+            f"| {kind} | {name} | {clients} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['rps']:.1f} "
             f"| {r['p50_ms'] - b['p50_ms']:+.2f} | {r['p99_ms'] - b['p99_ms']:+.2f} "
-            f"| {100 * r['rps'] / b['rps']:.0f} % | {'—' if front is None else f'{front:.2f}'} "
+            f"| {share} | {'—' if front is None else f'{front:.2f}'} "
             f"| {r['cpu_ms_per_answer_litellm']:.2f} |"
         )
     return "\n".join(lines)

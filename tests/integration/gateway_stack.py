@@ -175,18 +175,29 @@ def next_minor(version: str) -> str:
     return f"{major}.{minor + 1}.0"
 
 
+def gatewayctl(source: Path = REPO) -> tuple[list[str], dict[str, str]]:
+    """The command (and the environment it needs) that runs gatewayctl from `source`: this
+    checkout's, or another revision's tree (bench/gateway.py measures one against the other;
+    `-P` keeps the working directory off sys.path, so the tree's packages are the ones loaded)."""
+    if source == REPO:
+        return [str(BIN / "gatewayctl")], {}
+    return [sys.executable, "-P", "-m", "compiler"], {"PYTHONPATH": str(source)}
+
+
 def compile_project(
     root: Path,
     provider_url: str,
     edit: Callable[[dict[str, Any]], None] | None = None,
     policy_versions: dict[str, str] | None = None,
+    *,
+    source: Path = REPO,
 ) -> Path:
-    """Copy specs/, rego/, docs/ to `root`, point the chat backend at the fake provider (so the
-    gateway's readiness probes reach it), apply `edit` to the parsed specs (file stem -> data),
-    and compile with `gatewayctl -C root compile --out root/generated`."""
+    """Copy specs/, rego/, docs/ of `source` to `root`, point the chat backend at the fake provider
+    (so the gateway's readiness probes reach it), apply `edit` to the parsed specs (file stem ->
+    data), and compile with `gatewayctl -C root compile --out root/generated` (`source`'s own)."""
     for name in ("specs", "rego", "docs"):
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, root / name, dirs_exist_ok=True)
+        if (source / name).is_dir():
+            shutil.copytree(source / name, root / name, dirs_exist_ok=True)
     yaml = YAML()
     specs = {p.stem: yaml.load(p.read_text()) for p in sorted((root / "specs").glob("*.yaml"))}
     specs["backends"]["backends"]["gpu_fast"]["base_url"] = f"{provider_url}/v1"
@@ -208,17 +219,20 @@ def compile_project(
     for stem, data in specs.items():
         with (root / "specs" / f"{stem}.yaml").open("w") as f:
             yaml.dump(data, f)
+    command, env = gatewayctl(source)
+    env = {**os.environ, **env}
     if policy_versions:
         run = subprocess.run(
-            [str(BIN / "gatewayctl"), "-C", str(root), "policy", "lock"], capture_output=True, text=True, check=False
+            [*command, "-C", str(root), "policy", "lock"], capture_output=True, text=True, check=False, env=env
         )
         assert run.returncode == 0, run.stdout + run.stderr
     out = root / "generated"
     result = subprocess.run(
-        [str(BIN / "gatewayctl"), "-C", str(root), "compile", "--out", str(out)],
+        [*command, "-C", str(root), "compile", "--out", str(out)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return out
@@ -421,11 +435,15 @@ def launch_gateway(
     *,
     port: int | None = None,
     ready_path: str = "/health/liveliness",
+    source: Path = REPO,
 ) -> Gateway:
-    """`gatewayctl serve` in its own process group, with exactly `environ` over a clean environment."""
+    """`gatewayctl serve` (`source`'s) in its own process group, with exactly `environ` over a
+    clean environment."""
     port = port or free_port()
+    command, extra = gatewayctl(source)
+    environ = {**environ, **extra}
     cmd = [
-        str(BIN / "gatewayctl"),
+        *command,
         "-C",
         str(generated.parent),
         "serve",
