@@ -16,6 +16,7 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_UPSTREAM_TIMEOUT_S     seconds to wait for the upstream's answer
   POLICY_GATEWAY_HEALTH_INTERVAL_S      backend health probe interval (0 disables the probes)
   POLICY_GATEWAY_RELOAD_INTERVAL_S      how often the bundle file is checked for changes
+  POLICY_GATEWAY_DECISION_TIMEOUT_S     longest a policy decision may take (then: the fail mode)
   POLICY_GATEWAY_LOG_LEVEL              log level of the JSON logs
 """
 
@@ -91,6 +92,7 @@ class Settings:
     upstream_timeout_s: float = 600.0
     health_interval_s: float = 30.0
     reload_interval_s: float = 2.0
+    decision_timeout_s: float = 2.0
     log_level: str = "INFO"
     backends: Mapping[str, BackendSettings] = field(default_factory=dict)
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
@@ -246,6 +248,12 @@ def load_settings(
                 env_or("POLICY_GATEWAY_RELOAD_INTERVAL_S", 2.0),
                 float,
                 minimum=0.05,
+            ),
+            decision_timeout_s=_number(
+                "POLICY_GATEWAY_DECISION_TIMEOUT_S",
+                env_or("POLICY_GATEWAY_DECISION_TIMEOUT_S", 2.0),
+                float,
+                minimum=0.01,
             ),
             log_level=str(env_or("POLICY_GATEWAY_LOG_LEVEL", "INFO")).upper(),
             backends=_backends(data.get("backends") or {}),

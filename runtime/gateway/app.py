@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,7 @@ class GatewayApp:
                 {name: b.concurrency for name, b in settings.backends.items()},
                 on_reject=lambda backend, kind: metrics.admission_rejections.labels(backend, kind).inc(),
             ),
+            decisions=ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="policy"),
         )
         self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}
         self._tasks: list[asyncio.Task[None]] = []
@@ -204,6 +207,7 @@ class GatewayApp:
                 await task
         await self.ctx.health.stop()
         await self.ctx.upstream.close()
+        self.ctx.decisions.shutdown(wait=False, cancel_futures=True)
         if self.redis is not None:
             await self.redis.aclose()
 

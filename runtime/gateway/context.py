@@ -3,8 +3,10 @@ and the metrics. Built once by app.py; the pipeline's steps take this, not the a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -48,17 +50,29 @@ class Context:
     router: BackendRouter
     health: HealthChecker
     admission: AdmissionController
+    # Decisions run here, off the event loop (OPA's engine releases the GIL; one engine per
+    # thread), so a slow decision never holds up other requests or the health checks.
+    decisions: ThreadPoolExecutor
 
     async def decide(
         self, engine: PolicyEngine, policy: PolicyName, input: Mapping[str, Any], *, can_redact: bool = False
     ) -> Verdict:
-        """One policy decision, counted and traced. When no decision can be made the fail mode
-        applies: closed raises the 503, open passes with an event and a metric."""
+        """One policy decision, counted and traced. Texts over the policy's size cap are refused
+        without asking the engine; a decision that takes longer than the deadline counts as none.
+        When no decision can be made the fail mode applies: closed raises the 503, open passes
+        with an event and a metric."""
         with self.tracer.start_as_current_span(f"policy {policy}") as span:
-            try:
-                result = verdict(policy, engine.evaluate(policy, input), can_redact=can_redact)
-            except Exception as exc:
-                result = self._no_decision(engine, policy, type(exc).__name__)
+            result = self._over_limit(engine, policy, input)
+            if result is None:
+                loop = asyncio.get_running_loop()
+                try:
+                    # asyncio.timeout, not wait_for: wait_for can swallow the request's own
+                    # cancellation (a client that hung up) when the decision finishes just then
+                    async with asyncio.timeout(self.settings.decision_timeout_s):
+                        decision = await loop.run_in_executor(self.decisions, engine.evaluate, policy, input)
+                    result = verdict(policy, decision, can_redact=can_redact)
+                except Exception as exc:
+                    result = self._no_decision(engine, policy, type(exc).__name__)
             span.set_attributes(
                 {
                     "policy.name": policy,
@@ -71,6 +85,32 @@ class Context:
         for category in result.categories or ("none",):
             self.metrics.decisions.labels(policy, result.mode, result.action, category).inc()
         return result
+
+    def _over_limit(self, engine: PolicyEngine, policy: PolicyName, input: Mapping[str, Any]) -> Verdict | None:
+        """The verdict for texts longer than the policy reads (policies.limits.max_text_chars), or
+        None: the engine decides. It is a decision like any other (counted, in the headers)."""
+        config = self.settings.policies.get(policy, {})
+        limit = (config.get("limits") or {}).get("max_text_chars")
+        mode = str(config.get("mode", "enforce"))
+        if not limit or mode == "off":
+            return None
+        size = sum(len(t.get("text") or "") for t in input.get("texts", ()))
+        if size <= limit:
+            return None
+        try:
+            version = dict(engine.versions).get(policy, "")
+        except Exception:
+            version = ""
+        where = {"field": "texts", "characters": size, "limit": limit}
+        violation = {
+            "rule": "limit_text_size",
+            "category": "limits",
+            "severity": "high",
+            "message": f"texts longer than the {policy} policy reads",
+            "where": where,
+        }
+        action = "block" if mode == "enforce" else "monitor"
+        return Verdict(policy, version, mode, action, ("limits",), ("limit_text_size",), (), (violation,))
 
     def _no_decision(self, engine: PolicyEngine, policy: PolicyName, why: str) -> Verdict:
         if self.settings.fail_mode == "open":

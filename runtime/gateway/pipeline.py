@@ -89,11 +89,20 @@ class Exchange:
         self.debug: list[tuple[bytes, bytes]] = []
         self.usage: Usage | None = None
         self.broken: ApiError | None = None  # the upstream broke off a stream
+        self.gone: asyncio.Future[None] | None = None  # done when the client hung up
 
     @property
     def generates(self) -> bool:
         """The route carries a body the policy reads (else only its path and query)."""
         return self.match.route.kind == "generate"
+
+
+def _cancel_when_gone(ex: Exchange) -> None:
+    """A client that hangs up cancels its request at once: the upstream call is dropped and the
+    admission slot freed (the `finally`s on the way out), whether or not an answer has started."""
+    task = asyncio.current_task()
+    ex.gone = asyncio.ensure_future(_disconnected(ex.request))
+    ex.gone.add_done_callback(lambda done: task.cancel() if task is not None and not done.cancelled() else None)
 
 
 async def handle(ctx: Context, request: Request, responder: Responder, match: Match) -> None:
@@ -110,6 +119,11 @@ async def handle(ctx: Context, request: Request, responder: Responder, match: Ma
     status = 500
     try:
         status = await _run(ex, span)
+    except asyncio.CancelledError:
+        if ex.gone is None or not ex.gone.done():
+            raise  # the server is shutting down, not the client hanging up
+        status = 499
+        ex.log["error"] = "client_closed"
     except ApiError as exc:
         status = exc.status
         ex.log["error"] = exc.code
@@ -126,6 +140,8 @@ async def handle(ctx: Context, request: Request, responder: Responder, match: Ma
         span.set_status(Status(StatusCode.ERROR))
         raise
     finally:
+        if ex.gone is not None:
+            ex.gone.cancel()
         span.set_attribute("http.response.status_code", status)
         elapsed = time.perf_counter() - started
         ctx.metrics.requests.labels(ex.endpoint.name, str(status)).inc()
@@ -139,6 +155,7 @@ async def _run(ex: Exchange, span: Span) -> int:
     authenticate(ex)
     await rate_limit(ex)
     await read_body(ex)
+    _cancel_when_gone(ex)
     parse(ex)
     gate(ex, span)
     with admitted(ex):
@@ -478,26 +495,21 @@ async def _stream(ex: Exchange, resp: Any, passed: list[tuple[bytes, bytes]]) ->
     if ex.model:
         headers.append((b"x-model-used", ex.model.encode()))
     await ex.responder.start(200, headers)
-    # A client that hangs up should stop the generation it asked for: drop the upstream
-    # connection instead of reading the answer to its end for nobody.
-    gone = asyncio.create_task(_disconnected(ex.request))
     try:
         async for data in _chunks(ex, resp):
             out = await sse.feed(data)
             if out:
                 await ex.responder.body(out, more=True)
-            if sse.stopped or gone.done():
-                resp.close()
+            if sse.stopped:
                 break
-        if gone.done():
-            ex.log["error"] = "client_closed"
-        else:
-            end = await sse.finish()
-            if ex.broken is not None and not sse.stopped:
-                end += endpoint.stream_error(ex.broken)
-            await ex.responder.body(end, more=False)
+        end = await sse.finish()
+        if ex.broken is not None and not sse.stopped:
+            end += endpoint.stream_error(ex.broken)
+        await ex.responder.body(end, more=False)
     finally:
-        gone.cancel()
+        # a client that hung up cancelled this task: drop the upstream connection instead of
+        # reading the answer to its end for nobody
+        resp.close()
     ex.verdicts += sse.verdicts
     actions = {v.action for v in sse.verdicts}
     ex.log["decision"] = "block" if sse.stopped else ("redact" if sse.redacted else "allow")

@@ -28,6 +28,8 @@ __all__ = [
 PolicyName = Literal["prompt", "output"]
 # A refusal by policy: the request was understood and is not allowed (the same on both routes).
 BLOCKED_STATUS = 403
+# A request over the policy's caps (text size, matches): refused before or by the policy.
+LIMITS_STATUS = 413
 UNAVAILABLE_RETRY_AFTER_S = 5
 
 
@@ -111,8 +113,12 @@ def blocked_error(verdict: Verdict, earlier: Iterable[Verdict] = ()) -> ApiError
         if verdict.policy == "prompt"
         else ("model's answer", "rephrase the request; the answer was withheld")
     )
+    # A request larger than the policy reads (its text-size or match caps) is too large, not bad.
+    too_large = verdict.policy == "prompt" and verdict.categories == ("limits",)
+    if too_large:
+        hint = f"it is over the policy's limits ({', '.join(verdict.rules)}); send less text"
     return ApiError(
-        BLOCKED_STATUS,
+        LIMITS_STATUS if too_large else BLOCKED_STATUS,
         f"the {what} was blocked by the {verdict.policy} policy {verdict.version} "
         f"(categories: {', '.join(verdict.categories) or 'unspecified'}); {hint}",
         type_="policy_violation",

@@ -617,3 +617,79 @@ async def test_a_stream_is_filtered_when_the_bundle_enforces_whatever_gateway_js
     _, client = await gateway(policies=MONITORED)
     r = await client.post(PATHS[0], json=chat(stream=True))
     assert streamed_text(sse_events(r.text)) == provider.state.reply.replace("123-45-6789", "[REDACTED:ssn]")
+
+
+async def _raw_call(app: Any, body: bytes, *, hang_up_after_s: float, path: str = "/v1/chat/completions") -> list[Any]:
+    """The app driven by hand: the request body, then (after a while) the client hangs up."""
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(hang_up_after_s)
+        return {"type": "http.disconnect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "headers": [(b"authorization", f"Bearer {KEY}".encode()), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 1),
+        "scheme": "http",
+    }
+    await asyncio.wait_for(app(scope, receive, send), timeout=5)
+    return sent
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_client_that_hangs_up_frees_its_slot_and_upstream_connection_at_once(
+    gateway: Any, provider: Any, stream: bool
+) -> None:
+    app, _ = await gateway()
+    provider.state.mode = "hang"  # the upstream says nothing
+    started = time.monotonic()
+    await _raw_call(app, json.dumps(chat(stream=stream)).encode(), hang_up_after_s=0.2)
+    assert time.monotonic() - started < 1.0
+    assert app.ctx.admission.inflight("gpu_fast", "chat") == 0
+    connector = app.ctx.upstream.session.connector
+    assert connector is not None and not connector._acquired  # no upstream connection held
+
+
+async def test_health_answers_while_a_slow_decision_runs(gateway: Any, policy: FakePolicyStore) -> None:
+    real = policy.evaluate
+
+    def slow(name: str, input: Any) -> Any:
+        time.sleep(0.5)  # in the decision thread, not on the event loop
+        return real(name, input)
+
+    policy.evaluate = slow  # type: ignore[method-assign]
+    _, client = await gateway()
+    pending = asyncio.create_task(client.post(PATHS[0], json=chat()))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    assert (await client.get("/health/liveliness")).status_code == 200
+    assert time.monotonic() - started < 0.05
+    assert (await pending).status_code == 200
+
+
+async def test_texts_over_the_policys_size_cap_are_refused_without_asking_the_engine(
+    gateway: Any, provider: Any, policy: FakePolicyStore
+) -> None:
+    capped = {
+        "prompt": {"version": "1.0.0", "mode": "enforce", "limits": {"max_text_chars": 100}},
+        "output": {"version": "1.2.0", "mode": "enforce"},
+    }
+    _, client = await gateway(policies=capped)
+    r = await client.post(PATHS[0], json=chat("x" * 101))
+    assert r.status_code == 413
+    error = r.json()["error"]
+    assert error["rules"] == ["limit_text_size"] and error["categories"] == ["limits"]
+    assert error["violations"][0]["where"] == {"field": "texts", "characters": 101, "limit": 100}
+    assert r.headers["x-policy-decision"] == "block"
+    assert policy.calls == [] and provider.state.requests == []
+    assert (await client.post(PATHS[0], json=chat("x" * 100))).status_code == 200
