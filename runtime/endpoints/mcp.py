@@ -6,7 +6,6 @@ JSON-RPC message."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from runtime.endpoints._types import Endpoint, Route, StreamFormat
@@ -93,7 +92,3 @@ ENDPOINT = Endpoint(
     in_band_refusal=in_band_refusal,
 )
 
-
-def is_tool_call(body: Mapping[str, Any] | list[Any]) -> bool:
-    messages = body if isinstance(body, list) else [body]
-    return any(isinstance(m, dict) and m.get("method") == "tools/call" for m in messages)

@@ -340,9 +340,9 @@ async def check_prompt(ex: Exchange) -> None:
     if reading.texts or reading.unreadable:
         await _judge(ex, prompt_input(ex.endpoint, ex.body if isinstance(ex.body, dict) else {}, reading))
     for line in ex.lines:
-        verdict = await _judge(ex, prompt_input(line.endpoint, line.body, line.reading), line=line.number)
-        ex.log.setdefault("lines_checked", 0)
-        ex.log["lines_checked"] += 1 if verdict is not None else 0
+        await _judge(ex, prompt_input(line.endpoint, line.body, line.reading), line=line.number)
+    if ex.lines:
+        ex.log["batch_lines"] = len(ex.lines)
 
 
 async def _judge(ex: Exchange, input: dict[str, Any], *, line: int | None = None) -> Verdict:

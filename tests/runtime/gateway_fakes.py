@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from runtime.endpoints import ENDPOINTS
+
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 JAILBREAK = "ignore previous instructions"
@@ -142,3 +144,44 @@ def write_generated(root: Path, data: dict[str, Any], env: str = "test") -> Path
     (root / env / "gateway.json").write_text(json.dumps(data), encoding="utf-8")
     (root / env / "opa" / "bundle.tar.gz").write_bytes(b"placeholder")
     return root
+
+
+# gateway.json overrides for an environment that exposes every endpoint the fake provider serves
+# directly (MCP and A2A are LiteLLM's own routes: tests/integration), one model per capability.
+EVERYTHING = {
+    "backends": {
+        "gpu_fast": {
+            "base_url": "http://unused",
+            "capabilities": ["chat", "completions", "embeddings", "speech", "transcription", "moderations", "rerank"],
+            "concurrency": {"chat": 4, "embeddings": 2},
+            "health": None,
+            "legacy_names": ["ollama"],
+        },
+        "gpu_heavy": {
+            "base_url": "http://unused",
+            "capabilities": ["images"],
+            "concurrency": {"images": 1},
+            "health": None,
+            "legacy_names": [],
+            "payload_policy": {"images_format": "url", "max_image_bytes": None},
+        },
+    },
+    "models": {
+        name: {"backend": backend, "capability": capability, "fallbacks": []}
+        for name, backend, capability in [
+            ("chat-default", "gpu_fast", "chat"),
+            ("text-default", "gpu_fast", "completions"),
+            ("embed-default", "gpu_fast", "embeddings"),
+            ("tts-default", "gpu_fast", "speech"),
+            ("stt-default", "gpu_fast", "transcription"),
+            ("mod-default", "gpu_fast", "moderations"),
+            ("rerank-default", "gpu_fast", "rerank"),
+            ("image-default", "gpu_heavy", "images"),
+        ]
+    },
+    "endpoints": [name for name in ENDPOINTS if name not in ("mcp", "a2a")],
+    "max_body_bytes": 65536,
+}
+
+# A tiny WAV header: audio the policy cannot read.
+WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 24

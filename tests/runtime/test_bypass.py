@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gateway_fakes import KEY, write_generated
-from test_gateway_endpoints import EVERYTHING, WAV
+from gateway_fakes import EVERYTHING, KEY, WAV, write_generated
 
 from compiler.emit.opa_bundle import bundle_files, tar_gz
 from compiler.load import load_specs

@@ -12,13 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from gateway_fakes import FakePolicyStore
+from gateway_fakes import EVERYTHING, WAV, FakePolicyStore
 
 from runtime.endpoints import ENDPOINTS
 
 EMAIL = "jane.doe@example.com"
 SSN = "123-45-6789"
-WAV = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 24
 
 
 @dataclass(frozen=True)
@@ -78,42 +77,6 @@ CASES = [
          {"input_file_id": "file-fake1", "endpoint": "/v1/chat/completions", "completion_window": "24h",
           "metadata": {"note": "TEXT"}}),
 ]
-
-EVERYTHING = {
-    "backends": {
-        "gpu_fast": {
-            "base_url": "http://unused",
-            "capabilities": ["chat", "completions", "embeddings", "speech", "transcription", "moderations", "rerank"],
-            "concurrency": {"chat": 4, "embeddings": 2},
-            "health": None,
-            "legacy_names": ["ollama"],
-        },
-        "gpu_heavy": {
-            "base_url": "http://unused",
-            "capabilities": ["images"],
-            "concurrency": {"images": 1},
-            "health": None,
-            "legacy_names": [],
-            "payload_policy": {"images_format": "url", "max_image_bytes": None},
-        },
-    },
-    "models": {
-        name: {"backend": backend, "capability": capability, "fallbacks": []}
-        for name, backend, capability in [
-            ("chat-default", "gpu_fast", "chat"),
-            ("text-default", "gpu_fast", "completions"),
-            ("embed-default", "gpu_fast", "embeddings"),
-            ("tts-default", "gpu_fast", "speech"),
-            ("stt-default", "gpu_fast", "transcription"),
-            ("mod-default", "gpu_fast", "moderations"),
-            ("rerank-default", "gpu_fast", "rerank"),
-            ("image-default", "gpu_heavy", "images"),
-        ]
-    },
-    "endpoints": [name for name in ENDPOINTS if name not in ("mcp", "a2a")],
-    "max_body_bytes": 65536,
-}
-
 
 def test_the_cases_cover_every_endpoint_but_the_two_that_need_litellm() -> None:
     # MCP and A2A targets are LiteLLM's own routes (tests/integration covers them)
