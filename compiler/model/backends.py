@@ -68,7 +68,8 @@ class LiteLLM(StrictModel):
     files_backend: Name | None = Field(
         None,
         description="the backend /v1/files and /v1/batches go to (LiteLLM's files_settings) when a request "
-        "names no model; defaults to the backend of the first chat model",
+        "names no model, through LiteLLM's OpenAI files client (so it must speak OpenAI's files and batches "
+        "API); defaults to the backend of the first chat model",
     )
     settings: dict[str, Any] = Field(default_factory=dict, description="litellm_settings")
     general_settings: dict[str, Any] = Field(default_factory=dict)

@@ -84,6 +84,7 @@ class Gateway(StrictModel):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     endpoints: list[EndpointName] | None = Field(
         None,
+        min_length=1,
         description="the endpoints the gateway exposes (any other answers 404); default: every endpoint the "
         "environment's models serve, mcp with mcp_servers, a2a with agents, files and batches with a model "
         "that can run in a batch",

@@ -51,6 +51,7 @@ CASES: dict[str, tuple[int, int, str]] = {
     "endpoint_mcp_without_servers": (18, 21, 'endpoint "mcp" is listed but no MCP server is declared'),
     "endpoint_a2a_without_agents": (18, 21, 'endpoint "a2a" is listed but no agent is declared'),
     "endpoint_listed_twice": (18, 32, 'endpoint "chat" is listed twice in gateway.endpoints'),
+    "endpoints_empty": (18, 14, "gateway.endpoints: must not be empty"),
     "mcp_server_name_with_dash": (30, 3, "mcp_servers: the name 'docs-search' has the wrong format "
                                   "(hint: use lowercase letters, digits and '_'"),
     "mcp_server_unknown_transport": (30, 59, "mcp_servers.docs_search.transport: 'stdio' is not allowed"),
