@@ -315,8 +315,10 @@ def _provider_hint(env: EnvSpec, endpoint: str, needed: frozenset[str]) -> str:
     drop = f"or remove {endpoint} from gateway.endpoints"
     if not backends:
         return f"no backend supports {_either(needed)}: add it to a backend's capabilities and a model on it, {drop}"
-    which = ", ".join(f'"{b}"' for b in backends)
-    return f"add a model with `capability: {_either(needed)}` on backend {which}, {drop}"
+    which = f'backend "{backends[0]}"' if len(backends) == 1 else "one of the backends " + _either(
+        f'"{b}"' for b in backends)
+    what = f"`capability: {next(iter(needed))}`" if len(needed) == 1 else f"capability {_either(needed)}"
+    return f"add a model with {what} on {which}, {drop}"
 
 
 def _files_backend_rules(env: EnvSpec) -> Iterator[SpecError]:
