@@ -257,7 +257,7 @@ def run_all(args: argparse.Namespace) -> None:
             provider.control(record=False)
 
             generated = stack.compile_project(root / "project", provider.base_url, lift_limits)
-            config = stack.litellm_test_config(generated, "staging", provider.base_url, endpoints=True)
+            config = stack.litellm_test_config(generated, "staging", provider.base_url)
             bench_config(config)
             proxy = stack.LiteLLMProxy(config, root / "litellm.log").start()
             started.append(proxy)

@@ -36,9 +36,10 @@ def _bench_gateway() -> Any:
 def guarded_config(plain: Path, generated: Path) -> Path:
     """The bench's plain LiteLLM config plus the `guardrails:` section gatewayctl emitted, next
     to the emitted config so the bundle's relative path resolves."""
-    yaml = YAML(typ="safe")
-    config = yaml.load(plain.read_text())
-    config["guardrails"] = yaml.load((generated / "staging/litellm/config.yaml").read_text())["guardrails"]
+    import gateway_stack as stack
+
+    config = YAML(typ="safe").load(plain.read_text())
+    config["guardrails"] = stack.emitted_guardrails(generated, "staging")
     path = generated / "staging" / "litellm" / "bench-guarded.yaml"
     with path.open("w") as f:
         YAML().dump(config, f)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
@@ -63,7 +64,8 @@ class BackendPlan:
     concurrency: Mapping[str, int]
     health_live: str | None  # None: the backend has no health endpoints (a hosted provider)
     health_ready: str | None
-    images_format: str | None
+    images_format: str  # url: base64 images refused; b64_json: allowed
+    max_image_bytes: int | None  # None: no cap on a base64 image
     legacy_names: tuple[str, ...]
     api_key_env: str | None
 
@@ -77,6 +79,32 @@ class ModelPlan:
     fallbacks: tuple[str, ...]
     timeout_s: float
     retries: int
+
+
+@dataclass(frozen=True)
+class EndpointPlan:
+    """An endpoint an environment exposes, with what serves it there."""
+
+    name: str
+    title: str
+    capability: str | None  # None: files and batches, which name no model of their own
+    routes: tuple[str, ...]  # "POST /v1/chat/completions", in table order
+    served_by: tuple[str, ...]  # the models (or MCP servers, or agents) that serve it
+
+
+@dataclass(frozen=True)
+class McpServerPlan:
+    name: str
+    url: str
+    transport: str  # http | sse
+    description: str | None  # None: LiteLLM gets none
+
+
+@dataclass(frozen=True)
+class AgentPlan:
+    name: str
+    url: str
+    description: str  # the spec's, else the agent's name (an agent card must have one)
 
 
 @dataclass(frozen=True)
@@ -161,6 +189,12 @@ class EnvPlan:
     rego_sources: Mapping[str, str]  # rego/… relative path -> text
     deployment: DeploymentPlan
     guardrails: str = "off"  # off | in_proxy: policies run inside the LiteLLM proxy too
+    # What the environment exposes, in table order; models, servers and agents of no exposed
+    # endpoint are left out of `models`, `mcp_servers` and `agents`.
+    endpoints: tuple[EndpointPlan, ...] = ()
+    mcp_servers: tuple[McpServerPlan, ...] = ()
+    agents: tuple[AgentPlan, ...] = ()
+    files_backend: BackendPlan | None = None  # None: neither files nor batches is exposed
 
     def service_with_role(self, role: str) -> ServicePlan | None:
         return next((s for s in self.services if s.role == role), None)
@@ -195,6 +229,27 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
     spec_env = doc.environments[env.name]
     backends = {name: _backend_plan(name, b) for name, b in doc.backends.items()}
     backends.update({alias: backends[name] for name, b in doc.backends.items() for alias in b.legacy_names})
+    exposed = exposed_endpoints(doc)
+    served = frozenset().union(*(model_capabilities(ENDPOINTS[name]) for name in exposed))
+    models = tuple(
+        ModelPlan(
+            name=m.name,
+            backend=backends[m.backend],
+            capability=m.capability,
+            litellm_params=_frozen(m.litellm_params),
+            fallbacks=tuple(m.fallbacks),
+            timeout_s=m.timeout_s if m.timeout_s is not None else doc.router.timeout_s,
+            retries=m.retries if m.retries is not None else doc.router.num_retries,
+        )
+        for m in doc.models
+        if m.capability in served
+    )
+    mcp_servers = tuple(
+        McpServerPlan(name, s.url, s.transport, s.description) for name, s in doc.mcp_servers.items()
+    ) if "mcp" in exposed else ()
+    agents = tuple(
+        AgentPlan(name, a.url, a.description or name) for name, a in doc.agents.items()
+    ) if "a2a" in exposed else ()
     return EnvPlan(
         name=env.name,
         sea_env=spec_env.sea_env,
@@ -211,18 +266,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
             tokens_per_minute=doc.gateway.rate_limit.tokens_per_minute,
         ),
         backends=tuple(backends[name] for name in doc.backends),
-        models=tuple(
-            ModelPlan(
-                name=m.name,
-                backend=backends[m.backend],
-                capability=m.capability,
-                litellm_params=_frozen(m.litellm_params),
-                fallbacks=tuple(m.fallbacks),
-                timeout_s=m.timeout_s if m.timeout_s is not None else doc.router.timeout_s,
-                retries=m.retries if m.retries is not None else doc.router.num_retries,
-            )
-            for m in doc.models
-        ),
+        models=models,
         router=RouterPlan(doc.router.routing_strategy, doc.router.num_retries, doc.router.timeout_s,
                           doc.router.allowed_fails, doc.router.cooldown_time_s),
         litellm=LiteLLMPlan(doc.litellm.master_key_env, _frozen(doc.litellm.settings),
@@ -235,7 +279,42 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
         rego_sources=rego,
         deployment=_deployment_plan(doc, spec_env.sea_env, spec_env.guardrails),
         guardrails=spec_env.guardrails,
+        endpoints=tuple(_endpoint_plan(name, models, mcp_servers, agents) for name in exposed),
+        mcp_servers=mcp_servers,
+        agents=agents,
+        files_backend=_files_backend(doc, models, backends) if {"files", "batches"} & set(exposed) else None,
     )
+
+
+def _endpoint_plan(name: str, models: tuple[ModelPlan, ...], mcp_servers: tuple[McpServerPlan, ...],
+                   agents: tuple[AgentPlan, ...]) -> EndpointPlan:
+    endpoint = ENDPOINTS[name]
+    if endpoint.capability == "mcp":
+        served_by = tuple(s.name for s in mcp_servers)
+    elif endpoint.capability == "a2a":
+        served_by = tuple(a.name for a in agents)
+    else:
+        capabilities = model_capabilities(endpoint)
+        served_by = tuple(m.name for m in models if m.capability in capabilities)
+    return EndpointPlan(
+        name=name,
+        title=endpoint.title,
+        capability=endpoint.capability,
+        routes=tuple(f"{r.method} {r.path}" for r in endpoint.routes),
+        served_by=served_by,
+    )
+
+
+def _files_backend(doc: SpecDocument, models: tuple[ModelPlan, ...],
+                   backends: Mapping[str, BackendPlan]) -> BackendPlan:
+    """The spec's litellm.files_backend, else the backend of the first chat model (of the first
+    model that can run in a batch when there is no chat model)."""
+    if doc.litellm.files_backend is not None:
+        return backends[doc.litellm.files_backend]
+    batchable = model_capabilities(ENDPOINTS["batches"])
+    first = next((m for m in models if m.capability == "chat"), None) or next(
+        m for m in models if m.capability in batchable)
+    return first.backend
 
 
 def _service_plan(name: str, doc: SpecDocument) -> ServicePlan:
@@ -268,7 +347,8 @@ def _backend_plan(name: str, b: Backend) -> BackendPlan:
         concurrency=_frozen(b.concurrency),
         health_live=b.health.live if b.health else None,
         health_ready=b.health.ready if b.health else None,
-        images_format=b.payload_policy.images_format if b.payload_policy else None,
+        images_format=b.payload_policy.images_format if b.payload_policy else "url",
+        max_image_bytes=b.payload_policy.max_image_bytes if b.payload_policy else None,
         legacy_names=tuple(b.legacy_names),
         api_key_env=b.api_key_env,
     )

@@ -22,8 +22,15 @@ def check_document(document: dict[str, Any], smap: SourceMap) -> tuple[SpecDocum
         return None, [_to_spec_error(err, smap) for err in exc.errors(include_url=False)]
 
 
+# Values the spec language no longer takes, with what to write instead.
+_REPLACED = {
+    "audio": 'write "speech" (text to speech) or "transcription" (speech to text): a TTS model does not transcribe',
+}
+
+
 def _to_spec_error(err: ErrorDetails, smap: SourceMap) -> SpecError:
     loc: KeyPath = tuple(p for p in err["loc"] if not (isinstance(p, str) and "[" in p))
+    on_key = "[key]" in err["loc"]  # a mapping key is wrong (a name), not its value
     kind = err["type"]
     dotted = _dotted(loc)
     if kind == "extra_forbidden":
@@ -40,13 +47,14 @@ def _to_spec_error(err: ErrorDetails, smap: SourceMap) -> SpecError:
     if kind == "missing":
         parent = _dotted(loc[:-1]) or "document"
         return SpecError(smap.locate(loc[:-1]), f'missing required key "{loc[-1]}" in {parent}', f"add `{loc[-1]}:`")
-    where = smap.locate(loc)
+    where = smap.locate(loc, key=on_key)
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "literal_error":
-        return SpecError(where, f"{dotted}: {value!r} is not allowed",
-                         f"use one of {ctx.get('expected', '')}")
+        return SpecError(where, f"{dotted}: {value!r} is not allowed", _literal_hint(loc, value, ctx))
     if kind == "string_pattern_mismatch":
+        if on_key:
+            return SpecError(where, f"{_dotted(loc[:-1])}: the name {value!r} has the wrong format", _pattern_hint(loc))
         return SpecError(where, f"{dotted}: {value!r} has the wrong format", _pattern_hint(loc))
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         bound = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
@@ -70,8 +78,33 @@ def _is_port(loc: KeyPath) -> bool:
     return bool(loc) and str(loc[-1]) in ("port", "container_port")
 
 
+def _literal_hint(loc: KeyPath, value: Any, ctx: dict[str, Any]) -> str:
+    """"did you mean" for a misspelt value, as for a misspelt key; else the values allowed."""
+    if isinstance(value, str) and value in _REPLACED:
+        return _REPLACED[value]
+    allowed = [str(v) for v in _literal_values(loc)]
+    close = difflib.get_close_matches(str(value), allowed, n=1, cutoff=0.6) if allowed else []
+    if close:
+        return f'did you mean "{close[0]}"?'
+    return f"use one of {ctx.get('expected', '')}"
+
+
+def _literal_values(loc: KeyPath) -> tuple[Any, ...]:
+    annotation: Any = SpecDocument
+    for part in loc:
+        annotation = _step(annotation, part)
+        if annotation is None:
+            return ()
+    for candidate in _unwrap(annotation):
+        if typing.get_origin(candidate) is typing.Literal:
+            return typing.get_args(candidate)
+    return ()
+
+
 def _pattern_hint(loc: KeyPath) -> str:
     last = str(loc[-1]) if loc else ""
+    if loc[:1] == ("mcp_servers",) and len(loc) == 2:
+        return "use lowercase letters, digits and '_', starting with a letter: LiteLLM names tools <server>-<tool>"
     if last == "version":
         return "use a semantic version such as 1.2.0"
     if last.endswith("_env"):

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import compose_check, policy_versions
+from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.load import LoadedSpecs, SourceMap
 from compiler.model import SpecDocument
@@ -88,6 +89,8 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _routing_targets(env)
     yield from _backend_rules(env)
     yield from _model_rules(env)
+    yield from _endpoint_rules(env)
+    yield from _files_backend_rules(env)
     yield from _policy_rules(env)
     yield from _production_invariants(env)
 
@@ -225,6 +228,7 @@ def _model_rules(env: EnvSpec) -> Iterator[SpecError]:
     seen: dict[str, Position] = {}
     legacy = {alias: name for name, b in doc.backends.items() for alias in b.legacy_names}
     model_names = {m.name for m in doc.models}
+    capability_of = {m.name: m.capability for m in reversed(doc.models)}
     for i, model in enumerate(doc.models):
         base = ("models", i)
         where = smap.locate((*base, "name"))
@@ -258,6 +262,82 @@ def _model_rules(env: EnvSpec) -> Iterator[SpecError]:
                                 f'model "{model.name}" falls back to '
                                 + ("itself" if fallback == model.name else f'unknown model "{fallback}"'),
                                 _suggest(fallback, model_names - {model.name}))
+            elif capability_of[fallback] != model.capability:
+                same = sorted(m.name for m in doc.models if m.capability == model.capability and m.name != model.name)
+                yield SpecError(smap.locate((*base, "fallbacks", j)),
+                                f'model "{model.name}" ({model.capability}) falls back to "{fallback}", '
+                                f"which does {capability_of[fallback]}",
+                                "fall back to a model with the same capability"
+                                + (f": {', '.join(same)}" if same else ""))
+
+
+def _endpoint_rules(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    listed = doc.gateway.endpoints
+    have = {m.capability for m in doc.models}
+    seen: set[str] = set()
+    for i, name in enumerate(listed or ()):
+        where = smap.locate(("gateway", "endpoints", i))
+        endpoint = ENDPOINTS[name]
+        needed = model_capabilities(endpoint)
+        if name in seen:
+            yield SpecError(where, f'endpoint "{name}" is listed twice in gateway.endpoints', "list it once")
+        elif endpoint.capability == "mcp" and not doc.mcp_servers:
+            yield SpecError(where, "endpoint \"mcp\" is listed but no MCP server is declared" + _in_env(env, where),
+                            "declare one under mcp_servers: (name: {url, transport}), or remove mcp")
+        elif endpoint.capability == "a2a" and not doc.agents:
+            yield SpecError(where, "endpoint \"a2a\" is listed but no agent is declared" + _in_env(env, where),
+                            "declare one under agents: (name: {url, description}), or remove a2a")
+        elif needed and not needed & have:
+            yield SpecError(where, f'endpoint "{name}" needs a model that does {_either(needed)}, and there is none'
+                            + _in_env(env, where), _provider_hint(env, name, needed))
+        seen.add(name)
+    spec_env = doc.environments[env.name]
+    if spec_env.guardrails == "in_proxy" and not spec_env.enable_policy_gateway:
+        unchecked = [n for n in exposed_endpoints(doc) if n in IN_PROXY_UNCHECKED]
+        if unchecked:
+            where = smap.locate(("gateway", "endpoints") if listed is not None
+                                else ("environments", env.name, "guardrails"))
+            yield SpecError(where, f'environment "{env.name}" checks its traffic only inside LiteLLM (guardrails: '
+                            "in_proxy, gateway disabled), which cannot check all these endpoints carry: "
+                            + ", ".join(f"{n} ({IN_PROXY_UNCHECKED[n]})" for n in unchecked),
+                            "route these through the gateway (enable_policy_gateway: true), or leave them out "
+                            "of this environment's gateway.endpoints", "warning")
+
+
+def _either(capabilities: Iterable[str]) -> str:
+    names = sorted(capabilities)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def _provider_hint(env: EnvSpec, endpoint: str, needed: frozenset[str]) -> str:
+    backends = [name for name, b in env.document.backends.items() if needed & set(b.capabilities)]
+    drop = f"or remove {endpoint} from gateway.endpoints"
+    if not backends:
+        return f"no backend supports {_either(needed)}: add it to a backend's capabilities and a model on it, {drop}"
+    which = f'backend "{backends[0]}"' if len(backends) == 1 else "one of the backends " + _either(
+        f'"{b}"' for b in backends)
+    what = f"`capability: {next(iter(needed))}`" if len(needed) == 1 else f"capability {_either(needed)}"
+    return f"add a model with {what} on {which}, {drop}"
+
+
+def _files_backend_rules(env: EnvSpec) -> Iterator[SpecError]:
+    doc, smap = env.document, env.source_map
+    name = doc.litellm.files_backend
+    if name is None:
+        return
+    where = smap.locate(("litellm", "files_backend"))
+    legacy = {alias: b for b, spec in doc.backends.items() for alias in spec.legacy_names}
+    if name in legacy:
+        yield SpecError(where, f'litellm.files_backend uses legacy backend name "{name}"', f'write "{legacy[name]}"',
+                        "warning")
+    backend = doc.backends.get(legacy.get(name, name))
+    if backend is None:
+        yield SpecError(where, f'litellm.files_backend names unknown backend "{name}"', _suggest(name, doc.backends))
+    elif not BATCH_CAPABILITIES & set(backend.capabilities):
+        yield SpecError(where, f'litellm.files_backend "{name}" cannot run batches (supports: '
+                        f'{", ".join(backend.capabilities)})',
+                        f"name a backend that does {_either(BATCH_CAPABILITIES)}")
 
 
 def _literal_secrets(params: dict[str, Any], path: tuple[str | int, ...], smap: SourceMap) -> Iterator[SpecError]:

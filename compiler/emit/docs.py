@@ -1,4 +1,5 @@
-"""Markdown for people: the port allocation table with a Mermaid diagram, and the policy versions."""
+"""Markdown for people: the port allocation table with a Mermaid diagram, the policy versions, and
+the endpoints each environment exposes."""
 
 from __future__ import annotations
 
@@ -65,6 +66,28 @@ def policy_table(plan: Plan) -> str:
     return "\n".join(rows) + "\n"
 
 
+def endpoints_section(env: EnvPlan) -> str:
+    """What one environment exposes: each endpoint, its routes, and what serves it."""
+    rows = ["| Endpoint | Routes | Capability | Served by |", "|---|---|---|---|"]
+    for e in env.endpoints:
+        routes = "<br>".join(f"`{r}`" for r in e.routes)
+        names = ", ".join(f"`{n}`" for n in e.served_by)
+        if e.capability == "mcp":
+            served = f"MCP servers {names}"
+        elif e.capability == "a2a":
+            served = f"agents {names}"
+        elif e.capability is None and env.files_backend is not None:
+            served = f"backend `{env.files_backend.name}`; batch lines name {names}"
+        else:
+            served = names
+        rows.append(f"| `{e.name}`: {e.title} | {routes} | {e.capability or '—'} | {served} |")
+    if env.enable_policy_gateway:
+        how = "Clients call the policy gateway; any other endpoint answers 404 there."
+    else:
+        how = "The gateway is disabled: clients call the LiteLLM proxy, whose config serves what is listed here."
+    return f"## {env.name}\n\n{how}\n\n" + "\n".join(rows) + "\n"
+
+
 def ports_section(plan: Plan) -> str:
     return (f"{ports_table(plan)}\nRequest path (ports of environment `{plan.environments[0].name}`):\n\n"
             f"{request_path_diagram(plan.environments[0])}")
@@ -74,4 +97,7 @@ def render(plan: Plan) -> dict[str, str]:
     return {
         "docs/ports.md": f"# Port allocation\n\n{ports_section(plan)}",
         "docs/policies.md": f"# Policy versions\n\n{policy_table(plan)}",
+        "docs/endpoints.md": "# Endpoints\n\nWhat each environment exposes (`gateway.endpoints` in the specs) "
+        "and which models, MCP servers or agents serve it.\n\n"
+        + "\n".join(endpoints_section(env) for env in plan.environments),
     }

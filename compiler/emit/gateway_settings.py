@@ -32,6 +32,7 @@ def settings(env: EnvPlan) -> dict[str, Any]:
                 "concurrency": dict(b.concurrency),
                 "health": {"live": b.health_live, "ready": b.health_ready} if b.health_live else None,
                 "legacy_names": list(b.legacy_names),
+                "payload_policy": {"images_format": b.images_format, "max_image_bytes": b.max_image_bytes},
             }
             for b in env.backends
         },
@@ -44,6 +45,11 @@ def settings(env: EnvPlan) -> dict[str, Any]:
             | ({"action": p.data["action"]} if "action" in p.data else {})
             for p in env.policies
         },
+        "endpoints": {
+            e.name: {"capability": e.capability, "title": e.title, "routes": list(e.routes)} for e in env.endpoints
+        },
+        "mcp_servers": sorted(s.name for s in env.mcp_servers),
+        "agents": sorted(a.name for a in env.agents),
         "bundle": "opa/bundle.tar.gz",
     }
 

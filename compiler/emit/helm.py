@@ -47,10 +47,12 @@ def _workload(workload: WorkloadPlan) -> dict[str, Any]:
 
 
 def _backend_ports(env: EnvPlan) -> list[int]:
-    """Ports of self-hosted backends the proxy calls; HTTPS to providers has a rule of its own."""
+    """Ports of the self-hosted backends, MCP servers and agents the proxy calls; HTTPS to
+    providers has a rule of its own."""
     ports = set()
-    for backend in env.backends:
-        url = urlsplit(backend.base_url)
+    urls = [b.base_url for b in env.backends] + [s.url for s in env.mcp_servers] + [a.url for a in env.agents]
+    for target in urls:
+        url = urlsplit(target)
         port = url.port or (443 if url.scheme == "https" else 80)
         if url.hostname not in _LOOPBACK and port != 443:
             ports.add(port)

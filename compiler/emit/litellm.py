@@ -1,5 +1,6 @@
-"""LiteLLM proxy config.yaml: model_list, router_settings, litellm_settings, general_settings,
-and guardrails (the compiled policies in-process) where the environment asks for them.
+"""LiteLLM proxy config.yaml: model_list, router_settings, litellm_settings, general_settings, the
+upstreams of the other endpoints (files_settings, mcp_servers, agents) where the environment
+exposes them, and guardrails (the compiled policies in-process) where it asks for them.
 
 Secrets are never written: keys appear as os.environ/NAME references that LiteLLM resolves.
 """
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.emit._yaml import dump_yaml
-from compiler.plan import EnvPlan, ModelPlan
+from compiler.endpoints import LITELLM_MODES
+from compiler.plan import AgentPlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
 
 
 def _env_ref(name: str) -> str:
@@ -25,39 +27,87 @@ def _model_entry(model: ModelPlan) -> dict[str, Any]:
     params["timeout"] = model.timeout_s
     params["max_retries"] = model.retries
     params.update({k: v for k, v in sorted(model.litellm_params.items()) if k != "model"})
-    mode = {"chat": "chat", "completions": "completion", "embeddings": "embedding",
-            "images": "image_generation", "audio": "audio_transcription",
-            "moderations": "moderation", "rerank": "rerank"}[model.capability]
     return {
         "model_name": model.name,
         "litellm_params": params,
-        "model_info": {"mode": mode, "backend_class": model.backend.class_name},
+        "model_info": {"mode": LITELLM_MODES[model.capability], "backend_class": model.backend.class_name},
     }
 
 
-# The in-proxy guardrail (runtime/litellm_guardrail.py) and where it finds the bundle: relative
+def _files_settings(backend: BackendPlan) -> list[dict[str, Any]]:
+    """Where /v1/files and /v1/batches go when a request names no model (`x-litellm-model`): the
+    files backend, through LiteLLM's OpenAI files client (its default provider for these routes)."""
+    entry: dict[str, Any] = {"custom_llm_provider": "openai", "api_base": backend.base_url}
+    if backend.api_key_env:
+        entry["api_key"] = _env_ref(backend.api_key_env)
+    return [entry]
+
+
+def _mcp_server(server: McpServerPlan) -> dict[str, Any]:
+    entry: dict[str, Any] = {"url": server.url, "transport": server.transport}
+    if server.description is not None:
+        entry["description"] = server.description
+    return entry
+
+
+# LiteLLM serves an agent in the A2A version its card names ("0.3" or "1.0"); the gateway's
+# reader (runtime/endpoints/a2a.py) speaks 0.3.
+A2A_PROTOCOL_VERSION = "0.3"
+
+
+def _agent(agent: AgentPlan) -> dict[str, Any]:
+    """LiteLLM's `agents:` entry: the card the proxy serves for the agent (its url rewritten to the
+    proxy's) and the url the proxy calls."""
+    return {
+        "agent_name": agent.name,
+        "agent_card_params": {
+            "protocolVersion": A2A_PROTOCOL_VERSION,
+            "name": agent.name,
+            "description": agent.description,
+            "url": agent.url,
+            "version": "1.0.0",
+            "capabilities": {"streaming": True},
+            "defaultInputModes": ["text/plain"],
+            "defaultOutputModes": ["text/plain"],
+            "skills": [],
+        },
+    }
+
+
+# The in-proxy guardrails (runtime/litellm_guardrail.py) and where they find the bundle: relative
 # to this config file, generated/<env>/litellm/config.yaml -> generated/<env>/opa/bundle.tar.gz.
 GUARDRAIL_CLASS = "runtime.litellm_guardrail.PolicyBundleGuardrail"
+MCP_GUARDRAIL_CLASS = "runtime.litellm_guardrail.PolicyMcpGuardrail"
 GUARDRAIL_BUNDLE = "../opa/bundle.tar.gz"
+
+
+def _guardrail(env: EnvPlan, name: str, guardrail: str, mode: str | list[str]) -> dict[str, Any]:
+    return {
+        "guardrail_name": name,
+        "litellm_params": {
+            "guardrail": guardrail,
+            "mode": mode,
+            "default_on": True,
+            "policy_bundle": GUARDRAIL_BUNDLE,
+            "fail_mode": env.fail_mode,
+        },
+    }
 
 
 def _guardrails(env: EnvPlan) -> list[dict[str, Any]]:
     """One guardrail per policy that is not off: the prompt policy before the call, the output
-    policy after it. `default_on`, because a policy that a request can opt out of is no policy."""
-    entries = []
-    for policy, hook in (("prompt", "pre_call"), ("output", "post_call")):
-        if env.policy(policy).mode == "off":
-            continue
-        entries.append({
-            "guardrail_name": f"policy-{policy}",
-            "litellm_params": {
-                "guardrail": GUARDRAIL_CLASS,
-                "mode": hook,
-                "default_on": True,
-                "policy_bundle": GUARDRAIL_BUNDLE,
-                "fail_mode": env.fail_mode,
-            },
-        })
+    policy after it; and with MCP servers one more for tool calls, whose events LiteLLM names
+    apart (a `pre_call` guardrail never runs on MCP). `default_on`, because a policy that a
+    request can opt out of is no policy."""
+    on = {p.name for p in env.policies if p.mode != "off"}
+    entries = [
+        _guardrail(env, f"policy-{policy}", GUARDRAIL_CLASS, hook)
+        for policy, hook in (("prompt", "pre_call"), ("output", "post_call"))
+        if policy in on
+    ]
+    mcp_hooks = [hook for policy, hook in (("prompt", "pre_mcp_call"), ("output", "post_mcp_call")) if policy in on]
+    if env.mcp_servers and mcp_hooks:
+        entries.append(_guardrail(env, "policy-mcp", MCP_GUARDRAIL_CLASS, mcp_hooks))
     return entries
 
 
@@ -80,6 +130,12 @@ def config(env: EnvPlan) -> dict[str, Any]:
         "litellm_settings": dict(sorted(env.litellm.settings.items())),
         "general_settings": general,
     }
+    if env.files_backend is not None:
+        out["files_settings"] = _files_settings(env.files_backend)
+    if env.mcp_servers:
+        out["mcp_servers"] = {s.name: _mcp_server(s) for s in env.mcp_servers}
+    if env.agents:
+        out["agents"] = [_agent(a) for a in env.agents]
     if env.guardrails == "in_proxy":
         out["guardrails"] = _guardrails(env)
     return out

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from compiler.model._base import StrictModel
+from compiler.model._base import McpServerName, Name, StrictModel
+from compiler.model.agents import Agent, McpServer
 from compiler.model.backends import Backend, LiteLLM, Model, Router
 from compiler.model.deployment import Deployment
 from compiler.model.environments import Environment
@@ -25,6 +26,8 @@ class SpecDocument(StrictModel):
     models: list[Model] = Field(default_factory=list)
     router: Router = Router()
     litellm: LiteLLM = LiteLLM()
+    mcp_servers: dict[McpServerName, McpServer] = Field(default_factory=dict)
+    agents: dict[Name, Agent] = Field(default_factory=dict)
     policies: Policies
     deployment: Deployment = Deployment()
     compose_scan: ComposeScan = ComposeScan()

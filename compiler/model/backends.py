@@ -15,7 +15,15 @@ class BackendHealth(StrictModel):
 
 
 class PayloadPolicy(StrictModel):
-    images_format: Literal["url", "b64_json"] = "url"
+    """Seed 003: images come back as URLs unless the backend allows base64, and then no larger than
+    max_image_bytes."""
+
+    images_format: Literal["url", "b64_json"] = Field(
+        "url", description="url: base64 images are refused; b64_json: a client may ask for base64"
+    )
+    max_image_bytes: int | None = Field(
+        None, ge=1, description="largest base64 image (decoded bytes) the gateway passes on; none: no cap"
+    )
 
 
 class Backend(StrictModel):
@@ -57,5 +65,11 @@ class Router(StrictModel):
 
 class LiteLLM(StrictModel):
     master_key_env: EnvVarName = "LITELLM_MASTER_KEY"
+    files_backend: Name | None = Field(
+        None,
+        description="the backend /v1/files and /v1/batches go to (LiteLLM's files_settings) when a request "
+        "names no model, through LiteLLM's OpenAI files client (so it must speak OpenAI's files and batches "
+        "API); defaults to the backend of the first chat model",
+    )
     settings: dict[str, Any] = Field(default_factory=dict, description="litellm_settings")
     general_settings: dict[str, Any] = Field(default_factory=dict)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from compiler.model._base import FailMode, HttpUrl, Name, Port, StrictModel, UrlPath
+from compiler.model._base import EndpointName, FailMode, HttpUrl, Name, Port, StrictModel, UrlPath
 
 Role = Literal["policy-gateway", "llm-provider", "policy-engine", "cache", "other"]
 
@@ -82,3 +82,10 @@ class Gateway(StrictModel):
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     rate_limit: RateLimit = RateLimit()
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    endpoints: list[EndpointName] | None = Field(
+        None,
+        min_length=1,
+        description="the endpoints the gateway exposes (any other answers 404); default: every endpoint the "
+        "environment's models serve, mcp with mcp_servers, a2a with agents, files and batches with a model "
+        "that can run in a batch",
+    )

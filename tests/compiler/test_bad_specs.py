@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from compiler.cli import main
 
 BAD = Path(__file__).resolve().parents[1] / "specs" / "bad"
+WARN = BAD.parent / "warn"
 
 # file stem -> (line, col, words the first error must contain)
 CASES: dict[str, tuple[int, int, str]] = {
@@ -43,6 +44,34 @@ CASES: dict[str, tuple[int, int, str]] = {
     "unclosed_quote": (9, 12, "YAML syntax: unclosed quoted string: it runs to the end of the file"),
     "unsupported_yaml_tag": (24, 29, "YAML tag !!python/name:os.system is not supported"),
     "recursive_alias": (6, 38, "alias *deps refers to a node that contains it (a cycle)"),
+    "endpoint_without_a_model": (18, 21, 'endpoint "audio_speech" needs a model that does speech, and there is none '
+                                 '(hint: add a model with `capability: speech` on backend "openai"'),
+    "endpoint_unknown_name": (18, 21, "gateway.endpoints[1]: 'embedings' is not allowed "
+                              '(hint: did you mean "embeddings"?)'),
+    "endpoint_mcp_without_servers": (18, 21, 'endpoint "mcp" is listed but no MCP server is declared'),
+    "endpoint_a2a_without_agents": (18, 21, 'endpoint "a2a" is listed but no agent is declared'),
+    "endpoint_listed_twice": (18, 32, 'endpoint "chat" is listed twice in gateway.endpoints'),
+    "endpoints_empty": (18, 14, "gateway.endpoints: must not be empty"),
+    "mcp_server_name_with_dash": (30, 3, "mcp_servers: the name 'docs-search' has the wrong format "
+                                  "(hint: use lowercase letters, digits and '_'"),
+    "mcp_server_unknown_transport": (30, 59, "mcp_servers.docs_search.transport: 'stdio' is not allowed"),
+    "files_backend_unknown": (30, 18, 'names unknown backend "opneai" (hint: did you mean "openai"?)'),
+    "files_backend_cannot_batch": (29, 18, 'litellm.files_backend "gpu_heavy" cannot run batches (supports: images)'),
+    "capability_audio_is_split": (31, 17, "models[1].capability: 'audio' is not allowed (hint: write \"speech\" "
+                                  '(text to speech) or "transcription" (speech to text)'),
+    "fallback_to_other_capability": (29, 17, 'model "chat-default" (chat) falls back to "tts", which does speech'),
+    "max_image_bytes_zero": (21, 64, "payload_policy.max_image_bytes: 0 is out of range"),
+}
+
+# file stem in tests/specs/warn -> (line, col, words of the warning); the specs stay valid
+WARNINGS: dict[str, tuple[int, int, str]] = {
+    "in_proxy_leaves_endpoints_unchecked": (
+        15, 73, 'environment "dev" checks its traffic only inside LiteLLM (guardrails: in_proxy, gateway disabled), '
+        "which cannot check all these endpoints carry: audio_speech (the audio it answers), files (file content "
+        "downloads, batch outputs among them), batches (batch retrieve) (hint: route these through the gateway"),
+    "in_proxy_overlay_lists_unchecked_endpoints": (
+        20, 28, "rerank (the documents it sends back), files (file content downloads, batch outputs among them) "
+        "(hint: route these through the gateway"),
 }
 
 
@@ -68,6 +97,21 @@ def test_bad_spec_is_reported_at_its_location(name: str, tmp_path: Path) -> None
     assert first.startswith(f"specs/spec.yaml:{line}:{col}: error: "), output
     assert words in first, output
     assert "(hint: " in first
+
+
+def test_every_warning_spec_file_has_a_row() -> None:
+    assert {p.stem for p in WARN.glob("*.yaml")} == set(WARNINGS)
+
+
+@pytest.mark.parametrize("name", sorted(WARNINGS))
+def test_warning_is_reported_at_its_location_and_the_specs_stay_valid(name: str, tmp_path: Path) -> None:
+    line, col, words = WARNINGS[name]
+    code, output = run_validate(WARN / f"{name}.yaml", tmp_path)
+    assert code == 0, output
+    first, last = output.splitlines()[0], output.splitlines()[-1]
+    assert first.startswith(f"specs/spec.yaml:{line}:{col}: warning: "), output
+    assert words in first, output
+    assert last == "specs OK: 2 environments"
 
 
 def test_all_problems_are_reported_in_one_run(tmp_path: Path) -> None:

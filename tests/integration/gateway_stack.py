@@ -6,6 +6,7 @@ and bench/gateway.py can import them directly (`sys.path` += tests/integration).
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import os
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from ruamel.yaml import YAML
@@ -192,15 +194,15 @@ def compile_project(
     *,
     source: Path = REPO,
 ) -> Path:
-    """Copy specs/, rego/, docs/ of `source` to `root`, point the chat backend at the fake provider
-    (so the gateway's readiness probes reach it), apply `edit` to the parsed specs (file stem ->
-    data), and compile with `gatewayctl -C root compile --out root/generated` (`source`'s own)."""
+    """Copy specs/, rego/, docs/ of `source` to `root`, point every backend, MCP server and agent at
+    the fake provider (point_at_fake), apply `edit` to the parsed specs (file stem -> data), and
+    compile with `gatewayctl -C root compile --out root/generated` (`source`'s own)."""
     for name in ("specs", "rego", "docs"):
         if (source / name).is_dir():
             shutil.copytree(source / name, root / name, dirs_exist_ok=True)
     yaml = YAML()
     specs = {p.stem: yaml.load(p.read_text()) for p in sorted((root / "specs").glob("*.yaml"))}
-    specs["backends"]["backends"]["gpu_fast"]["base_url"] = f"{provider_url}/v1"
+    point_at_fake(specs["backends"], provider_url)
     if edit is not None:
         edit(specs)
     # An edit that changes a policy's data needs a version bump (spec and Rego header) and a new
@@ -238,46 +240,76 @@ def compile_project(
     return out
 
 
+def point_at_fake(backends_spec: dict[str, Any], provider_url: str) -> None:
+    """The fake provider in place of every upstream of specs/backends.yaml: each backend's base_url
+    keeps its path on the fake's host (so the gateway's readiness probes and LiteLLM's calls reach
+    it), each MCP server is the fake's /mcp, each agent the fake's /a2a."""
+    for backend in backends_spec["backends"].values():
+        backend["base_url"] = provider_url + urlsplit(backend["base_url"]).path.rstrip("/")
+    for server in (backends_spec.get("mcp_servers") or {}).values():
+        server["url"] = f"{provider_url}/mcp"
+    for agent in (backends_spec.get("agents") or {}).values():
+        agent["url"] = f"{provider_url}/a2a"
+
+
+# The models of the example specs that serve each endpoint other than chat (specs/backends.yaml),
+# the MCP server and the agent: what tests/integration asks LiteLLM and the gateway for.
+ENDPOINT_MODELS: dict[str, str] = {
+    "completions": "completion-default",
+    "messages": "claude-sonnet",
+    "embeddings": "embed-default",
+    "images": "dall-e-3",
+    "speech": "tts-default",
+    "transcription": "transcribe-default",
+    "moderations": "moderation-default",
+    "rerank": "rerank-default",
+}
+MCP_SERVER = "docs_search"
+A2A_AGENT = "support-triage"
+# Providers whose protocol the fake does not speak, and the one it speaks for them (with /v1).
+_FAKE_SPEAKS_FOR = {"ollama": "openai", "ollama_chat": "openai"}
+
+
 def litellm_test_config(
     generated: Path,
     env: str,
     provider_url: str,
     *,
-    endpoints: bool = False,
     guardrails: list[dict[str, Any]] | None = None,
     name: str = "test-config.yaml",
 ) -> Path:
-    """The emitted LiteLLM config of `env`, with its chat models served by the fake provider (it
-    speaks the OpenAI protocol, not Ollama's), without in-proxy guardrails (the gateway applies
-    the policies here), and forwarding `traceparent` and `X-*` headers to the provider.
-    `endpoints` adds the upstreams of every other endpoint (add_endpoint_upstreams), `guardrails`
-    a `guardrails:` section; `name` is the file written next to the emitted config."""
+    """The emitted LiteLLM config of `env` as it is, with the fake provider's credentials: its
+    upstreams already point at the fake (compile_project), models of a provider the fake does not
+    speak (Ollama) use its OpenAI protocol instead, and every key is "fake". Test knobs: no retries,
+    `traceparent` and `X-*` headers forwarded to the provider, and no in-proxy guardrails (the
+    gateway applies the policies here) unless `guardrails` gives a section. `name` is the file
+    written next to the emitted config (where the guardrails find the bundle)."""
     yaml = YAML(typ="safe")
-    emitted = yaml.load((generated / env / "litellm" / "config.yaml").read_text())
-    models = [
-        {
-            "model_name": m["model_name"],
-            "litellm_params": {"model": "openai/fake-model", "api_base": f"{provider_url}/v1", "api_key": "fake"},
-        }
-        for m in emitted["model_list"]
-        if m.get("model_info", {}).get("mode", "chat") == "chat"
-    ]
-    general = {**emitted.get("general_settings", {}), "forward_client_headers_to_llm_api": True}
-    general["master_key"] = "os.environ/LITELLM_MASTER_KEY"
-    litellm_settings = {
-        **{k: v for k, v in emitted.get("litellm_settings", {}).items() if k != "callbacks"},
+    config: dict[str, Any] = yaml.load((generated / env / "litellm" / "config.yaml").read_text())
+    for model in config["model_list"]:
+        params = model["litellm_params"]
+        provider, _, rest = str(params["model"]).partition("/")
+        if provider in _FAKE_SPEAKS_FOR:
+            params["model"] = f"{_FAKE_SPEAKS_FOR[provider]}/{rest}"
+            params["api_base"] = f"{provider_url}/v1"
+        params.update(api_key="fake", max_retries=0)
+    for files in config.get("files_settings", []):
+        files["api_key"] = "fake"
+    upstreams = [m["litellm_params"]["api_base"] for m in config["model_list"]]
+    upstreams += [f["api_base"] for f in config.get("files_settings", [])]
+    upstreams += [s["url"] for s in config.get("mcp_servers", {}).values()]
+    upstreams += [a["agent_card_params"]["url"] for a in config.get("agents", [])]
+    strays = [u for u in upstreams if not u.startswith(provider_url)]
+    assert not strays, f"upstreams not on the fake provider (compile with compile_project): {strays}"
+    config["router_settings"] = {**config.get("router_settings", {}), "num_retries": 0}
+    config["general_settings"] = {**config.get("general_settings", {}), "forward_client_headers_to_llm_api": True}
+    config["litellm_settings"] = {
+        **{k: v for k, v in config.get("litellm_settings", {}).items() if k != "callbacks"},
         # LiteLLM forwards `traceparent` only with its OpenTelemetry callback on.
         "callbacks": ["otel"],
         "forward_traceparent_to_llm_provider": True,
     }
-    config = {
-        "model_list": models,
-        "router_settings": {**emitted.get("router_settings", {}), "num_retries": 0},
-        "litellm_settings": litellm_settings,
-        "general_settings": general,
-    }
-    if endpoints:
-        add_endpoint_upstreams(config, provider_url)
+    config.pop("guardrails", None)
     if guardrails:
         config["guardrails"] = guardrails
     path = generated / env / "litellm" / name
@@ -286,53 +318,15 @@ def litellm_test_config(
     return path
 
 
-# What LiteLLM needs to serve every endpoint from the fake provider: model_name -> (provider
-# model, model_info.mode, api_base relative to the provider). The chat models above serve
-# /v1/chat/completions, /v1/responses (openai/ calls the provider's /v1/responses natively) and,
-# through x-litellm-model, /v1/files and /v1/batches.
-ENDPOINT_MODELS: dict[str, tuple[str, str, str]] = {
-    "fake-instruct": ("text-completion-openai/fake-instruct", "completion", "/v1"),
-    "fake-claude": ("anthropic/claude-fake-4", "chat", ""),
-    "fake-embed": ("openai/fake-embed", "embedding", "/v1"),
-    "fake-image": ("openai/dall-e-3", "image_generation", "/v1"),
-    "fake-tts": ("openai/fake-tts", "audio_speech", "/v1"),
-    "fake-stt": ("openai/fake-whisper", "audio_transcription", "/v1"),
-    "fake-moderation": ("openai/fake-moderation", "moderation", "/v1"),
-    "fake-rerank": ("cohere/fake-rerank", "rerank", ""),
-}
-MCP_SERVER = "fake_mcp"
-A2A_AGENT = "fake-agent"
-
-
-def add_endpoint_upstreams(config: dict[str, Any], provider_url: str) -> None:
-    """Models for every endpoint, the fake's MCP server (`mcp_servers:`), its A2A agent
-    (`agents:`) and `files_settings` for /v1/files without a model, all on the fake provider."""
-    config["model_list"] += [
-        {
-            "model_name": name,
-            "litellm_params": {"model": model, "api_base": f"{provider_url}{base}", "api_key": "fake"},
-            "model_info": {"mode": mode},
-        }
-        for name, (model, mode, base) in ENDPOINT_MODELS.items()
-    ]
-    config["mcp_servers"] = {MCP_SERVER: {"url": f"{provider_url}/mcp", "transport": "http"}}
-    config["agents"] = [
-        {
-            "agent_name": A2A_AGENT,
-            "agent_card_params": {
-                "name": A2A_AGENT,
-                "description": "the fake provider's A2A agent",
-                "url": f"{provider_url}/a2a",
-                "version": "1.0.0",
-                "protocolVersion": "0.3.0",
-                "capabilities": {"streaming": True},
-                "defaultInputModes": ["text/plain"],
-                "defaultOutputModes": ["text/plain"],
-                "skills": [{"id": "answer", "name": "answer", "description": "Answers.", "tags": ["fake"]}],
-            },
-        }
-    ]
-    config["files_settings"] = [{"custom_llm_provider": "openai", "api_base": f"{provider_url}/v1", "api_key": "fake"}]
+def emitted_guardrails(generated: Path, env: str) -> list[dict[str, Any]]:
+    """The `guardrails:` section gatewayctl emitted for `env`. policy-mcp names
+    runtime.litellm_guardrail.PolicyMcpGuardrail, which is written on another branch: until the
+    module defines it, LiteLLM could not start with that entry, so it is left out (read from the
+    source: importing the module would load LiteLLM into the test process)."""
+    module = ast.parse((REPO / "runtime" / "litellm_guardrail.py").read_text())
+    has_mcp_guardrail = any(isinstance(n, ast.ClassDef) and n.name == "PolicyMcpGuardrail" for n in module.body)
+    emitted: dict[str, Any] = YAML(typ="safe").load((generated / env / "litellm" / "config.yaml").read_text())
+    return [g for g in emitted["guardrails"] if g["guardrail_name"] != "policy-mcp" or has_mcp_guardrail]
 
 
 @dataclass

@@ -15,7 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_stack import LITELLM_MASTER_KEY, LiteLLMProxy, compile_project, litellm_test_config, spec_versions
+from gateway_stack import (
+    LITELLM_MASTER_KEY,
+    LiteLLMProxy,
+    compile_project,
+    emitted_guardrails,
+    litellm_test_config,
+    spec_versions,
+)
 from ruamel.yaml import YAML
 
 from runtime.client import ClientConfig, HttpPolicyGatewayClient, PolicyViolation
@@ -43,14 +50,8 @@ def guarded_config(compiled: Path, env: str, provider_url: str) -> Path:
     """The integration suite's LiteLLM test config (models served by the fake provider) plus the
     `guardrails:` section gatewayctl emitted. Written next to the emitted config, so the
     guardrail finds the bundle by the emitted relative path."""
-    yaml = YAML(typ="safe")
-    config = yaml.load(litellm_test_config(compiled, env, provider_url).read_text())
-    emitted = yaml.load((compiled / env / "litellm" / "config.yaml").read_text())
-    config["guardrails"] = emitted["guardrails"]
-    path = compiled / env / "litellm" / "guarded-config.yaml"
-    with path.open("w") as f:
-        YAML().dump(config, f)
-    return path
+    guardrails = emitted_guardrails(compiled, env)
+    return litellm_test_config(compiled, env, provider_url, guardrails=guardrails, name="guarded-config.yaml")
 
 
 def start_proxy(config: Path, log: Path) -> LiteLLMProxy:

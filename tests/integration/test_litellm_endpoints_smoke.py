@@ -4,7 +4,8 @@ the fake recorded the provider-side request. Plus the fake's own shapes through 
 `openai` and `anthropic` SDKs, its control API, and which guardrail hooks LiteLLM runs per endpoint
 (two probe guardrails; the findings are written up in LITELLM_ENDPOINTS.md).
 
-One LiteLLM process for the module: the staging config plus add_endpoint_upstreams (gateway_stack).
+One LiteLLM process for the module: the compiled staging config, which serves every endpoint, with
+its upstreams on the fake provider (gateway_stack.litellm_test_config).
 """
 
 from __future__ import annotations
@@ -21,10 +22,19 @@ import anthropic
 import httpx
 import openai
 import pytest
-from gateway_stack import A2A_AGENT, LITELLM_MASTER_KEY, MCP_SERVER, LiteLLMProxy, litellm_test_config
+from gateway_stack import A2A_AGENT, ENDPOINT_MODELS, LITELLM_MASTER_KEY, MCP_SERVER, LiteLLMProxy, litellm_test_config
 
 pytestmark = pytest.mark.integration
 
+# The models of the compiled staging config that serve each endpoint (specs/backends.yaml).
+INSTRUCT = ENDPOINT_MODELS["completions"]
+CLAUDE = ENDPOINT_MODELS["messages"]
+EMBED = ENDPOINT_MODELS["embeddings"]
+IMAGE = ENDPOINT_MODELS["images"]
+TTS = ENDPOINT_MODELS["speech"]
+STT = ENDPOINT_MODELS["transcription"]
+MODERATION = ENDPOINT_MODELS["moderations"]
+RERANK = ENDPOINT_MODELS["rerank"]
 REPLY = "Hello from the fake provider."
 AUTH = {"authorization": f"Bearer {LITELLM_MASTER_KEY}"}
 MODES = ["pre_call", "during_call", "post_call", "pre_mcp_call", "during_mcp_call", "post_mcp_call"]
@@ -62,7 +72,6 @@ def proxy(
         compiled_project,
         "staging",
         fake_provider.base_url,
-        endpoints=True,
         guardrails=guardrails,
         name="endpoints-config.yaml",
     )
@@ -145,14 +154,14 @@ def test_chat_completion_tool_calls_and_reasoning_pass_through(oai: openai.OpenA
 
 @pytest.mark.parametrize("prompt", ["Once upon a time", ["one", "two"]])
 def test_completions_take_a_prompt_string_or_list(oai: openai.OpenAI, fake_provider: Any, prompt: Any) -> None:
-    answer = oai.completions.create(model="fake-instruct", prompt=prompt)
+    answer = oai.completions.create(model=INSTRUCT, prompt=prompt)
     assert [c.text for c in answer.choices] == [REPLY] * (len(prompt) if isinstance(prompt, list) else 1)
     [seen] = fake_provider.requests()
     assert seen["path"] == "/v1/completions" and seen["body"]["prompt"] == prompt
 
 
 def test_completions_stream(oai: openai.OpenAI, fake_provider: Any) -> None:
-    chunks = list(oai.completions.create(model="fake-instruct", prompt="Once", stream=True))
+    chunks = list(oai.completions.create(model=INSTRUCT, prompt="Once", stream=True))
     # LiteLLM's last chunk carries finish_reason without `text` (OpenAI always sends "").
     assert "".join(c.choices[0].text or "" for c in chunks if c.choices) == REPLY
     assert provider_paths(fake_provider) == ["POST /v1/completions"]
@@ -189,7 +198,7 @@ def test_responses_stream_events(oai: openai.OpenAI, fake_provider: Any) -> None
 def test_anthropic_messages_plain_and_streamed(proxy: str, fake_provider: Any) -> None:
     fake_provider.control(reply_in=["thinking", "text", "tool_use_input"])
     request: dict[str, Any] = {
-        "model": "fake-claude",
+        "model": CLAUDE,
         "max_tokens": 64,
         "system": "You are terse.",
         "messages": [
@@ -223,7 +232,7 @@ def test_anthropic_messages_plain_and_streamed(proxy: str, fake_provider: Any) -
     ids=["string", "list", "token-arrays", "base64"],
 )
 def test_embeddings(proxy: str, fake_provider: Any, given: dict[str, Any]) -> None:
-    r = httpx.post(f"{proxy}/v1/embeddings", headers=AUTH, json={"model": "fake-embed", **given}, timeout=30)
+    r = httpx.post(f"{proxy}/v1/embeddings", headers=AUTH, json={"model": EMBED, **given}, timeout=30)
     assert r.status_code == 200, r.text
     data = r.json()["data"]
     count = len(given["input"]) if isinstance(given["input"], list) else 1
@@ -239,7 +248,7 @@ def test_embeddings(proxy: str, fake_provider: Any, given: dict[str, Any]) -> No
 
 @pytest.mark.parametrize("response_format", ["url", "b64_json"])
 def test_image_generation(oai: openai.OpenAI, fake_provider: Any, response_format: Any) -> None:
-    image = oai.images.generate(model="fake-image", prompt="a cat", response_format=response_format).data[0]
+    image = oai.images.generate(model=IMAGE, prompt="a cat", response_format=response_format).data[0]
     assert image.url if response_format == "url" else image.b64_json
     assert image.revised_prompt == REPLY
     [seen] = fake_provider.requests()
@@ -247,7 +256,7 @@ def test_image_generation(oai: openai.OpenAI, fake_provider: Any, response_forma
 
 
 def test_image_edit_uploads_the_image(oai: openai.OpenAI, fake_provider: Any) -> None:
-    image = oai.images.edit(model="fake-image", prompt="add a hat", image=("cat.png", b"\x89PNG fake", "image/png"))
+    image = oai.images.edit(model=IMAGE, prompt="add a hat", image=("cat.png", b"\x89PNG fake", "image/png"))
     assert image.data and image.data[0].url
     [seen] = fake_provider.requests()
     assert seen["path"] == "/v1/images/edits" and seen["body"]["prompt"] == "add a hat"
@@ -256,7 +265,7 @@ def test_image_edit_uploads_the_image(oai: openai.OpenAI, fake_provider: Any) ->
 
 
 def test_audio_speech_returns_audio_bytes(oai: openai.OpenAI, fake_provider: Any) -> None:
-    audio = oai.audio.speech.create(model="fake-tts", voice="alloy", input="Say hello.", response_format="wav")
+    audio = oai.audio.speech.create(model=TTS, voice="alloy", input="Say hello.", response_format="wav")
     assert audio.content.startswith(b"RIFF")
     [seen] = fake_provider.requests()
     assert seen["path"] == "/v1/audio/speech" and seen["body"]["input"] == "Say hello."
@@ -267,7 +276,7 @@ def test_audio_transcription_uploads_the_file(proxy: str, fake_provider: Any, re
     r = httpx.post(
         f"{proxy}/v1/audio/transcriptions",
         headers=AUTH,
-        data={"model": "fake-stt", **({"response_format": response_format} if response_format else {})},
+        data={"model": STT, **({"response_format": response_format} if response_format else {})},
         files={"file": ("hello.wav", b"RIFF0000WAVEfake", "audio/wav")},
         timeout=30,
     )
@@ -283,13 +292,13 @@ def test_audio_transcription_uploads_the_file(proxy: str, fake_provider: Any, re
 
 
 def test_moderations(oai: openai.OpenAI, fake_provider: Any) -> None:
-    result = oai.moderations.create(model="fake-moderation", input=["one", "two"])
+    result = oai.moderations.create(model=MODERATION, input=["one", "two"])
     assert [r.flagged for r in result.results] == [False, False]
     assert provider_paths(fake_provider) == ["POST /v1/moderations"]
 
 
 def test_rerank_cohere_shape(proxy: str, fake_provider: Any) -> None:
-    body = {"model": "fake-rerank", "query": "q", "documents": ["d1", "d2"], "top_n": 2, "return_documents": True}
+    body = {"model": RERANK, "query": "q", "documents": ["d1", "d2"], "top_n": 2, "return_documents": True}
     r = httpx.post(f"{proxy}/v1/rerank", headers=AUTH, json=body, timeout=30)
     assert r.status_code == 200, r.text
     assert [(x["index"], x["document"]["text"]) for x in r.json()["results"]] == [(0, "d1"), (1, "d2")]
@@ -407,14 +416,14 @@ HOOKS: dict[str, tuple[str, dict[str, Any], str, str | None, set[str]]] = {
     ),
     "completions": (
         "/v1/completions",
-        {"json": {"model": "fake-instruct", "prompt": "hi"}},
+        {"json": {"model": INSTRUCT, "prompt": "hi"}},
         "atext_completion",
         "async_post_call_success_hook",
         {"request", "response"},
     ),
     "completions-stream": (
         "/v1/completions",
-        {"json": {"model": "fake-instruct", "prompt": "hi", "stream": True}},
+        {"json": {"model": INSTRUCT, "prompt": "hi", "stream": True}},
         "atext_completion",
         "async_post_call_streaming_iterator_hook",
         {"request"},
@@ -435,7 +444,7 @@ HOOKS: dict[str, tuple[str, dict[str, Any], str, str | None, set[str]]] = {
     ),
     "messages": (
         "/v1/messages",
-        {"json": {"model": "fake-claude", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}},
+        {"json": {"model": CLAUDE, "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}},
         "anthropic_messages",
         "async_post_call_success_hook",
         {"request", "response"},
@@ -444,7 +453,7 @@ HOOKS: dict[str, tuple[str, dict[str, Any], str, str | None, set[str]]] = {
         "/v1/messages",
         {
             "json": {
-                "model": "fake-claude",
+                "model": CLAUDE,
                 "max_tokens": 9,
                 "stream": True,
                 "messages": [{"role": "user", "content": "hi"}],
@@ -456,49 +465,49 @@ HOOKS: dict[str, tuple[str, dict[str, Any], str, str | None, set[str]]] = {
     ),
     "embeddings": (
         "/v1/embeddings",
-        {"json": {"model": "fake-embed", "input": "hi"}},
+        {"json": {"model": EMBED, "input": "hi"}},
         "aembedding",
         "async_post_call_success_hook",
         {"request"},
     ),
     "images": (
         "/v1/images/generations",
-        {"json": {"model": "fake-image", "prompt": "a cat"}},
+        {"json": {"model": IMAGE, "prompt": "a cat"}},
         "image_generation",
         "async_post_call_success_hook",
         {"request"},
     ),
     "images-edit": (
         "/v1/images/edits",
-        {"data": {"model": "fake-image", "prompt": "a hat"}, "files": {"image": ("a.png", b"\x89PNG", "image/png")}},
+        {"data": {"model": IMAGE, "prompt": "a hat"}, "files": {"image": ("a.png", b"\x89PNG", "image/png")}},
         "aimage_edit",
         "async_post_call_success_hook",
         {"request"},
     ),
     "speech": (
         "/v1/audio/speech",
-        {"json": {"model": "fake-tts", "input": "hi", "voice": "alloy"}},
+        {"json": {"model": TTS, "input": "hi", "voice": "alloy"}},
         "aspeech",
         None,
         {"request"},
     ),
     "transcription": (
         "/v1/audio/transcriptions",
-        {"data": {"model": "fake-stt"}, "files": WAV},
+        {"data": {"model": STT}, "files": WAV},
         "transcription",
         None,
         set(),
     ),
     "moderations": (
         "/v1/moderations",
-        {"json": {"model": "fake-moderation", "input": "hi"}},
+        {"json": {"model": MODERATION, "input": "hi"}},
         "moderation",
         None,
         set(),
     ),
     "rerank": (
         "/v1/rerank",
-        {"json": {"model": "fake-rerank", "query": "q", "documents": ["d1"]}},
+        {"json": {"model": RERANK, "query": "q", "documents": ["d1"]}},
         "rerank",
         None,
         {"request"},
