@@ -101,7 +101,7 @@ def _compile(template: str) -> re.Pattern[str]:
     out, pos = "", 0
     for m in re.finditer(r"\{(\w+)(\*?)\}", template):
         out += re.escape(template[pos : m.start()])
-        out += f"(?P<{m[1]}>.+)" if m[2] else f"(?P<{m[1]}>[^/]+)"
+        out += f"(?P<{m[1]}>.*)" if m[2] else f"(?P<{m[1]}>[^/]+)"
         pos = m.end()
     return re.compile(out + re.escape(template[pos:]) + r"\Z")
 
