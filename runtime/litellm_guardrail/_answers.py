@@ -17,11 +17,12 @@ from litellm.types.utils import (
     TextCompletionResponse,
 )
 
-from runtime.endpoints import ENDPOINTS, Endpoint, Text, read_answer
+from runtime.endpoints import ENDPOINTS, Endpoint, StreamFormat, Text, read_answer
+from runtime.endpoints._walk import Shape
 from runtime.litellm_guardrail._documents import json_form, set_text, text_at
 from runtime.policy.decision import Verdict, redact_texts
 
-__all__ = ["ANY_ANSWER", "answer_endpoint", "read_object", "redact_object"]
+__all__ = ["ANY_ANSWER", "NO_DELTAS", "answer_endpoint", "read_object", "redact_object"]
 
 # The response types LiteLLM hands async_post_call_success_hook (tests/integration/
 # LITELLM_ENDPOINTS.md), by the endpoint whose answer they are.
@@ -35,8 +36,10 @@ _RESPONSE_TYPES: tuple[tuple[type[Any], str], ...] = (
     (LiteLLMBatch, "batches"),
     (LiteLLMSendMessageResponse, "a2a"),
 )
-# An answer of a type not listed: every string of it is read (no field is known to be an enum).
-ANY_ANSWER = Endpoint("answer", "an answer of another endpoint", None, ())
+# An answer (or a stream) of a type not listed: every string of it is read whole, none is known to
+# be an enum value or to arrive in pieces.
+NO_DELTAS = StreamFormat(deltas=lambda _: [], closes=lambda _: (), shape=Shape())
+ANY_ANSWER = Endpoint("answer", "an answer of another endpoint", None, (), stream=NO_DELTAS)
 
 
 def answer_endpoint(response: Any, data: Mapping[str, Any]) -> Endpoint:

@@ -114,8 +114,9 @@ class PolicyBundleGuardrail(BundlePolicies):
                 with contextlib.suppress(Unparsable):  # observed only: nothing is withheld
                     stream.add(item)
                 yield item
-            with contextlib.suppress(Unparsable, ApiError):
+            with contextlib.suppress(Unparsable):
                 stream.finish()
+            with contextlib.suppress(ApiError):  # the answer is out; the verdict is reported
                 self._check_stream(stream, model, request_data)
             return
         try:

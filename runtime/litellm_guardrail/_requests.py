@@ -6,13 +6,25 @@ transcriptions) are listed as unreadable content of their kind.
 
 from __future__ import annotations
 
-import io
+import re
 from collections.abc import Mapping
 from typing import Any
 
+from litellm.types.proxy.litellm_pre_call_utils import RedactedDict
 from litellm.types.utils import TRUSTED_CALLBACK_VARS_FIELD, StandardCallbackDynamicParams
+from pydantic import BaseModel
 
-from runtime.endpoints import ENDPOINTS, Endpoint, Reading, Text, Unreadable, prompt_input, read_form, read_request
+from runtime.endpoints import (
+    ENDPOINTS,
+    Endpoint,
+    Path,
+    Reading,
+    Text,
+    Unreadable,
+    prompt_input,
+    read_form,
+    read_request,
+)
 
 __all__ = ["CALL_TYPES", "LITELLM_KEYS", "api_body", "endpoint_for", "is_batch_record", "request_input"]
 
@@ -47,15 +59,18 @@ CALL_TYPES: dict[str, str] = {
     **dict.fromkeys(("send_message", "asend_message"), "a2a"),
 }
 
-# What LiteLLM itself puts into `data` besides the API's fields. None of it is sent to the provider
-# as content, and some of it is secret: proxy_server_request holds the client's headers and
-# secret_fields the raw Authorization header. Sources (LiteLLM 1.106.2, under litellm/proxy/):
-# litellm_pre_call_utils.py:add_litellm_data_to_request and
-# LiteLLMProxyRequestSetup.add_litellm_data_for_backend_llm_call (LitellmDataForBackendLLMCall),
+# What LiteLLM itself puts into `data` besides the API's fields, on every online call: values the
+# client cannot set (LiteLLM strips them from the body first, or overwrites them) and that are not
+# sent to the provider as content. Some are secret: proxy_server_request holds the client's headers,
+# secret_fields the raw Authorization header, api_key the client's provider key when LiteLLM
+# forwards it (forward_llm_provider_auth_headers). Sources, LiteLLM 1.106.2 under litellm/proxy/:
+# litellm_pre_call_utils.py:add_litellm_data_to_request (_UNTRUSTED_ROOT_CONTROL_FIELDS,
+# _TRANSPORT_ONLY_CREDENTIAL_KEYS, _strip_client_callback_credentials),
 # common_request_processing.py:common_processing_pre_call_logic, litellm/utils.py:function_setup.
+# Everything else is read, also what LiteLLM may fill in from the client's headers but the client
+# can set in the body as well and LiteLLM sends upstream (`headers`, `extra_headers`, `user`).
 LITELLM_KEYS: frozenset[str] = frozenset(
     {
-        # bookkeeping of every call
         "litellm_call_id",
         "litellm_logging_obj",
         "litellm_trace_id",
@@ -65,35 +80,24 @@ LITELLM_KEYS: frozenset[str] = frozenset(
         "secret_fields",
         "standard_logging_object",
         "guardrail_to_apply",
-        # credentials on their way to the provider (_TRANSPORT_ONLY_CREDENTIAL_KEYS) and the
-        # provider settings LiteLLM takes from the client's headers or the key
         "api_key",
-        "headers",
         "provider_specific_header",
-        "organization",
-        "api_version",
-        # routing, retries, caching and logging, from the key, the team or LiteLLM's own headers
-        "timeout",
-        "stream_timeout",
-        "num_retries",
-        "client_side_timeout",
-        "keepalive_seconds",
-        "disable_fallbacks",
-        "allowed_model_region",
-        "ttl",
-        "drop_params",
         "success_callback",
         "failure_callback",
         "litellm_disabled_callbacks",
         TRUSTED_CALLBACK_VARS_FIELD,
-        # logging credentials a key or team passes per request (_CALLBACK_CREDENTIAL_KEYS)
+        # logging credentials of the key or team (_CALLBACK_CREDENTIAL_KEYS)
         *StandardCallbackDynamicParams.__annotations__,
     }
 )
 
-# Keys LiteLLM adds for one endpoint only: the agent it routes an A2A call to
+# Keys LiteLLM sets for one endpoint only: the agent it routes an A2A call to, overwriting the body's
 # (agent_endpoints/a2a_endpoints.py:invoke_agent_a2a); the A2A body itself names no model.
 _ENDPOINT_KEYS: dict[str, frozenset[str]] = {"a2a": frozenset({"agent_id", "custom_llm_provider", "model"})}
+
+# A header sent upstream whose value is a credential, not content (the gateway never reads the
+# Authorization it receives either).
+_CREDENTIAL_HEADER = re.compile(r"^(authorization|proxy-authorization|cookie|(x-)?([a-z0-9]+-)*api-key)$", re.I)
 
 
 def endpoint_for(call_type: str) -> Endpoint:
@@ -104,24 +108,35 @@ def endpoint_for(call_type: str) -> Endpoint:
 
 
 def is_batch_record(data: Mapping[str, Any]) -> bool:
-    """A record of a batch input file, checked on its own before the upload (LiteLLM's
-    openai_files_endpoints/batch_guardrails.py:_scan_record): only the record's body, no request
-    around it, and metadata that is LiteLLM's, not the record's."""
-    return "proxy_server_request" not in data
+    """A record of a batch input file, checked on its own before the upload
+    (openai_files_endpoints/batch_guardrails.py:_scan_record): the record's body with LiteLLM's
+    metadata bags, no request around it. An online call carries LiteLLM's secret_fields, whose raw
+    headers are a RedactedDict: no JSON body (a record's included) can forge that."""
+    secret = data.get("secret_fields")
+    return not (isinstance(secret, Mapping) and isinstance(secret.get("raw_headers"), RedactedDict))
 
 
 def api_body(endpoint: Endpoint, data: Mapping[str, Any]) -> dict[str, Any]:
     """The request as it goes upstream: `data` without LiteLLM's keys. `metadata` is the client's
     only on the routes where LiteLLM keeps its own in `litellm_metadata` (Responses, Anthropic
     messages, files, batches: there it is sent to the provider); elsewhere it is LiteLLM's bag
-    (the client's metadata merged with the request's headers and the key's details) and LiteLLM
-    does not send it upstream."""
+    (the client's metadata merged with the request's headers and the key's details), which LiteLLM
+    does not send upstream. A batch record is the client's JSON as uploaded, but for the two bags
+    LiteLLM's scan puts in place of the record's own (restored after the scan, never shown to
+    guardrails)."""
+    if is_batch_record(data):
+        return {k: v for k, v in data.items() if k not in ("metadata", "litellm_metadata")}
     skip = LITELLM_KEYS | _ENDPOINT_KEYS.get(endpoint.name, frozenset())
     body = {k: v for k, v in data.items() if k not in skip}
-    if "litellm_metadata" not in data or is_batch_record(data):
-        # A batch record's metadata during LiteLLM's scan is its own bag too; the record's is
-        # restored after the scan (openai_files_endpoints/batch_guardrails.py:_scan_record).
+    if "litellm_metadata" not in data:
         body.pop("metadata", None)
+    for key in ("headers", "extra_headers"):
+        if isinstance(body.get(key), Mapping):
+            sent = {name: value for name, value in body[key].items() if not _CREDENTIAL_HEADER.match(str(name))}
+            if sent:
+                body[key] = sent
+            else:
+                del body[key]
     synthetic = [{"role": "user", "content": data.get("prompt")}]
     if endpoint.name == "images_generations" and body.get("messages") == synthetic:
         # LiteLLM adds the prompt as a chat message for guardrails and rebuilds the prompt from it
@@ -176,31 +191,30 @@ def _upload(upload: Mapping[str, Any], purpose: Any) -> Reading:
 
 
 def _split_opaque(endpoint: Endpoint, body: Mapping[str, Any]) -> tuple[dict[str, Any], Reading]:
-    """The body without what is not JSON (file objects), and those as unreadable content of the
-    kind the endpoint's form says (their file names as texts)."""
+    """The body as JSON without what is not JSON (file objects, anywhere in it), and that as
+    unreadable content of the kind the endpoint's form names for its field (their file names as
+    texts). A pydantic model is read as the JSON it is sent as."""
     kinds = endpoint.multipart.files if endpoint.multipart is not None else {}
     opaque = Reading()
-    plain: dict[str, Any] = {}
-    for key, value in body.items():
-        items = value if isinstance(value, list) and any(_is_file(v) for v in value) else None
-        if items is None and not _is_file(value):
-            plain[key] = value
-            continue
-        kind = kinds.get(key) or kinds.get(f"{key}[]") or "file"
-        for i, item in enumerate(items if items is not None else [value]):
-            path = (key, i) if items is not None else (key,)
-            opaque.unreadable.append(Unreadable(path, kind))
-            name = getattr(item, "name", None) or getattr(item, "filename", None)
-            if isinstance(name, str):
-                opaque.texts.append(Text((*path, "filename"), name))
-    return plain, opaque
+
+    def plain(value: Any, path: Path) -> Any:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json", exclude_none=True)
+        if isinstance(value, Mapping):
+            pairs = ((str(k), plain(v, (*path, str(k)))) for k, v in value.items())
+            return {k: v for k, v in pairs if v is not _NOT_JSON}
+        if isinstance(value, list | tuple):
+            return [v for v in (plain(v, (*path, i)) for i, v in enumerate(value)) if v is not _NOT_JSON]
+        if value is None or isinstance(value, str | int | float | bool):
+            return value
+        top = str(path[0]) if path else ""
+        opaque.unreadable.append(Unreadable(path, kinds.get(top) or kinds.get(f"{top}[]") or "file"))
+        name = getattr(value, "name", None) or getattr(value, "filename", None)
+        if isinstance(name, str):
+            opaque.texts.append(Text((*path, "filename"), name))
+        return _NOT_JSON
+
+    return {k: v for k, v in ((k, plain(v, (k,))) for k, v in body.items()) if v is not _NOT_JSON}, opaque
 
 
-def _is_file(value: Any) -> bool:
-    """Content LiteLLM passes as a file: bytes, an open file (BytesIO, an upload), or the
-    (name, content, type) tuples of its multipart handling."""
-    if isinstance(value, bytes | bytearray | io.IOBase):
-        return True
-    if isinstance(value, tuple) and len(value) >= 2 and isinstance(value[1], bytes | bytearray | io.IOBase):
-        return True
-    return hasattr(value, "read") and callable(value.read)
+_NOT_JSON = object()

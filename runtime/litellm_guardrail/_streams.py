@@ -22,16 +22,13 @@ from litellm.types.utils import ModelResponse, ModelResponseStream, TextCompleti
 
 from runtime.endpoints import ENDPOINTS, Channel, Endpoint, Path, StreamFormat, Text, field_name, read
 from runtime.endpoints._vocabulary import FIELD_NAMES
-from runtime.endpoints._walk import Shape
 from runtime.errors import ApiError
+from runtime.litellm_guardrail._answers import ANY_ANSWER, NO_DELTAS
 from runtime.litellm_guardrail._documents import Unparsable, json_form, set_text, text_at
 from runtime.policy.decision import Verdict, apply_redactions
 
 __all__ = ["AnswerStream"]
 
-# A stream of items of no known API: every string of every item is read whole.
-_ANY_FORMAT = StreamFormat(deltas=lambda _: [], closes=lambda _: (), shape=Shape())
-_ANY_STREAM = Endpoint("answer", "an answer of another endpoint", None, (), stream=_ANY_FORMAT)
 
 
 @dataclass(eq=False)
@@ -125,7 +122,6 @@ class AnswerStream:
         self._events: list[_Event] = []
         self._sse: _SseParser | None = None
         self._collected: _Collected | None = None
-        self._writes: list[tuple[_Event, Path, str]] = []
 
     def add(self, item: Any) -> None:
         """Read one item (raises Unparsable; the item is kept either way)."""
@@ -148,8 +144,8 @@ class AnswerStream:
 
     def _read(self, events: list[_Event]) -> None:
         if self._collected is None:
-            endpoint = self.endpoint or _ANY_STREAM
-            self._collected = _Collected(endpoint.stream or _ANY_FORMAT)
+            endpoint = self.endpoint or ANY_ANSWER
+            self._collected = _Collected(endpoint.stream or NO_DELTAS)
         for event in events:
             self._events.append(event)
             self._collected.add(event)
@@ -160,18 +156,17 @@ class AnswerStream:
     def redact(self, verdict: Verdict) -> None:
         """Write the verdict's redactions into the held events (raises ValueError and friends when
         they do not fit)."""
-        if self._collected is not None:
-            self._writes = self._collected.redact(verdict.redactions)
-        if self._sse is None:
-            self._check_writes()
-
-    def _check_writes(self) -> None:
-        """Each object written to serialises with the redacted text where it was read."""
-        targets: dict[int, tuple[_Event, Any]] = {}
-        for event, path, text in self._writes:
-            if id(event) not in targets:
-                targets[id(event)] = (event, json_form(event.target))
-            if text_at(targets[id(event)][1], path) != text:
+        if self._collected is None:
+            return
+        writes = self._collected.redact(verdict.redactions)
+        if self._sse is not None:
+            return  # the parsed events themselves were written to; they are serialised again
+        # Each object written to must serialise with the redacted text where it was read.
+        written: dict[int, Any] = {}
+        for event, path, text in writes:
+            if id(event) not in written:
+                written[id(event)] = json_form(event.target)
+            if text_at(written[id(event)], path) != text:
                 raise ValueError("the redaction did not reach the stream")
 
     def release(self) -> list[Any]:
@@ -205,10 +200,10 @@ def _stream_endpoint(item: Any) -> Endpoint:
     try:
         doc = json_form(item)
     except Unparsable:
-        return _ANY_STREAM
+        return ANY_ANSWER
     if isinstance(doc, dict) and "jsonrpc" in doc:
         return ENDPOINTS["a2a"]
-    return _ANY_STREAM
+    return ANY_ANSWER
 
 
 class _SseParser:

@@ -16,6 +16,7 @@ import pytest
 from fastapi import HTTPException
 from guardrail_fakes import SSN, FindingStore
 from litellm.integrations.custom_guardrail import is_guardrail_intervention
+from litellm.types.proxy.litellm_pre_call_utils import RedactedDict
 
 from runtime.endpoints import ENDPOINTS, prompt_input
 from runtime.litellm_guardrail import GuardrailConfigError, PolicyBundleGuardrail, PolicyMcpGuardrail, PolicyRefusal
@@ -42,9 +43,10 @@ def litellm_bookkeeping(route_metadata: str = "metadata") -> dict[str, Any]:
         "litellm_trace_id": "trace-1",
         "litellm_logging_obj": object(),
         "proxy_server_request": {"headers": {"authorization": f"Bearer {CLIENT_KEY}"}, "body": {}},
-        "secret_fields": {"raw_headers": {"authorization": f"Bearer {CLIENT_KEY}"}},
+        "secret_fields": {"raw_headers": RedactedDict(authorization=f"Bearer {CLIENT_KEY}")},
         "api_key": CLIENT_KEY,
-        "headers": {"x-api-key": CLIENT_KEY},
+        # the client's x- headers LiteLLM forwards (forward_client_headers_to_llm_api)
+        "headers": {"x-api-key": CLIENT_KEY, "Authorization": f"Bearer {CLIENT_KEY}"},
         "langfuse_secret_key": CLIENT_KEY,
         route_metadata: bag,
     }
@@ -188,10 +190,24 @@ async def test_a_call_type_of_another_api_is_read_whole() -> None:
 
 def test_litellms_credential_keys_are_never_read() -> None:
     # LiteLLM's own lists of the keys that carry credentials (private names: a LiteLLM upgrade
-    # that adds one fails here).
+    # that adds one fails here). `headers` goes upstream as HTTP headers: read, but its
+    # credentials (test_headers_sent_upstream_are_read_but_their_credentials_are_not).
     from litellm.proxy.litellm_pre_call_utils import _CALLBACK_CREDENTIAL_KEYS, _TRANSPORT_ONLY_CREDENTIAL_KEYS
 
-    assert _TRANSPORT_ONLY_CREDENTIAL_KEYS | _CALLBACK_CREDENTIAL_KEYS <= LITELLM_KEYS
+    assert (_TRANSPORT_ONLY_CREDENTIAL_KEYS - {"headers"}) | _CALLBACK_CREDENTIAL_KEYS <= LITELLM_KEYS
+
+
+async def test_headers_sent_upstream_are_read_but_their_credentials_are_not() -> None:
+    store = FindingStore()
+    data = {"model": "m", "messages": [{"role": "user", "content": "hi"}], **litellm_bookkeeping()}
+    data["headers"] = {"x-api-key": CLIENT_KEY, "x-note": f"about {SSN}"}
+    data["extra_headers"] = {"Cookie": f"session={CLIENT_KEY}", "x-trace": "t-1"}
+    with pytest.raises(PolicyRefusal):
+        await pre_call(store, data)
+    [seen] = store.asked("prompt")
+    assert {"field": 'headers["x-note"]', "text": f"about {SSN}"} in seen["texts"]
+    assert {"field": 'extra_headers["x-trace"]', "text": "t-1"} in seen["texts"]
+    assert CLIENT_KEY not in repr(seen)
 
 
 # --- refusals ---------------------------------------------------------------------------------------
@@ -237,16 +253,33 @@ async def test_an_a2a_refusal_is_an_http_exception_the_route_passes_on() -> None
     assert caught.value.headers is not None and caught.value.headers["x-policy-decision"] == "block"
 
 
+def batch_record(record: dict[str, Any]) -> dict[str, Any]:
+    """What LiteLLM's scan of a batch input hands the guardrails for one line: the record's body
+    with its own metadata bags in place of the record's (batch_guardrails.py:_scan_record)."""
+    bag = {"headers": {"host": "10.1.2.3:4000"}, "user_api_key_metadata": {}}
+    return {**json.loads(json.dumps(record)), "metadata": dict(bag), "litellm_metadata": dict(bag)}
+
+
 async def test_a_refused_batch_record_refuses_the_whole_upload() -> None:
-    # LiteLLM's scan of a batch input hands each record's body with its own metadata bags and no
-    # request around it; it drops a record a guardrail *blocks* and uploads the rest, but lets any
-    # other exception refuse the upload (batch_guardrails.py:_is_content_block).
+    # LiteLLM drops a record a guardrail *blocks* and uploads the rest, but lets any other exception
+    # refuse the upload (batch_guardrails.py:_is_content_block).
     record = {"model": "chat-default", "messages": [{"role": "user", "content": SSN}]}
-    data = {**record, "metadata": {"headers": {"host": "10.1.2.3"}}, "litellm_metadata": {}}
     with pytest.raises(PolicyRefusal) as caught:
-        await pre_call(FindingStore(), data)
+        await pre_call(FindingStore(), batch_record(record))
     assert not is_guardrail_intervention(caught.value)
     assert caught.value.to_dict()["message"].startswith("a line of the batch input: the request was blocked")
+
+
+async def test_a_batch_record_is_read_whole_even_under_litellms_own_key_names() -> None:
+    # A record is uploaded as written: a key LiteLLM uses for its bookkeeping online is the
+    # record's own text here, and LiteLLM's scan metadata is not.
+    store = FindingStore()
+    record = {"model": "m", "messages": [], "proxy_server_request": {"note": SSN}, "secret_fields": "x"}
+    with pytest.raises(PolicyRefusal):
+        await pre_call(store, batch_record(record))
+    [seen] = store.asked("prompt")
+    assert {"field": "proxy_server_request.note", "text": SSN} in seen["texts"]
+    assert "10.1.2.3" not in repr(seen)
 
 
 async def test_monitor_mode_passes_a_violating_prompt() -> None:
