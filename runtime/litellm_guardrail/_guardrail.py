@@ -20,16 +20,6 @@ from runtime.policy.decision import blocked_error, decision_headers
 
 __all__ = ["PolicyBundleGuardrail"]
 
-# LiteLLM finds some hooks in the registered class's own __dict__, not through the MRO
-# (proxy/utils.py:ProxyLogging.callback_capabilities).
-_HOOKS = (
-    "async_pre_call_hook",
-    "async_post_call_success_hook",
-    "async_post_call_streaming_iterator_hook",
-    "async_post_call_response_headers_hook",
-)
-
-
 class PolicyBundleGuardrail(BundlePolicies):
     """The prompt policy in `pre_call`, the output policy in `post_call`, on every call type.
 
@@ -37,12 +27,12 @@ class PolicyBundleGuardrail(BundlePolicies):
     path for all hooks, which streams chat and messages before checking them
     (tests/integration/LITELLM_ENDPOINTS.md). MCP is PolicyMcpGuardrail's."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        # A subclass would silently stream answers unchecked: give it the hooks explicitly.
-        for name in _HOOKS:
-            if name not in cls.__dict__:
-                setattr(cls, name, PolicyBundleGuardrail.__dict__[name])
+    leaf_hooks = (
+        "async_pre_call_hook",
+        "async_post_call_success_hook",
+        "async_post_call_streaming_iterator_hook",
+        "async_post_call_response_headers_hook",
+    )
 
     async def async_pre_call_hook(
         self,

@@ -33,6 +33,8 @@ class PolicyMcpGuardrail(BundlePolicies):
     """The compiled policies on MCP tool calls and results, through LiteLLM's unified guardrail
     interface. Register it with `mode: [pre_mcp_call, post_mcp_call]`."""
 
+    leaf_hooks = ("apply_guardrail",)
+
     async def apply_guardrail(
         self,
         inputs: GenericGuardrailAPIInputs,

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from litellm.integrations.custom_guardrail import CustomGuardrail
 
@@ -102,6 +102,18 @@ def _record(data: Mapping[str, Any], v: Verdict) -> None:
 
 class BundlePolicies(CustomGuardrail):
     """A LiteLLM guardrail backed by the compiled policy bundle."""
+
+    # Hooks LiteLLM looks up in the registered class's own __dict__, not through the MRO
+    # (proxy/utils.py:ProxyLogging.callback_capabilities, `"apply_guardrail" in type(cb).__dict__`):
+    # a subclass without them would silently run unguarded, so it is given them explicitly.
+    leaf_hooks: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in cls.leaf_hooks:
+            if name not in cls.__dict__:
+                owner = next(base for base in cls.__mro__ if name in base.__dict__)
+                setattr(cls, name, owner.__dict__[name])
 
     def __init__(
         self,

@@ -346,13 +346,18 @@ def test_a_subclass_keeps_the_hooks_litellm_looks_up_on_the_leaf_class() -> None
     class Tuned(PolicyBundleGuardrail):
         pass
 
+    class TunedMcp(PolicyMcpGuardrail):
+        pass
+
     for name in (
         "async_pre_call_hook",
         "async_post_call_success_hook",
         "async_post_call_streaming_iterator_hook",
         "async_post_call_response_headers_hook",
     ):
-        assert name in Tuned.__dict__
+        assert Tuned.__dict__[name] is PolicyBundleGuardrail.__dict__[name]
+    assert TunedMcp.__dict__["apply_guardrail"] is PolicyMcpGuardrail.__dict__["apply_guardrail"]
+    assert "apply_guardrail" not in Tuned.__dict__
 
 
 @pytest.mark.parametrize("cls", [PolicyBundleGuardrail, PolicyMcpGuardrail])
