@@ -74,7 +74,7 @@ def _agent(agent: AgentPlan) -> dict[str, Any]:
     }
 
 
-# The in-proxy guardrails (runtime/litellm_guardrail.py) and where they find the bundle: relative
+# The in-proxy guardrails (runtime/litellm_guardrail/) and where they find the bundle: relative
 # to this config file, generated/<env>/litellm/config.yaml -> generated/<env>/opa/bundle.tar.gz.
 GUARDRAIL_CLASS = "runtime.litellm_guardrail.PolicyBundleGuardrail"
 MCP_GUARDRAIL_CLASS = "runtime.litellm_guardrail.PolicyMcpGuardrail"

@@ -1,5 +1,5 @@
 """Two guardrails that record which LiteLLM hooks run, with what, on each endpoint: `NativeProbe`
-implements the lifecycle hooks (as runtime/litellm_guardrail.py does), `UnifiedProbe` only
+implements the lifecycle hooks (as runtime/litellm_guardrail/ PolicyBundleGuardrail does), `UnifiedProbe` only
 `apply_guardrail` (LiteLLM then extracts the texts per endpoint itself). Each appends one JSON line
 per hook call to `probe_log`, and refuses (HTTPException 400) what contains its `block_marker`.
 
