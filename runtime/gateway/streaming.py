@@ -41,19 +41,20 @@ class SseEvent:
 
 def parse_events(raw: bytes) -> tuple[list[SseEvent], bytes, bool]:
     """(whole events, the unfinished rest, whether a comment or an unknown field was dropped).
-    Lines end with CRLF, LF or CR (the SSE rule); a CR at the very end waits for what follows."""
-    text = raw.decode("utf-8", errors="replace")
-    keep_cr = text.endswith("\r")
+    Lines end with CRLF, LF or CR (the SSE rule); a CR at the very end waits for what follows.
+    Split as bytes and decoded event by event, so a character cut between two chunks stays whole
+    (the separators are ASCII, which never occurs inside a UTF-8 sequence)."""
+    keep_cr = raw.endswith(b"\r")
     if keep_cr:
-        text = text[:-1]
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+        raw = raw[:-1]
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     events: list[SseEvent] = []
     dropped = False
-    while "\n\n" in text:
-        block, text = text.split("\n\n", 1)
+    while b"\n\n" in raw:
+        block, raw = raw.split(b"\n\n", 1)
         name = event_id = None
         data: list[str] = []
-        for line in block.split("\n"):
+        for line in block.decode("utf-8", errors="replace").split("\n"):
             key, _, value = line.partition(":")
             value = value[1:] if value.startswith(" ") else value
             if key == "data":
@@ -66,8 +67,7 @@ def parse_events(raw: bytes) -> tuple[list[SseEvent], bytes, bool]:
                 dropped = dropped or bool(line)
         if data or name is not None or event_id is not None:
             events.append(SseEvent(name, "\n".join(data) if data else None, event_id))
-    rest = text + ("\r" if keep_cr else "")
-    return events, rest.encode(), dropped
+    return events, raw + (b"\r" if keep_cr else b""), dropped
 
 
 @dataclass(eq=False)

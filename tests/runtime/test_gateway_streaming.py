@@ -255,3 +255,8 @@ def test_redactions_merge_overlaps_and_refuse_spans_outside_the_text() -> None:
     assert apply_redactions("abc", []) == "abc"
     with pytest.raises(ValueError):
         apply_redactions("abc", [{"start": 1, "end": 9}])
+
+
+async def test_a_character_cut_between_two_chunks_stays_whole() -> None:
+    out, _ = await run("chat", chat_stream("Grüße aus Köln", 100), Checker(), slice_=1)
+    assert chat_text(out) == "Grüße aus Köln"
