@@ -44,17 +44,26 @@ SHAPE = shape(_SHAPE)
 
 
 def _deltas(event: Mapping[str, Any]) -> list[tuple[Channel, Path]]:
-    """Artifact text sent in pieces: an artifact-update with append, per artifact and part."""
+    """Text an agent sends in pieces: artifact updates (per artifact and part) and the messages of
+    status updates (an agent may spell one sentence over several), judged as one text each."""
     result = event.get("result")
-    if not isinstance(result, dict) or result.get("kind") != "artifact-update":
+    if not isinstance(result, dict):
         return []
-    artifact = result.get("artifact")
-    if not isinstance(artifact, dict):
+    prefix: Path
+    if result.get("kind") == "artifact-update" and isinstance(result.get("artifact"), dict):
+        artifact = result["artifact"]
+        key = str(artifact.get("artifactId", ""))
+        parts, prefix = artifact.get("parts"), ("result", "artifact", "parts")
+    elif result.get("kind") == "status-update" and isinstance(result.get("status"), dict):
+        message = result["status"].get("message")
+        if not isinstance(message, dict):
+            return []
+        key, parts, prefix = "status", message.get("parts"), ("result", "status", "message", "parts")
+    else:
         return []
-    key = str(artifact.get("artifactId", ""))
     return [
-        ((key, index(part, j)), ("result", "artifact", "parts", j, "text"))
-        for j, part in enumerate(items(artifact.get("parts")))
+        ((key, index(part, j)), (*prefix, j, "text"))
+        for j, part in enumerate(items(parts))
         if isinstance(part, dict) and isinstance(part.get("text"), str)
     ]
 
