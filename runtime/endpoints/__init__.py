@@ -337,10 +337,10 @@ def validate_answer(endpoint: Endpoint, answer: Any) -> None:
         validator(endpoint.answer_schema)(answer)
 
 
-def validate_event(endpoint: Endpoint, event: Any) -> None:
-    """Check the data of one stream event against the endpoint's event schema."""
-    if endpoint.stream is not None and endpoint.stream.schema is not None:
-        validator(endpoint.stream.schema)(event)
+def validate_event(stream: StreamFormat | None, event: Any) -> None:
+    """Check the data of one stream event against the stream's event schema."""
+    if stream is not None and stream.schema is not None:
+        validator(stream.schema)(event)
 
 
 def read_answer(endpoint: Endpoint, answer: Any, *, prefix: Path = ()) -> Reading:

@@ -255,7 +255,11 @@ _ANSWER_MESSAGE = {
         "content": {"type": ["string", "array", "null"], "items": OBJECT},
         "refusal": nullable(STRING),
         "reasoning_content": nullable(STRING),
-        "tool_calls": {"type": ["array", "null"], "items": _TOOL_CALL},
+        # in a stream, a call's name and arguments arrive in pieces
+        "tool_calls": {
+            "type": ["array", "null"],
+            "items": {"type": "object", "properties": {"id": STRING, "function": {"type": "object"}}},
+        },
         "function_call": {"type": ["object", "null"]},
     },
 }

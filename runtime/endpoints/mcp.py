@@ -138,7 +138,7 @@ ENDPOINT = Endpoint(
     in_band_refusal=in_band_refusal,
     request_schema=JSONRPC_SCHEMA,
     answer_schema=JSONRPC_SCHEMA,
-    answer_kinds=("json", "sse"),
+    answer_kinds=("json", "sse", "empty"),
 )
 
 

@@ -451,7 +451,7 @@ async def forward(ex: Exchange) -> int:
                 status = await _stream(ex, resp, passed)
                 _usage_attributes(ex, span)
                 return status
-            payload = await ctx.upstream.read_body(resp, started)
+            payload = await ctx.upstream.read_body(resp, started, ctx.settings.max_answer_bytes)
         finally:
             resp.release()
         answer = parse_answer(
@@ -493,11 +493,21 @@ def _upstream_body(ex: Exchange) -> tuple[bytes | None, str | None]:
 
 
 def _returned_headers(ex: Exchange, upstream: Any) -> list[tuple[bytes, bytes]]:
+    """The upstream's headers the endpoint passes back (an MCP session id): printable ASCII, or
+    the answer is refused (a control character would end the header, or the response)."""
     out = []
     for name in ex.endpoint.return_headers:
         value = upstream.get(name)
-        if value is not None and value.isprintable() and value.isascii():
-            out.append((name.encode(), value.encode()))
+        if value is None:
+            continue
+        if not (value.isprintable() and value.isascii() and len(value) <= 1024):
+            raise ApiError(
+                502,
+                f"the model provider sent a {name} header that is not printable ASCII; the answer was withheld",
+                type_="service_unavailable",
+                code="upstream_bad_answer",
+            )
+        out.append((name.encode(), value.encode()))
     return out
 
 
@@ -531,6 +541,7 @@ async def _stream(ex: Exchange, resp: Any, passed: list[tuple[bytes, bytes]]) ->
         check,
         endpoint.stream_error,
         observe_only=ctx.output_cannot_act(ex.engine, ex.model),
+        max_event_bytes=ctx.settings.max_answer_bytes,
     )
     headers = [
         (b"content-type", b"text/event-stream"),
