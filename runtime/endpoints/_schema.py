@@ -134,6 +134,8 @@ class Validator:
             check.validate(doc)
         except jsonschema_rs.ValidationError as exc:
             raise _error(exc) from None
+        except ValueError:  # a document too deep to convert (the JSON loader refuses those first)
+            raise SchemaError("the body nests too deep", None) from None
 
     def _compile(self, strict: bool) -> jsonschema_rs.Draft7Validator:
         with self._lock:

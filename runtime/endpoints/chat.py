@@ -210,7 +210,8 @@ REQUEST_SCHEMA = {
         "stream_options": {"type": ["object", "null"], "properties": {"include_usage": BOOLEAN}},
         "temperature": {**NUMBER, "minimum": 0},
         "top_p": {**NUMBER, "minimum": 0, "maximum": 1},
-        "n": POSITIVE,
+        # the API's own limits: a client cannot have the provider generate without end
+        "n": {**POSITIVE, "maximum": 128},
         "max_tokens": POSITIVE,
         "max_completion_tokens": POSITIVE,
         "stop": STOP,

@@ -44,7 +44,7 @@ REQUEST_SCHEMA = {
             "items": {"type": ["string", "integer", "array"], "items": {"type": "integer"}},
         },
         "encoding_format": nullable(STRING),
-        "dimensions": POSITIVE,
+        "dimensions": {**POSITIVE, "maximum": 65536},
         "user": nullable(STRING),
     },
 }
