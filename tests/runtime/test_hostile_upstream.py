@@ -205,3 +205,21 @@ async def test_an_mcp_session_id_that_cannot_be_a_header_is_a_502(gateway: Any, 
     r = await client.post("/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert r.status_code == 502 and r.json()["error"]["type"] == "service_unavailable", r.text
     assert "mcp-session-id" not in r.headers
+
+
+async def test_a_compressed_answer_is_capped_on_its_decompressed_size(gateway: Any, provider: Any) -> None:
+    import gzip
+    import tracemalloc
+
+    _, client = await gateway(**EVERYTHING, max_answer_bytes=65536)
+    bomb = gzip.compress(json.dumps(chat_answer()).replace('"hi"', json.dumps("x" * 50_000_000)).encode())
+    assert len(bomb) < 100_000
+    script(provider, bomb, headers=[["content-encoding", "gzip"]])
+    tracemalloc.start()
+    try:
+        r = await client.post("/v1/chat/completions", json=CHAT)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_bad_answer(r, "upstream_answer_too_large")
+    assert peak < 20_000_000, peak  # never the 50 MB it inflates to
