@@ -89,6 +89,8 @@ class Settings:
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
     max_body_bytes: int = 1_048_576
+    # the largest whole answer (and the largest single stream event) taken from the upstream
+    max_answer_bytes: int = 16_777_216
     upstream_timeout_s: float = 600.0
     health_interval_s: float = 30.0
     reload_interval_s: float = 2.0
@@ -231,6 +233,9 @@ def load_settings(
             requests_per_minute=int(rpm) if rpm else None,
             tokens_per_minute=int(tpm) if tpm else None,
             max_body_bytes=int(data.get("max_body_bytes", 1_048_576)),
+            max_answer_bytes=_number(
+                "max_answer_bytes", data.get("max_answer_bytes", 16_777_216), int, minimum=1024
+            ),
             upstream_timeout_s=_number(
                 "POLICY_GATEWAY_UPSTREAM_TIMEOUT_S",
                 env_or("POLICY_GATEWAY_UPSTREAM_TIMEOUT_S", 600.0),

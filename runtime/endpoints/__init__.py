@@ -9,7 +9,6 @@ in the parity tests (tests/integration/test_endpoint_parity.py reads this table)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,8 @@ from runtime.endpoints import (
     rerank,
     responses,
 )
+from runtime.endpoints._json import MAX_DEPTH, JsonError, loads
+from runtime.endpoints._schema import SchemaError, validator
 from runtime.endpoints._types import ALL, Channel, Endpoint, Multipart, Route, StreamFormat, Usage
 from runtime.endpoints._vocabulary import FIELD_NAMES
 from runtime.endpoints._walk import Path, Reading, Text, Unreadable, field_name, read, set_path
@@ -36,9 +37,11 @@ from runtime.endpoints._walk import Path, Reading, Text, Unreadable, field_name,
 __all__ = [
     "ALL",
     "ENDPOINTS",
+    "MAX_DEPTH",
     "Channel",
     "Endpoint",
     "FormFile",
+    "JsonError",
     "Line",
     "LineError",
     "Match",
@@ -46,12 +49,14 @@ __all__ = [
     "Path",
     "Reading",
     "Route",
+    "SchemaError",
     "StreamFormat",
     "Text",
     "Unreadable",
     "Usage",
     "answer_input",
     "field_name",
+    "loads",
     "match",
     "path_is_known",
     "prompt_input",
@@ -63,6 +68,10 @@ __all__ = [
     "read_request",
     "read_text_answer",
     "set_path",
+    "validate_answer",
+    "validate_event",
+    "validate_form",
+    "validate_request",
 ]
 
 ENDPOINTS: dict[str, Endpoint] = {
@@ -135,6 +144,32 @@ def path_is_known(path: str) -> bool:
 
 
 # --- requests --------------------------------------------------------------------------------
+
+
+def validate_request(endpoint: Endpoint, body: Any, *, strict: bool = True) -> None:
+    """Check a parsed JSON body against the endpoint's request schema; SchemaError names the
+    field. `strict`: content-part types the readers do not know are refused (the prompt policy
+    enforces); otherwise they pass, to be read as text."""
+    if endpoint.request_schema is not None:
+        validator(endpoint.request_schema)(body, strict=strict)
+
+
+def validate_form(endpoint: Endpoint, fields: Sequence[tuple[str, str]], files_: Sequence[FormFile]) -> None:
+    """Check a multipart form against the endpoint's schema: the required fields and files are
+    there, a file field holds a file and a text field text, and each text has its field's form."""
+    schema = endpoint.request_schema
+    if schema is None:
+        return
+    known = schema.get("properties", {})
+    for name, _ in fields:
+        if known.get(name, {}).get("format") == "binary":
+            raise SchemaError(f"`{name}` must be a file part (with a filename), not a text field", name)
+    for f in files_:
+        if f.field in known and known[f.field].get("format") != "binary":
+            raise SchemaError(f"`{f.field}` must be a text field, not a file", f.field)
+    doc: dict[str, str] = {f.field: "" for f in files_}
+    doc.update(fields)
+    validator(schema)(doc)
 
 
 def read_request(endpoint: Endpoint, body: Any) -> Reading:
@@ -225,9 +260,10 @@ class LineError(ValueError):
         self.number = number
 
 
-def read_jsonl(data: bytes) -> list[Line]:
-    """The requests of a batch input (JSON lines). Raises LineError for a line that is not JSON,
-    not an object, or names a URL the batch API does not serve."""
+def read_jsonl(data: bytes, *, strict: bool = True) -> list[Line]:
+    """The requests of a batch input (JSON lines). Raises LineError for a line that is not strict
+    JSON, not a request, names a URL the batch API does not serve, or whose body does not match
+    that endpoint's schema (`strict` as in validate_request)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -237,15 +273,23 @@ def read_jsonl(data: bytes) -> list[Line]:
         if not raw.strip():
             continue
         try:
-            line = json.loads(raw)
-        except ValueError:
-            raise LineError(number, "not a JSON object") from None
+            line = loads(raw.encode())
+        except JsonError as exc:
+            raise LineError(number, exc.message) from None
         if not isinstance(line, dict) or not isinstance(line.get("body"), dict):
             raise LineError(number, 'not a request object {"custom_id", "method", "url", "body"}')
         name = files.BATCH_URLS.get(str(line.get("url")))
         if name is None:
             raise LineError(number, f"url must be one of {', '.join(files.BATCH_URLS)}")
         endpoint = ENDPOINTS[name]
+        try:
+            validator(files.LINE_SCHEMA)(line)
+        except SchemaError as exc:
+            raise LineError(number, exc.message) from None
+        try:
+            validate_request(endpoint, line["body"], strict=strict)
+        except SchemaError as exc:
+            raise LineError(number, f"its body: {exc.message}") from None
         prefix: Path = (f"line_{number}",)
         reading = read(
             {k: v for k, v in line.items() if k != "body"}, files.LINE, prefix=prefix, known_keys=FIELD_NAMES
@@ -284,6 +328,19 @@ def _is_count(value: Any) -> bool:
 
 
 # --- answers ---------------------------------------------------------------------------------
+
+
+def validate_answer(endpoint: Endpoint, answer: Any) -> None:
+    """Check a successful JSON answer against the endpoint's answer schema (the types the gateway
+    relies on: the model it names, usage counts, where the texts are)."""
+    if endpoint.answer_schema is not None:
+        validator(endpoint.answer_schema)(answer)
+
+
+def validate_event(stream: StreamFormat | None, event: Any) -> None:
+    """Check the data of one stream event against the stream's event schema."""
+    if stream is not None and stream.schema is not None:
+        validator(stream.schema)(event)
 
 
 def read_answer(endpoint: Endpoint, answer: Any, *, prefix: Path = ()) -> Reading:

@@ -43,6 +43,8 @@ class StreamFormat:
     closes: Callable[[Mapping[str, Any]], tuple[Channel, ...]]
     shape: Shape
     usage: Callable[[Mapping[str, Any]], Usage | None] = lambda _: None
+    # JSON Schema of one event's data (runtime/endpoints/_schema.py); None: any JSON
+    schema: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,13 @@ class Endpoint:
     # the API's own error body and the event a stream ends with when it is cut short
     error_body: Callable[[ApiError], bytes] = openai_error
     stream_error: Callable[[ApiError], bytes] = openai_stream_error
-    # checks of the body before any policy runs: raises ApiError(400) naming the parameter
-    validate: Callable[[Any], None] = lambda _: None
+    # JSON Schema of the request body (of the form's fields for a multipart endpoint), checked
+    # before any policy runs; of a successful JSON answer; None: any JSON
+    request_schema: Mapping[str, Any] | None = None
+    answer_schema: Mapping[str, Any] | None = None
+    # what a successful whole answer may be (runtime.gateway.answers.content_kind): anything
+    # else is a 502, the upstream answering something this API never sends
+    answer_kinds: tuple[str, ...] = ("json",)
     # a refusal by policy that the API reports inside a 200 answer (MCP: a tool result with
     # isError), given the request body; None: an HTTP error like any other
     in_band_refusal: Callable[[Any, ApiError], bytes] | None = None

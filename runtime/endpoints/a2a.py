@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.endpoints._schema import JSONRPC_ID, OBJECT, STRING, parts
 from runtime.endpoints._types import ALL, Channel, Endpoint, Route, StreamFormat
 from runtime.endpoints._walk import Path, Rules, index, items, shape
 from runtime.errors import ApiError
@@ -41,6 +42,68 @@ _SHAPE: Rules = {
 }
 
 SHAPE = shape(_SHAPE)
+
+
+_PART = parts(
+    "kind",
+    ("text", "file", "data"),
+    {
+        "text": {"required": ["text"], "properties": {"text": STRING}},
+        "file": {"required": ["file"], "properties": {"file": OBJECT}},
+        "data": {"required": ["data"], "properties": {"data": OBJECT}},
+    },
+)
+_MESSAGE = {
+    "type": "object",
+    "required": ["role", "parts"],
+    "properties": {
+        "kind": STRING,
+        "role": {"enum": ["user", "agent"]},
+        "parts": {"type": "array", "items": _PART},
+        "messageId": STRING,
+        "contextId": STRING,
+        "taskId": STRING,
+        "referenceTaskIds": {"type": "array", "items": STRING},
+        "metadata": OBJECT,
+    },
+}
+
+REQUEST_SCHEMA = {
+    "title": "A2A JSON-RPC request",
+    "type": "object",
+    "required": ["jsonrpc", "method"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": JSONRPC_ID,
+        "method": STRING,
+        "params": OBJECT,
+    },
+    "allOf": [
+        {
+            "if": {"required": ["method"], "properties": {"method": {"enum": ["message/send", "message/stream"]}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "required": ["message"],
+                        "properties": {"message": _MESSAGE, "configuration": OBJECT, "metadata": OBJECT},
+                    }
+                },
+            },
+        }
+    ],
+}
+
+ANSWER_SCHEMA = {
+    "title": "A2A JSON-RPC response",
+    "type": "object",
+    "properties": {
+        "jsonrpc": STRING,
+        "id": JSONRPC_ID,
+        "result": OBJECT,
+        "error": {"type": "object", "properties": {"code": {"type": "integer"}, "message": STRING}},
+    },
+}
 
 
 def _deltas(event: Mapping[str, Any]) -> list[tuple[Channel, Path]]:
@@ -93,8 +156,11 @@ ENDPOINT = Endpoint(
     ),
     request=SHAPE,
     answer=SHAPE,
-    stream=StreamFormat(deltas=_deltas, closes=_closes, shape=SHAPE),
+    stream=StreamFormat(deltas=_deltas, closes=_closes, shape=SHAPE, schema=ANSWER_SCHEMA),
     streams=lambda body: isinstance(body, dict) and body.get("method") in ("message/stream", "tasks/resubscribe"),
     model_field=None,
     stream_error=stream_error,
+    request_schema=REQUEST_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
+    answer_kinds=("json", "sse"),
 )

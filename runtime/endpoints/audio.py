@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.endpoints._schema import FILE, FORM_BOOLEAN, FORM_NUMBER, NUMBER, STRING, nullable
 from runtime.endpoints._types import Channel, Endpoint, Multipart, Route, StreamFormat
 from runtime.endpoints._walk import Path, shape
 
@@ -15,6 +16,22 @@ __all__ = ["SPEECH", "TRANSCRIPTIONS"]
 _VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse")
 _AUDIO_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 _TRANSCRIPT_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
+
+SPEECH_SCHEMA = {
+    "title": "speech request",
+    "type": "object",
+    "required": ["model", "input", "voice"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": STRING,
+        # a voice name, or {"id": …} for a custom voice
+        "voice": {"type": ["string", "object"], "properties": {"id": STRING}},
+        "instructions": nullable(STRING),
+        "response_format": nullable(STRING),
+        "speed": {**NUMBER, "minimum": 0.25, "maximum": 4},
+        "stream_format": nullable(STRING),
+    },
+}
 
 SPEECH = Endpoint(
     name="audio_speech",
@@ -32,6 +49,8 @@ SPEECH = Endpoint(
     answer=shape({"type": {"enum": ("speech.audio.delta", "speech.audio.done")}, "audio": {"binary": "audio"}}),
     # stream_format "sse" sends audio in events: audio, not text, so the answer is passed on whole
     streams=lambda _: False,
+    request_schema=SPEECH_SCHEMA,
+    answer_kinds=("binary", "sse"),
 )
 
 _TRANSCRIPT_EVENT = shape({"type": {"enum": ("transcript.text.delta", "transcript.text.done")}})
@@ -46,6 +65,24 @@ def _deltas(event: Mapping[str, Any]) -> list[tuple[Channel, Path]]:
 def _closes(event: Mapping[str, Any]) -> tuple[Channel, ...]:
     return (("text",),) if event.get("type") == "transcript.text.done" else ()
 
+
+TRANSCRIPTIONS_SCHEMA = {
+    "title": "transcription request (multipart/form-data)",
+    "type": "object",
+    "required": ["model", "file"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "file": FILE,
+        "language": STRING,
+        "prompt": STRING,
+        "response_format": STRING,
+        "temperature": FORM_NUMBER,
+        "timestamp_granularities[]": STRING,
+        "include[]": STRING,
+        "chunking_strategy": STRING,
+        "stream": FORM_BOOLEAN,
+    },
+}
 
 TRANSCRIPTIONS = Endpoint(
     name="audio_transcriptions",
@@ -64,4 +101,7 @@ TRANSCRIPTIONS = Endpoint(
     answer=shape({"task": {"enum": ("transcribe",)}}),
     stream=StreamFormat(deltas=_deltas, closes=_closes, shape=_TRANSCRIPT_EVENT),
     streams=lambda form: form.get("stream") == "true",
+    request_schema=TRANSCRIPTIONS_SCHEMA,
+    answer_schema={"title": "transcription", "type": "object", "properties": {"text": STRING}},
+    answer_kinds=("json", "text", "sse"),
 )

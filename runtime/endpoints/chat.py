@@ -11,9 +11,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.endpoints._schema import (
+    BOOLEAN,
+    INTEGER,
+    METADATA,
+    NUMBER,
+    OBJECT,
+    POSITIVE,
+    STOP,
+    STRING,
+    nullable,
+    parts,
+)
+from runtime.endpoints._schema import usage as usage_schema
 from runtime.endpoints._types import Channel, Endpoint, Route, StreamFormat, Usage
 from runtime.endpoints._walk import Path, data_uri, index, items, shape
-from runtime.errors import ApiError
 
 __all__ = ["ENDPOINT", "ROLES", "usage"]
 
@@ -115,28 +127,181 @@ def _count(value: Any) -> int:
     return value if type(value) is int and value >= 0 else 0
 
 
-def validate(body: Any) -> None:
-    def bad(param: str, message: str) -> ApiError:
-        return ApiError(400, message, code="invalid_request", param=param)
+# --- schemas (runtime/endpoints/_schema.py says how permissive they are) ----------------------
 
-    messages = body.get("messages") if isinstance(body, dict) else None
-    if not isinstance(messages, list) or not messages:
-        raise bad("messages", "`messages` must be a non-empty list of {role, content} objects")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise bad(f"messages[{i}].role", f"messages[{i}] needs a role, one of {sorted(ROLES)}")
-        content = m.get("content")
-        if content is not None and not isinstance(content, str | list):
-            raise bad(f"messages[{i}].content", f"messages[{i}].content must be a string or list")
-    if "stream" in body and not isinstance(body["stream"], bool):
-        raise bad("stream", "`stream` must be true or false")
-    for name in ("max_tokens", "max_completion_tokens", "n"):
-        value = body.get(name)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            raise bad(name, f"`{name}` must be a positive integer")
+_CONTENT_PART = parts(
+    "type",
+    _PART_TYPES,
+    {
+        "text": {"required": ["text"], "properties": {"text": STRING}},
+        "input_text": {"required": ["text"], "properties": {"text": STRING}},
+        "refusal": {"required": ["refusal"], "properties": {"refusal": STRING}},
+        "image_url": {
+            "required": ["image_url"],
+            # an object {url, detail}; LiteLLM also takes the URL as a plain string
+            "properties": {
+                "image_url": {
+                    "type": ["object", "string"],
+                    "required": ["url"],
+                    "properties": {"url": STRING, "detail": STRING},
+                }
+            },
+        },
+        "input_audio": {
+            "required": ["input_audio"],
+            "properties": {
+                "input_audio": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {"data": STRING, "format": STRING},
+                }
+            },
+        },
+        "file": {
+            "required": ["file"],
+            "properties": {
+                "file": {
+                    "type": "object",
+                    "properties": {"file_data": STRING, "file_id": STRING, "filename": STRING},
+                }
+            },
+        },
+    },
+)
+_CONTENT = {"type": ["string", "array", "null"], "items": _CONTENT_PART}
+_FUNCTION_CALL = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": STRING, "arguments": STRING},
+}
+_TOOL_CALL = {
+    "type": "object",
+    "properties": {"id": STRING, "type": STRING, "function": _FUNCTION_CALL},
+}
+_MESSAGE = {
+    "type": "object",
+    "required": ["role"],
+    "properties": {
+        "role": {"enum": list(ROLES)},
+        "content": _CONTENT,
+        "name": nullable(STRING),
+        "tool_calls": {"type": ["array", "null"], "items": _TOOL_CALL},
+        "tool_call_id": nullable(STRING),
+        "function_call": {**_FUNCTION_CALL, "type": ["object", "null"]},
+        "refusal": nullable(STRING),
+        "audio": {"type": ["object", "null"], "properties": {"id": STRING}},
+        "reasoning_content": nullable(STRING),
+    },
+}
+_FUNCTION = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {"name": STRING, "description": STRING, "parameters": OBJECT, "strict": BOOLEAN},
+}
+
+REQUEST_SCHEMA = {
+    "title": "chat completion request",
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+        "stream": BOOLEAN,
+        "stream_options": {"type": ["object", "null"], "properties": {"include_usage": BOOLEAN}},
+        "temperature": {**NUMBER, "minimum": 0},
+        "top_p": {**NUMBER, "minimum": 0, "maximum": 1},
+        # the API's own limits: a client cannot have the provider generate without end
+        "n": {**POSITIVE, "maximum": 128},
+        "max_tokens": POSITIVE,
+        "max_completion_tokens": POSITIVE,
+        "stop": STOP,
+        "presence_penalty": NUMBER,
+        "frequency_penalty": NUMBER,
+        "logit_bias": {"type": ["object", "null"], "additionalProperties": {"type": "number"}},
+        "logprobs": BOOLEAN,
+        "top_logprobs": {**INTEGER, "minimum": 0},
+        "user": nullable(STRING),
+        "seed": INTEGER,
+        "tools": {
+            "type": ["array", "null"],
+            "items": {"type": "object", "required": ["type"], "properties": {"type": STRING, "function": _FUNCTION}},
+        },
+        "tool_choice": {"type": ["string", "object", "null"], "properties": {"type": STRING}},
+        "parallel_tool_calls": BOOLEAN,
+        "functions": {"type": ["array", "null"], "items": _FUNCTION},
+        "function_call": {"type": ["string", "object", "null"], "properties": {"name": STRING}},
+        "response_format": {"type": ["object", "null"], "required": ["type"], "properties": {"type": STRING}},
+        "metadata": METADATA,
+        "store": BOOLEAN,
+        "modalities": {"type": ["array", "null"], "items": STRING},
+        "audio": {
+            "type": ["object", "null"],
+            "properties": {"voice": {"type": ["string", "object"]}, "format": STRING},
+        },
+        "prediction": {"type": ["object", "null"], "properties": {"type": STRING, "content": _CONTENT}},
+        "service_tier": nullable(STRING),
+        "reasoning_effort": nullable(STRING),
+        "verbosity": nullable(STRING),
+        "web_search_options": {"type": ["object", "null"]},
+        "safety_identifier": nullable(STRING),
+        "prompt_cache_key": nullable(STRING),
+    },
+}
+
+_USAGE = usage_schema("prompt_tokens", "completion_tokens", "total_tokens")
+_ANSWER_MESSAGE = {
+    "type": ["object", "null"],
+    "properties": {
+        "role": nullable(STRING),
+        "content": {"type": ["string", "array", "null"], "items": OBJECT},
+        "refusal": nullable(STRING),
+        "reasoning_content": nullable(STRING),
+        # in a stream, a call's name and arguments arrive in pieces
+        "tool_calls": {
+            "type": ["array", "null"],
+            "items": {"type": "object", "properties": {"id": STRING, "function": {"type": "object"}}},
+        },
+        "function_call": {"type": ["object", "null"]},
+    },
+}
+
+ANSWER_SCHEMA = {
+    "title": "chat completion",
+    "type": "object",
+    "properties": {
+        "id": STRING,
+        "object": STRING,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"index": INTEGER, "message": _ANSWER_MESSAGE, "finish_reason": nullable(STRING)},
+            },
+        },
+        "usage": _USAGE,
+    },
+}
+
+CHUNK_SCHEMA = {
+    "title": "chat completion chunk",
+    "type": "object",
+    "properties": {
+        "id": STRING,
+        "model": STRING,
+        "choices": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"index": INTEGER, "delta": _ANSWER_MESSAGE, "finish_reason": nullable(STRING)},
+            },
+        },
+        "usage": _USAGE,
+    },
+}
 
 
-STREAM = StreamFormat(deltas=_deltas, closes=_closes, shape=_CHUNK, usage=usage)
+STREAM = StreamFormat(deltas=_deltas, closes=_closes, shape=_CHUNK, usage=usage, schema=CHUNK_SCHEMA)
 
 ENDPOINT = Endpoint(
     name="chat",
@@ -149,5 +314,7 @@ ENDPOINT = Endpoint(
     output_token_fields=("max_tokens", "max_completion_tokens"),
     stream=STREAM,
     usage=usage,
-    validate=validate,
+    request_schema=REQUEST_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
+    answer_kinds=("json", "sse"),
 )

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.endpoints._schema import POSITIVE, STRING, nullable
+from runtime.endpoints._schema import usage as usage_schema
 from runtime.endpoints._types import Endpoint, Route, Usage
 from runtime.endpoints._walk import shape
 
@@ -29,6 +31,37 @@ ANSWER = shape(
     }
 )
 
+REQUEST_SCHEMA = {
+    "title": "embeddings request",
+    "type": "object",
+    "required": ["model", "input"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        # a text, texts, token ids, or lists of token ids; never empty
+        "input": {
+            "type": ["string", "array"],
+            "minItems": 1,
+            "items": {"type": ["string", "integer", "array"], "items": {"type": "integer"}},
+        },
+        "encoding_format": nullable(STRING),
+        "dimensions": {**POSITIVE, "maximum": 65536},
+        "user": nullable(STRING),
+    },
+}
+
+ANSWER_SCHEMA = {
+    "title": "embeddings",
+    "type": "object",
+    "properties": {
+        "model": STRING,
+        "data": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"embedding": {"type": ["array", "string"]}}},
+        },
+        "usage": usage_schema("prompt_tokens", "total_tokens"),
+    },
+}
+
 
 def usage(answer: Mapping[str, Any]) -> Usage | None:
     u = answer.get("usage")
@@ -46,4 +79,6 @@ ENDPOINT = Endpoint(
     request=REQUEST,
     answer=ANSWER,
     usage=usage,
+    request_schema=REQUEST_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
 )

@@ -6,6 +6,7 @@ file's content are read the same way (a batch's output holds the model's answers
 
 from __future__ import annotations
 
+from runtime.endpoints._schema import FILE, METADATA, OBJECT, STRING
 from runtime.endpoints._types import Endpoint, Multipart, Route
 from runtime.endpoints._walk import shape
 
@@ -19,6 +20,13 @@ BATCH_URLS = {
     "/v1/embeddings": "embeddings",
     "/v1/responses": "responses",
     "/v1/moderations": "moderations",
+}
+
+UPLOAD_SCHEMA = {
+    "title": "file upload (multipart/form-data)",
+    "type": "object",
+    "required": ["file", "purpose"],
+    "properties": {"file": FILE, "purpose": STRING, "expires_after[anchor]": STRING, "expires_after[seconds]": STRING},
 }
 
 FILES = Endpoint(
@@ -49,10 +57,34 @@ FILES = Endpoint(
         }
     ),
     model_field=None,
+    request_schema=UPLOAD_SCHEMA,
+    answer_schema=OBJECT,
+    # metadata as JSON; a file's content as it was uploaded (JSON lines, text, or bytes)
+    answer_kinds=("json", "jsonl", "text", "binary"),
 )
 
 # A line of a batch input: {"custom_id", "method": "POST", "url": <one of BATCH_URLS>, "body": {...}}
 LINE = shape({"method": {"enum": ("POST",)}, "url": {"enum": tuple(BATCH_URLS)}})
+
+LINE_SCHEMA = {
+    "title": "batch input line",
+    "type": "object",
+    "required": ["custom_id", "method", "url", "body"],
+    "properties": {"custom_id": STRING, "method": {"enum": ["POST"]}, "url": STRING, "body": OBJECT},
+}
+
+BATCH_SCHEMA = {
+    "title": "batch request",
+    "type": "object",
+    "required": ["input_file_id", "endpoint", "completion_window"],
+    "properties": {
+        "input_file_id": STRING,
+        "endpoint": STRING,
+        "completion_window": STRING,
+        "metadata": METADATA,
+        "output_expires_after": {"type": ["object", "null"]},
+    },
+}
 
 _BATCH_STATUS = ("validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling", "cancelled")
 
@@ -80,4 +112,6 @@ BATCHES = Endpoint(
         }
     ),
     model_field=None,
+    request_schema=BATCH_SCHEMA,
+    answer_schema=OBJECT,
 )

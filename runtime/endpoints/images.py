@@ -5,6 +5,17 @@ it, size caps) is the gateway's, in runtime/gateway/payload.py."""
 
 from __future__ import annotations
 
+from runtime.endpoints._schema import (
+    BOOLEAN,
+    FILE,
+    FORM_BOOLEAN,
+    FORM_INTEGER,
+    INTEGER,
+    POSITIVE,
+    STRING,
+    nullable,
+    usage,
+)
 from runtime.endpoints._types import Endpoint, Multipart, Route
 from runtime.endpoints._walk import shape
 
@@ -34,6 +45,61 @@ ANSWER = shape(
     }
 )
 
+_OPTIONS = {name: nullable(STRING) for name in _ENUMS}
+
+GENERATIONS_SCHEMA = {
+    "title": "image generation request",
+    "type": "object",
+    "required": ["prompt"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "prompt": STRING,
+        "n": {**POSITIVE, "maximum": 10},
+        **_OPTIONS,
+        "output_compression": {**INTEGER, "minimum": 0, "maximum": 100},
+        "partial_images": {**INTEGER, "minimum": 0, "maximum": 3},
+        "stream": BOOLEAN,
+        "user": nullable(STRING),
+    },
+}
+
+EDITS_SCHEMA = {
+    "title": "image edit request (multipart/form-data)",
+    "type": "object",
+    "required": ["prompt"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "prompt": STRING,
+        "image": FILE,
+        "image[]": FILE,
+        "mask": FILE,
+        "n": {"type": "string", "pattern": "^([1-9]|10)$"},
+        **{name: STRING for name in _ENUMS},
+        "output_compression": FORM_INTEGER,
+        "partial_images": {"type": "string", "pattern": "^[0-3]$"},
+        "stream": FORM_BOOLEAN,
+        "user": STRING,
+    },
+    # one image at least, under either name
+    "anyOf": [{"required": ["image"]}, {"required": ["image[]"]}],
+}
+
+ANSWER_SCHEMA = {
+    "title": "images",
+    "type": "object",
+    "properties": {
+        "created": INTEGER,
+        "data": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"url": STRING, "b64_json": STRING, "revised_prompt": nullable(STRING)},
+            },
+        },
+        "usage": usage("input_tokens", "output_tokens", "total_tokens"),
+    },
+}
+
 GENERATIONS = Endpoint(
     name="images_generations",
     title="image generation",
@@ -41,6 +107,8 @@ GENERATIONS = Endpoint(
     routes=(Route("POST", "/v1/images/generations"),),
     request=REQUEST,
     answer=ANSWER,
+    request_schema=GENERATIONS_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
 )
 
 EDITS = Endpoint(
@@ -54,4 +122,6 @@ EDITS = Endpoint(
         files={"image": "image", "image[]": "image", "mask": "image"},
     ),
     answer=ANSWER,
+    request_schema=EDITS_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
 )

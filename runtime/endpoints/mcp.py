@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runtime.endpoints._schema import JSONRPC_ID, OBJECT, STRING
 from runtime.endpoints._types import Endpoint, Route, StreamFormat
 from runtime.endpoints._walk import Rules, shape
 from runtime.errors import ApiError
@@ -46,6 +47,50 @@ REQUEST = shape({**_MESSAGE, **{f"[].{k}": v for k, v in _MESSAGE.items()}})
 ANSWER = shape({**_MESSAGE, **{f"[].{k}": v for k, v in _MESSAGE.items()}})
 
 
+_ERROR = {
+    "type": "object",
+    "required": ["code", "message"],
+    "properties": {"code": {"type": "integer"}, "message": STRING},
+}
+# One JSON-RPC 2.0 message: a request or notification (method), or a response (result or error);
+# a tool call names its tool and passes its arguments as an object.
+_JSONRPC = {
+    "type": "object",
+    "required": ["jsonrpc"],
+    "properties": {
+        "jsonrpc": {"const": "2.0"},
+        "id": JSONRPC_ID,
+        "method": STRING,
+        "params": {"type": ["object", "array"]},
+        "result": OBJECT,
+        "error": _ERROR,
+    },
+    "allOf": [
+        {
+            "if": {"required": ["method"], "properties": {"method": {"const": "tools/call"}}},
+            "then": {
+                "required": ["params"],
+                "properties": {
+                    "params": {
+                        "type": "object",
+                        "required": ["name"],
+                        "properties": {"name": STRING, "arguments": {"type": ["object", "null"]}},
+                    }
+                },
+            },
+        }
+    ],
+}
+# a message, or a batch of them
+JSONRPC_SCHEMA = {
+    **_JSONRPC,
+    "title": "MCP JSON-RPC message",
+    "type": ["object", "array"],
+    "minItems": 1,
+    "items": _JSONRPC,
+}
+
+
 def _request_id(body: Any) -> Any:
     first = body[0] if isinstance(body, list) and body else body
     return first.get("id") if isinstance(first, dict) else None
@@ -82,7 +127,7 @@ ENDPOINT = Endpoint(
     request=REQUEST,
     answer=ANSWER,
     # Every event is a whole message: nothing arrives in pieces.
-    stream=StreamFormat(deltas=lambda _: [], closes=lambda _: (), shape=ANSWER),
+    stream=StreamFormat(deltas=lambda _: [], closes=lambda _: (), shape=ANSWER, schema=JSONRPC_SCHEMA),
     # The server picks JSON or SSE; the gateway reads either.
     streams=lambda _: False,
     model_field=None,
@@ -90,5 +135,8 @@ ENDPOINT = Endpoint(
     return_headers=("mcp-session-id",),
     stream_error=stream_error,
     in_band_refusal=in_band_refusal,
+    request_schema=JSONRPC_SCHEMA,
+    answer_schema=JSONRPC_SCHEMA,
+    answer_kinds=("json", "sse", "empty"),
 )
 

@@ -9,6 +9,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.endpoints._schema import (
+    BOOLEAN,
+    INTEGER,
+    METADATA,
+    NUMBER,
+    OBJECT,
+    POSITIVE,
+    STRING,
+    STRINGS,
+    nullable,
+    parts,
+)
+from runtime.endpoints._schema import usage as usage_schema
 from runtime.endpoints._types import ALL, Channel, Endpoint, Route, StreamFormat, Usage, sse
 from runtime.endpoints._walk import Path, Rules, shape
 from runtime.errors import ApiError
@@ -110,6 +123,107 @@ _EVENT = shape(
     }
 )
 
+_SOURCE = {"type": "object", "required": ["type"], "properties": {"type": STRING, "media_type": STRING}}
+_BLOCK_FIELDS: dict[str, dict[str, Any]] = {
+    "text": {"required": ["text"], "properties": {"text": STRING, "citations": {"type": ["array", "null"]}}},
+    "image": {"required": ["source"], "properties": {"source": _SOURCE}},
+    "document": {"required": ["source"], "properties": {"source": _SOURCE, "title": nullable(STRING)}},
+    "tool_use": {"required": ["id", "name"], "properties": {"id": STRING, "name": STRING, "input": OBJECT}},
+    "server_tool_use": {"required": ["id", "name"], "properties": {"id": STRING, "name": STRING, "input": OBJECT}},
+    "thinking": {"required": ["thinking"], "properties": {"thinking": STRING, "signature": STRING}},
+    "redacted_thinking": {"required": ["data"], "properties": {"data": STRING}},
+    "search_result": {"properties": {"source": STRING, "title": STRING, "content": {"type": "array"}}},
+}
+_INNER_BLOCK = parts("type", _BLOCK_TYPES, _BLOCK_FIELDS)
+_BLOCK = parts(
+    "type",
+    _BLOCK_TYPES,
+    {
+        **_BLOCK_FIELDS,
+        "tool_result": {
+            "required": ["tool_use_id"],
+            "properties": {
+                "tool_use_id": STRING,
+                "content": {"type": ["string", "array"], "items": _INNER_BLOCK},
+                "is_error": BOOLEAN,
+            },
+        },
+    },
+)
+_TEXT_BLOCK = {
+    "type": "object",
+    "required": ["type", "text"],
+    "properties": {"type": {"enum": ["text"]}, "text": STRING},
+}
+
+REQUEST_SCHEMA = {
+    "title": "Anthropic messages request",
+    "type": "object",
+    "required": ["model", "messages"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "max_tokens": POSITIVE,
+        "messages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["role", "content"],
+                "properties": {
+                    "role": {"enum": ["user", "assistant"]},
+                    "content": {"type": ["string", "array"], "items": _BLOCK},
+                },
+            },
+        },
+        "system": {"type": ["string", "array", "null"], "items": _TEXT_BLOCK},
+        "tools": {
+            "type": ["array", "null"],
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": STRING, "type": STRING, "description": STRING, "input_schema": OBJECT},
+            },
+        },
+        "tool_choice": {"type": ["object", "null"], "required": ["type"], "properties": {"type": STRING}},
+        "thinking": {"type": ["object", "null"], "properties": {"type": STRING, "budget_tokens": INTEGER}},
+        "stop_sequences": {**STRINGS, "type": ["array", "null"]},
+        "temperature": {**NUMBER, "minimum": 0},
+        "top_p": {**NUMBER, "minimum": 0, "maximum": 1},
+        "top_k": {**INTEGER, "minimum": 0},
+        "stream": BOOLEAN,
+        "metadata": {**METADATA, "properties": {"user_id": nullable(STRING)}},
+        "service_tier": nullable(STRING),
+        "container": {"type": ["string", "object", "null"]},
+        "mcp_servers": {"type": ["array", "null"], "items": OBJECT},
+    },
+}
+
+_USAGE = usage_schema("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+_MESSAGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": STRING,
+        "model": STRING,
+        "content": {"type": "array", "items": OBJECT},
+        "stop_reason": nullable(STRING),
+        "usage": _USAGE,
+    },
+}
+ANSWER_SCHEMA = {"title": "Anthropic message", **_MESSAGE_SCHEMA}
+EVENT_SCHEMA = {
+    "title": "Anthropic stream event",
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": STRING,
+        "index": INTEGER,
+        "message": _MESSAGE_SCHEMA,
+        "content_block": OBJECT,
+        "delta": OBJECT,
+        "usage": _USAGE,
+    },
+}
+
 # delta type -> the key holding its piece of text
 _PIECE = {"text_delta": "text", "input_json_delta": "partial_json", "thinking_delta": "thinking"}
 
@@ -185,8 +299,11 @@ ENDPOINT = Endpoint(
     request=REQUEST,
     answer=ANSWER,
     output_token_fields=("max_tokens",),
-    stream=StreamFormat(deltas=_deltas, closes=_closes, shape=_EVENT, usage=_stream_usage),
+    stream=StreamFormat(deltas=_deltas, closes=_closes, shape=_EVENT, usage=_stream_usage, schema=EVENT_SCHEMA),
     usage=usage,
+    request_schema=REQUEST_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
+    answer_kinds=("json", "sse"),
     error_body=error_body,
     stream_error=stream_error,
 )

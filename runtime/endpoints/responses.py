@@ -7,6 +7,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runtime.endpoints._schema import (
+    BOOLEAN,
+    INTEGER,
+    METADATA,
+    NUMBER,
+    OBJECT,
+    POSITIVE,
+    STRING,
+    nullable,
+    parts,
+)
+from runtime.endpoints._schema import usage as usage_schema
 from runtime.endpoints._types import ALL, Channel, Endpoint, Route, StreamFormat, Usage, sse
 from runtime.endpoints._walk import Path, Rules, data_uri, shape
 from runtime.errors import ApiError
@@ -133,6 +145,110 @@ _EVENT = shape(
     }
 )
 
+_INPUT_PART = parts(
+    "type",
+    _PART_TYPES,
+    {
+        "input_text": {"required": ["text"], "properties": {"text": STRING}},
+        "output_text": {"required": ["text"], "properties": {"text": STRING}},
+        "summary_text": {"required": ["text"], "properties": {"text": STRING}},
+        "reasoning_text": {"required": ["text"], "properties": {"text": STRING}},
+        "refusal": {"required": ["refusal"], "properties": {"refusal": STRING}},
+        "input_image": {"properties": {"image_url": nullable(STRING), "file_id": nullable(STRING), "detail": STRING}},
+        "input_file": {
+            "properties": {"file_data": STRING, "file_id": nullable(STRING), "filename": STRING, "file_url": STRING}
+        },
+    },
+)
+# An input item: a message (a role, text or parts) or another item by its type (function calls and
+# their outputs, reasoning, references); item types are plain strings, the API keeps adding them.
+_ITEM = {
+    "type": "object",
+    "properties": {
+        "type": STRING,
+        "role": {"enum": list(_ROLES)},
+        "content": {"type": ["string", "array"], "items": _INPUT_PART},
+        "status": nullable(STRING),
+        "call_id": STRING,
+        "name": STRING,
+        "arguments": STRING,
+        "output": {"type": ["string", "array"], "items": _INPUT_PART},
+        "summary": {"type": "array", "items": OBJECT},
+    },
+}
+
+REQUEST_SCHEMA = {
+    "title": "response request",
+    "type": "object",
+    "required": ["model"],
+    "properties": {
+        "model": {"type": "string", "minLength": 1},
+        "input": {"type": ["string", "array"], "items": _ITEM},
+        "instructions": nullable(STRING),
+        "previous_response_id": nullable(STRING),
+        "conversation": {"type": ["string", "object", "null"]},
+        "include": {"type": ["array", "null"], "items": STRING},
+        "tools": {
+            "type": ["array", "null"],
+            "items": {"type": "object", "required": ["type"], "properties": {"type": STRING}},
+        },
+        "tool_choice": {"type": ["string", "object", "null"], "properties": {"type": STRING}},
+        "parallel_tool_calls": BOOLEAN,
+        "max_tool_calls": POSITIVE,
+        "text": {
+            "type": ["object", "null"],
+            "properties": {
+                "format": {"type": "object", "required": ["type"], "properties": {"type": STRING}},
+                "verbosity": nullable(STRING),
+            },
+        },
+        "reasoning": {
+            "type": ["object", "null"],
+            "properties": {"effort": nullable(STRING), "summary": nullable(STRING)},
+        },
+        "max_output_tokens": POSITIVE,
+        "temperature": {**NUMBER, "minimum": 0},
+        "top_p": {**NUMBER, "minimum": 0, "maximum": 1},
+        "top_logprobs": {**INTEGER, "minimum": 0},
+        "truncation": nullable(STRING),
+        "stream": BOOLEAN,
+        "stream_options": {"type": ["object", "null"]},
+        "store": BOOLEAN,
+        "background": BOOLEAN,
+        "metadata": METADATA,
+        "service_tier": nullable(STRING),
+        "user": nullable(STRING),
+        "safety_identifier": nullable(STRING),
+        "prompt_cache_key": nullable(STRING),
+        "prompt": {"type": ["object", "null"]},
+    },
+}
+
+_USAGE = usage_schema("input_tokens", "output_tokens", "total_tokens")
+_RESPONSE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "id": STRING,
+        "model": STRING,
+        "status": nullable(STRING),
+        "output": {"type": "array", "items": OBJECT},
+        "usage": _USAGE,
+    },
+}
+ANSWER_SCHEMA = {"title": "response", **_RESPONSE_SCHEMA}
+EVENT_SCHEMA = {
+    "title": "response stream event",
+    "type": "object",
+    "required": ["type"],
+    "properties": {
+        "type": STRING,
+        "response": _RESPONSE_SCHEMA,
+        "delta": {"type": ["string", "object"]},
+        "output_index": INTEGER,
+        "content_index": INTEGER,
+    },
+}
+
 # delta event -> the name of its channel; its done event carries the whole text again
 _DELTAS = {
     "response.output_text.delta": "text",
@@ -199,7 +315,10 @@ ENDPOINT = Endpoint(
     request=REQUEST,
     answer=ANSWER,
     output_token_fields=("max_output_tokens",),
-    stream=StreamFormat(deltas=_deltas, closes=_closes, shape=_EVENT, usage=_stream_usage),
+    stream=StreamFormat(deltas=_deltas, closes=_closes, shape=_EVENT, usage=_stream_usage, schema=EVENT_SCHEMA),
     usage=usage,
+    request_schema=REQUEST_SCHEMA,
+    answer_schema=ANSWER_SCHEMA,
+    answer_kinds=("json", "sse"),
     stream_error=stream_error,
 )

@@ -3,7 +3,13 @@ output policy: JSON and JSON lines by the endpoint's answer shape, SSE (an MCP s
 POST with events) event by event, plain text (a transcript, subtitles) as one text. Audio, images
 and other bytes no policy reads pass as they are; content of a type the gateway does not know is
 refused when the output policy could act on it. Redactions are written into the answer, which is
-then serialised again; a block raises the policy refusal."""
+then serialised again; a block raises the policy refusal.
+
+The upstream is not trusted to be well-formed: a successful answer must be of a kind the endpoint
+answers with (JSON for chat, audio for speech…), strict JSON (runtime/endpoints/_json.py) of the
+endpoint's answer schema (usage counts are non-negative integers, the model a name), and a model
+name that becomes the x-model-used header must be printable ASCII. Anything else is a 502 saying
+what was wrong, never a 500 or a dropped connection."""
 
 from __future__ import annotations
 
@@ -13,7 +19,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.endpoints import Endpoint, Text, Usage, answer_input, read, read_answer, set_path
+from runtime.endpoints import (
+    Endpoint,
+    JsonError,
+    SchemaError,
+    Text,
+    Usage,
+    answer_input,
+    loads,
+    read,
+    read_answer,
+    set_path,
+    validate_answer,
+    validate_event,
+)
 from runtime.endpoints._vocabulary import FIELD_NAMES
 from runtime.errors import ApiError
 from runtime.gateway.context import Context, PolicyEngine
@@ -79,23 +98,37 @@ def parse_answer(
     model: str | None,
     jsonl: bool = False,
 ) -> Answer:
-    """The answer read by its content type. `jsonl`: bytes that may be JSON lines (a file's content)."""
-    kind = content_kind(content_type)
+    """The answer read by its content type. `jsonl`: bytes that may be JSON lines (a file's content).
+    An error answer (4xx) that is not a JSON object comes back as kind "unknown": the caller
+    replaces it with its own error."""
+    # no content: a 202 or 204, or an endpoint that may answer with nothing (an MCP notification)
+    empty = not payload and (status in (202, 204) or "empty" in endpoint.answer_kinds)
+    kind = "empty" if empty else content_kind(content_type)
     if jsonl and kind in ("binary", "unknown", "jsonl", "text"):
         kind = "jsonl" if _jsonl(payload) is not None else "binary"
+    ok = status < 300
+    if ok and kind not in (*endpoint.answer_kinds, "empty"):
+        media = content_type.split(";")[0].strip()[:64] or "none"
+        shown = media if _PRINTABLE.match(media) else "unprintable"
+        raise _bad_answer(f"content of type {shown!r}, which the {endpoint.title} API does not answer with")
     docs: list[Any] = []  # the parsed answer: one document, or one per event or line
     texts: list[Text] = []
     usage: Usage | None = None
     if kind == "json":
         try:
-            docs = [json.loads(payload)]
-        except ValueError:
-            raise _bad_answer("JSON that does not parse") from None
+            docs = [loads(payload)]
+        except JsonError as exc:
+            if not ok:
+                return Answer(status, content_type, payload, "unknown", [], [], None, model)
+            raise _bad_answer(f"JSON that is not strict JSON ({exc.message})") from None
+        if not ok and not isinstance(docs[0], dict):
+            return Answer(status, content_type, payload, "unknown", [], [], None, model)
+        if ok:
+            _check(validate_answer, endpoint, docs[0])
         texts = read_answer(endpoint, docs[0]).texts
         if isinstance(docs[0], dict):
             usage = endpoint.usage(docs[0])
-            found = docs[0].get("model")
-            model = found if isinstance(found, str) and _PRINTABLE.match(found) else model
+            model = _model(docs[0].get("model"), model)
     elif kind == "jsonl":
         docs = _jsonl(payload) or []
         for n, doc in enumerate(docs):
@@ -109,9 +142,11 @@ def parse_answer(
             parsed = data is not None and data.strip() != "[DONE]"
             if parsed:
                 try:
-                    data = json.loads(data)
-                except ValueError:
-                    raise _bad_answer("an event that is not JSON") from None
+                    data = loads(data.encode())
+                except JsonError as exc:
+                    raise _bad_answer(f"an event that is not strict JSON ({exc.message})") from None
+                if ok:
+                    _check(lambda e, d: validate_event(e.stream, d), endpoint, data)
                 texts += read(data, shape, prefix=(f"event_{n}",), known_keys=FIELD_NAMES).texts
             if event.name is not None:
                 texts.append(Text((f"event_{n}", "event"), event.name))
@@ -154,10 +189,26 @@ async def judge_answer(
     return answer
 
 
+def _check(validate: Any, endpoint: Endpoint, doc: Any) -> None:
+    try:
+        validate(endpoint, doc)
+    except SchemaError as exc:
+        raise _bad_answer(f"an answer the {endpoint.title} API does not give: {exc.message}") from None
+
+
+def _model(found: Any, asked: str | None) -> str | None:
+    """The model the answer names (for x-model-used), or the one asked for when it names none."""
+    if found is None or found == "":
+        return asked
+    if not isinstance(found, str) or not _PRINTABLE.match(found):
+        raise _bad_answer("a model name that is not printable ASCII (it would become the x-model-used header)")
+    return found
+
+
 def _jsonl(payload: bytes) -> list[Any] | None:
     try:
         lines = payload.decode("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line.strip()]
+        return [loads(line.encode()) for line in lines if line.strip()]
     except ValueError:
         return None
 

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from runtime.endpoints import ENDPOINTS
 from runtime.gateway.asgi import Request, Responder, send_json
+from runtime.gateway.openapi import openapi
 
 if TYPE_CHECKING:
     from runtime.gateway.app import GatewayApp
@@ -160,4 +161,5 @@ ROUTES = {
     ("GET", "/metrics"): metrics,
     ("GET", "/v1/gateway/status"): gateway_status,
     ("GET", "/hot-reload/status"): hot_reload_status,
+    ("GET", "/openapi.json"): openapi,
 }

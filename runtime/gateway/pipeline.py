@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -32,17 +33,22 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from runtime.breaker import CircuitOpenError
 from runtime.endpoints import (
     Endpoint,
+    JsonError,
     Line,
     LineError,
     Match,
+    SchemaError,
     Text,
     Usage,
     answer_input,
+    loads,
     prompt_input,
     read_form,
     read_jsonl,
     read_params,
     read_request,
+    validate_form,
+    validate_request,
 )
 from runtime.errors import ApiError
 from runtime.gateway.answers import Answer, judge_answer, parse_answer
@@ -221,28 +227,69 @@ async def read_body(ex: Exchange) -> None:
 
 
 def parse(ex: Exchange) -> None:
-    """The body as the endpoint takes it: JSON, or a multipart form (a batch input read line by
-    line); whether the client asks for a stream."""
+    """The body as the endpoint takes it, checked against the endpoint's schema before any policy
+    runs: strict JSON (runtime/endpoints/_json.py) or a multipart form (a batch input read line by
+    line); whether the client asks for a stream. A client mistake is a 400 naming the field."""
     if not ex.generates or ex.endpoint.body == "none":
         return
+    strict = _prompt_enforces(ex)
     if ex.endpoint.body == "multipart":
         ex.form = parse_form(ex.request.headers.get("content-type", ""), ex.raw)
+        try:
+            validate_form(ex.endpoint, ex.form.fields, ex.form.files)
+        except SchemaError as exc:
+            raise _invalid(exc) from None
         upload = ex.endpoint.multipart
         if upload is not None and upload.jsonl_when(ex.form.as_dict()):
             try:
-                ex.lines = [line for f in ex.form.files for line in read_jsonl(f.data)]
+                ex.lines = [line for f in ex.form.files for line in read_jsonl(f.data, strict=strict)]
             except LineError as exc:
                 raise ApiError(400, str(exc), code="invalid_batch_input", param="file") from None
         ex.body = ex.form.as_dict()
     else:
         try:
-            ex.body = json.loads(ex.raw)
-        except (ValueError, RecursionError):
-            raise ApiError(400, "request body is not valid JSON", code="invalid_json") from None
+            ex.body = loads(ex.raw)
+        except JsonError as exc:
+            raise ApiError(
+                400, f"{exc.message}; send strict JSON (RFC 8259)", code="invalid_json", param=exc.param
+            ) from None
         if not isinstance(ex.body, dict | list):
             raise ApiError(400, "request body must be a JSON object", code="invalid_request")
-        ex.endpoint.validate(ex.body)
+        try:
+            validate_request(ex.endpoint, ex.body, strict=strict)
+        except SchemaError as exc:
+            raise _invalid(exc) from None
     ex.stream = ex.endpoint.stream is not None and isinstance(ex.body, dict) and ex.endpoint.streams(ex.body)
+
+
+def _invalid(exc: SchemaError) -> ApiError:
+    return ApiError(
+        400,
+        f"{exc.message} (the request schemas: GET /openapi.json)",
+        code="invalid_request",
+        param=exc.param,
+    )
+
+
+# The prompt mode each loaded bundle was compiled with, asked once per store (a hot reload brings
+# a new store).
+_PROMPT_MODES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def _prompt_enforces(ex: Exchange) -> bool:
+    """Whether content the readers do not know (a content-part type outside the schema's enum) is
+    refused: when the prompt policy enforces. gateway.json says which mode was compiled; the loaded
+    bundle has the last word (a hot reload may have moved it to enforce)."""
+    if ex.ctx.settings.policies.get("prompt", {}).get("mode", "enforce") not in ("off", "monitor"):
+        return True
+    mode = _PROMPT_MODES.get(ex.engine)
+    if mode is None:
+        try:
+            mode = str(ex.engine.evaluate("prompt", {"texts": []}).get("mode"))
+        except Exception:
+            return True  # no answer: as strict as enforce, and asked again next time
+        _PROMPT_MODES[ex.engine] = mode
+    return mode not in ("off", "monitor")
 
 
 def gate(ex: Exchange, span: Span) -> None:
@@ -404,7 +451,7 @@ async def forward(ex: Exchange) -> int:
                 status = await _stream(ex, resp, passed)
                 _usage_attributes(ex, span)
                 return status
-            payload = await ctx.upstream.read_body(resp, started)
+            payload = await ctx.upstream.read_body(resp, started, ctx.settings.max_answer_bytes)
         finally:
             resp.release()
         answer = parse_answer(
@@ -446,11 +493,21 @@ def _upstream_body(ex: Exchange) -> tuple[bytes | None, str | None]:
 
 
 def _returned_headers(ex: Exchange, upstream: Any) -> list[tuple[bytes, bytes]]:
+    """The upstream's headers the endpoint passes back (an MCP session id): printable ASCII, or
+    the answer is refused (a control character would end the header, or the response)."""
     out = []
     for name in ex.endpoint.return_headers:
         value = upstream.get(name)
-        if value is not None and value.isprintable() and value.isascii():
-            out.append((name.encode(), value.encode()))
+        if value is None:
+            continue
+        if not (value.isprintable() and value.isascii() and len(value) <= 1024):
+            raise ApiError(
+                502,
+                f"the model provider sent a {name} header that is not printable ASCII; the answer was withheld",
+                type_="service_unavailable",
+                code="upstream_bad_answer",
+            )
+        out.append((name.encode(), value.encode()))
     return out
 
 
@@ -484,6 +541,7 @@ async def _stream(ex: Exchange, resp: Any, passed: list[tuple[bytes, bytes]]) ->
         check,
         endpoint.stream_error,
         observe_only=ctx.output_cannot_act(ex.engine, ex.model),
+        max_event_bytes=ctx.settings.max_answer_bytes,
     )
     headers = [
         (b"content-type", b"text/event-stream"),

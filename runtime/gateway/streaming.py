@@ -13,6 +13,12 @@ that is not JSON) is not forwarded: the stream ends with an error. Comments are 
 
 In `observe_only` (the output policy is in monitor or off) events pass at once, in the same
 normalised form, and are still checked on the side, for the metrics.
+
+The upstream is not trusted to be well-formed or small: event data is strict JSON of the stream's
+event schema (else the stream ends with the error event, in every mode), an event larger than
+`max_event_bytes` is not buffered further, and a stream that makes the filter hold back more than
+`max_held_chars` characters (or events) is ended; an event is parsed once its end has arrived, so a
+large event costs its size, not its size squared.
 """
 
 from __future__ import annotations
@@ -22,7 +28,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.endpoints import Channel, Path, StreamFormat, Text, Usage, field_name, read, set_path
+from runtime.endpoints import (
+    Channel,
+    Path,
+    SchemaError,
+    StreamFormat,
+    Text,
+    Usage,
+    field_name,
+    loads,
+    read,
+    set_path,
+    validate_event,
+)
 from runtime.endpoints._vocabulary import FIELD_NAMES
 from runtime.errors import ApiError
 from runtime.policy.decision import Verdict, apply_redactions, blocked_error
@@ -30,6 +48,11 @@ from runtime.policy.decision import Verdict, apply_redactions, blocked_error
 __all__ = ["SseFilter", "parse_events"]
 
 Check = Callable[[list[Text]], Awaitable[Verdict | None]]
+# A stream's texts in pieces (choices x content, reasoning, tool calls) and the events waiting behind
+# held-back text: far more than any API sends (n is at most 128 choices), few enough that the work
+# per event, which grows with them, stays small.
+_MAX_CHANNELS = 1024
+_MAX_QUEUED = 16384
 
 
 @dataclass(frozen=True)
@@ -112,13 +135,17 @@ class SseFilter:
         step: int = 256,
         context: int = 64,
         observe_only: bool = False,
+        max_event_bytes: int = 16_777_216,
+        max_held_chars: int = 1_048_576,
     ) -> None:
         self._fmt = fmt
         self._check = check
         self._error_event = error_event
         self._hold, self._step, self._context = hold, step, context
         self._observe_only = observe_only
-        self._raw = b""
+        self._max_event, self._max_held = max_event_bytes, max_held_chars
+        self._raw = bytearray()  # the unfinished event
+        self._held = 0  # characters of delta text held back, not yet released
         self._queue: list[_Queued] = []
         self._channels: dict[Channel, _Channel] = {}
         self._seen: set[str] = set()
@@ -134,8 +161,17 @@ class SseFilter:
         """Bytes from the upstream in, bytes for the client out."""
         if self.stopped:
             return b""
-        events, self._raw, dropped = parse_events(self._raw + data)
-        self.dropped = self.dropped or dropped
+        tail = bytes(self._raw[-3:])
+        self._raw += data
+        if _may_end_event(tail + data):
+            events, rest, dropped = parse_events(bytes(self._raw))
+            self._raw = bytearray(rest)
+            self.dropped = self.dropped or dropped
+        else:
+            events = []
+        if len(self._raw) > self._max_event:
+            too_large = f"a stream event larger than the {self._max_event} bytes the gateway takes (max_answer_bytes)"
+            return self._stop(_bad_stream(too_large))
         out = []
         for event in events:
             out.append(await self._on_event(event))
@@ -159,21 +195,25 @@ class SseFilter:
 
     async def _on_event(self, event: SseEvent) -> bytes:
         queued = _Queued(event)
+        if event.data is not None and len(event.data) > self._max_event:
+            too_large = f"a stream event larger than the {self._max_event} bytes the gateway takes (max_answer_bytes)"
+            return self._stop(_bad_stream(too_large))
         if event.data is not None and event.data.strip() != "[DONE]":
             try:
-                queued.obj = json.loads(event.data)
+                queued.obj = loads(event.data.encode())
             except ValueError:
                 if self._observe_only:
                     return self._serialize(queued)
-                return self._stop(
-                    ApiError(
-                        502,
-                        "the model provider sent a stream event that is not JSON; the rest of the answer was withheld",
-                        type_="service_unavailable",
-                        code="upstream_bad_answer",
-                    )
-                )
+                return self._stop(_bad_stream("a stream event that is not strict JSON"))
+            try:
+                validate_event(self._fmt, queued.obj)
+            except SchemaError as exc:
+                return self._stop(_bad_stream(f"a stream event the API does not send: {exc.message}"))
         self._read(queued)
+        if self._held > self._max_held or len(self._queue) > _MAX_QUEUED or len(self._channels) > _MAX_CHANNELS:
+            return self._stop(
+                _bad_stream(f"a stream that held back more than {self._max_held} characters (or events) unchecked")
+            )
         if self._observe_only:
             self._queue.append(queued)
             if self._due() or not queued.misc_checked:
@@ -198,6 +238,7 @@ class SseFilter:
             piece = _Piece(queued, path, text)
             queued.pieces.append(piece)
             channel.pieces.append(piece)
+            self._held += len(text)
         if obj is not None:
             reading = read(obj, self._fmt.shape, known_keys=FIELD_NAMES)
             queued.misc = [t for t in reading.texts if t.is_key or t.path not in delta_paths]
@@ -268,6 +309,7 @@ class SseFilter:
                 channel.tail = (channel.tail + pending)[-self._context :]
                 channel.pieces.clear()
                 channel.closing = False
+            self._held = 0
             self._seen.update(t.text for _, t in misc)  # observed: counted once is enough
             return None
         if verdict is not None and verdict.action == "block":
@@ -325,6 +367,7 @@ class SseFilter:
             new_texts = _redistribute([p.text for p in channel.pieces], local)
             for piece, text in zip(channel.pieces, new_texts, strict=True):
                 if text != piece.text:
+                    self._held += len(text) - len(piece.text)
                     piece.text = text
                     set_path(piece.owner.obj, piece.path, text)
                     piece.owner.changed = True
@@ -335,6 +378,7 @@ class SseFilter:
         while channel.pieces and offset + len(channel.pieces[0].text) <= cut:
             piece = channel.pieces.pop(0)
             offset += len(piece.text)
+            self._held -= len(piece.text)
             released += piece.text
             piece.released = True
         channel.tail = (channel.tail + released)[-self._context :]
@@ -360,6 +404,21 @@ class SseFilter:
         self._queue.clear()
         self._channels.clear()
         return self._error_event(error)
+
+
+def _may_end_event(data: bytes) -> bool:
+    """Whether data may hold the end of an event: two line ends in a row (LF LF, CR CR, LF CR;
+    CRLF CRLF holds LF CR). Without one, no event can have ended, so nothing is parsed."""
+    return b"\n\n" in data or b"\r\r" in data or b"\n\r" in data
+
+
+def _bad_stream(what: str) -> ApiError:
+    return ApiError(
+        502,
+        f"the model provider sent {what}; the rest of the answer was withheld",
+        type_="service_unavailable",
+        code="upstream_bad_answer",
+    )
 
 
 def _get(obj: Any, path: Path) -> str:

@@ -22,7 +22,7 @@ from runtime.breaker import CircuitBreaker, CircuitOpenError
 from runtime.errors import ApiError
 from runtime.telemetry import GatewayMetrics
 
-__all__ = ["Upstream", "forward_headers"]
+__all__ = ["Upstream", "answer_too_large", "forward_headers"]
 
 _HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$")
 
@@ -50,6 +50,17 @@ def forward_headers(
     if host and _HOST.match(host):
         out["x-forwarded-host"] = host
     return out
+
+
+def answer_too_large(limit: int) -> ApiError:
+    """The refusal of an answer (or a stream event) over max_answer_bytes."""
+    return ApiError(
+        502,
+        f"the model provider's answer is larger than the {limit} bytes the gateway takes "
+        "(gateway.json max_answer_bytes); the answer was withheld",
+        type_="service_unavailable",
+        code="upstream_answer_too_large",
+    )
 
 
 def _is_address(value: str) -> bool:
@@ -179,12 +190,26 @@ class Upstream:
         self._record_status(resp.status, started)
         return resp, started
 
-    async def read_body(self, resp: aiohttp.ClientResponse, started: float) -> bytes:
-        """The whole answer; a connection that breaks or stalls while it is read is a failure."""
+    async def read_body(self, resp: aiohttp.ClientResponse, started: float, limit: int) -> bytes:
+        """The whole answer, refused (502) as soon as it is known to be larger than `limit` bytes:
+        from Content-Length before reading, else while reading (decompressed), so an oversized
+        answer never sits in memory whole. A connection that breaks or stalls while it is read is
+        a failure."""
+        if resp.content_length is not None and resp.content_length > limit:
+            resp.close()
+            raise answer_too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
         try:
-            return await resp.read()
+            async for chunk in resp.content.iter_any():
+                size += len(chunk)
+                if size > limit:
+                    resp.close()
+                    raise answer_too_large(limit)
+                chunks.append(chunk)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise self.failed(exc, started) from None
+        return b"".join(chunks)
 
     async def get_json(self, path: str, timeout_s: float = 2.0) -> Any:
         async with self.session.get(self.url(path), timeout=aiohttp.ClientTimeout(total=timeout_s)) as resp:

@@ -88,7 +88,6 @@ FULL: dict[str, dict[str, Any]] = {
             {"role": "user", "name": "alice", "content": [
                 {"type": "text", "text": "hello"},
                 {"type": "input_text", "text": "hello"},
-                {"text": "a part without a type"},
                 {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
             ]},
             {"role": "assistant", "content": None, "tool_calls": [

@@ -167,16 +167,26 @@ async def test_a_batch_line_for_a_model_without_the_capability_is_refused(gatewa
     assert provider.state.requests == []
 
 
-async def test_the_batch_input_sent_upstream_is_the_lines_that_were_read(gateway: Any, provider: Any) -> None:
+async def test_a_batch_line_with_a_duplicate_key_is_refused(gateway: Any, provider: Any) -> None:
     _, client = await gateway(**EVERYTHING)
-    # a duplicate key: the policy reads the last value; so must the upstream
+    # the policy would read one value, another parser the other
     raw = b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "chat-default", ' \
           b'"messages": [{"role": "user", "content": "x"}], "user": "' + EMAIL.encode() + b'", "user": "u1"}}\n'
+    r = await client.post("/v1/files", data={"purpose": "batch"}, files={"file": ("b.jsonl", raw, "application/jsonl")})
+    assert r.status_code == 400, r.text
+    assert "line 1" in r.json()["error"]["message"] and "`body.user` appears twice" in r.json()["error"]["message"]
+    assert provider.state.requests == []
+
+
+async def test_the_batch_input_sent_upstream_is_the_lines_that_were_read(gateway: Any, provider: Any) -> None:
+    _, client = await gateway(**EVERYTHING)
+    raw = b'{"custom_id": "a", "method": "POST", "url": "/v1/chat/completions", "body": {"model": "chat-default",' \
+          b'   "messages": [{"role": "user", "content": "x"}], "user": "u1"}}   \n'
     r = await client.post("/v1/files", data={"purpose": "batch"}, files={"file": ("b.jsonl", raw, "application/jsonl")})
     assert r.status_code == 200, r.text
     [seen] = provider.state.requests
     sent = seen["files"][0]["content"]
-    assert EMAIL not in sent and json.loads(sent)["body"]["user"] == "u1"
+    assert sent == json.dumps(json.loads(raw)) + "\n"
 
 
 async def test_images_ask_for_urls_unless_the_client_says_otherwise(gateway: Any, provider: Any) -> None:
