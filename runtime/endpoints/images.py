@@ -93,7 +93,12 @@ ANSWER_SCHEMA = {
             "type": "array",
             "items": {
                 "type": "object",
-                "properties": {"url": STRING, "b64_json": STRING, "revised_prompt": nullable(STRING)},
+                # LiteLLM writes the absent one of url and b64_json as null
+                "properties": {
+                    "url": nullable(STRING),
+                    "b64_json": nullable(STRING),
+                    "revised_prompt": nullable(STRING),
+                },
             },
         },
         "usage": usage("input_tokens", "output_tokens", "total_tokens"),
