@@ -171,13 +171,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self.refused.labels(self.listener, reason).inc()
         cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            if cycle.response_started:
-                answer = False  # mid-answer: closing is all that is left
-            else:
-                # the app is waiting for this body: it sees a disconnect, its answer goes nowhere
-                cycle.disconnected = True
-                cycle.message_event.set()
+        in_flight = cycle is not None and not cycle.response_complete
+        if self.pipeline or (in_flight and (reason != "body_timeout" or cycle.response_started)):
+            # the answer due next on this connection is another one (or half sent): just close
+            answer = False
+        if cycle is not None and in_flight and not cycle.response_started:
+            # the app waits for a body or works on a request: it sees a disconnect, its answer goes nowhere
+            cycle.disconnected = True
+            cycle.message_event.set()
         if answer and not self.transport.is_closing():
             self.transport.write(self._answer(reason))
         self.transport.close()

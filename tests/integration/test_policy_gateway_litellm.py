@@ -444,9 +444,11 @@ def test_stopping_the_gateway_frees_its_port(
     gateway = launch_gateway(
         compiled_project, "staging", gateway_environ(litellm_proxy.url, redis_server.url), tmp_path / "g.log"
     )
+    assert port_is_open(gateway.port) and gateway.operations_port and port_is_open(gateway.operations_port)
     stop_process(gateway.process)
-    assert gateway.process.returncode is not None
+    assert gateway.process.returncode == 0  # a graceful shutdown of both listeners
     assert not port_is_open(gateway.port)
+    assert not port_is_open(gateway.operations_port)
 
 
 def test_the_token_budget_is_charged_per_key_and_refuses_when_spent(
