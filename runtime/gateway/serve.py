@@ -12,6 +12,7 @@ the app; both speak HTTP/1.1 through runtime.gateway.server's protocol (the serv
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -63,7 +64,7 @@ def serve(
         )
 
     from runtime.gateway.app import build_app
-    from runtime.gateway.server import Listener, run
+    from runtime.gateway.server import Listener, bind, run
     from runtime.policy import PolicyStore
     from runtime.telemetry import configure_logging
 
@@ -74,10 +75,16 @@ def serve(
         # a few scrapers and operators, never the clients' traffic
         ops_limits = dataclasses.replace(settings.server, max_connections=OPERATIONS_MAX_CONNECTIONS)
         listeners.append(Listener("operations", app.operations, settings.operations_port, ops_limits))
+    else:
+        logging.getLogger("policy_gateway.server").warning(
+            "no operations port: /metrics, /health and the status endpoints are not served "
+            "(set POLICY_GATEWAY_OPERATIONS_PORT or the specs' operations extra port)"
+        )
     try:
-        run(listeners, host, app.metrics.connections_refused)
+        sockets = bind(listeners, host)
     except OSError as exc:
-        raise StartupError(f"cannot listen on {host}: {exc.strerror or exc}") from None
+        raise StartupError(exc.strerror or str(exc)) from None
+    run(listeners, sockets, host, app.metrics.connections_refused)
 
 
 OPERATIONS_MAX_CONNECTIONS = 32

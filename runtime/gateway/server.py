@@ -30,7 +30,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from runtime.settings import ServerLimits
 
-__all__ = ["LimitedHttpToolsProtocol", "Listener", "protocol_class", "run"]
+__all__ = ["LimitedHttpToolsProtocol", "Listener", "bind", "protocol_class", "run"]
 
 _log = logging.getLogger("policy_gateway.server")
 
@@ -219,17 +219,24 @@ class Listener:
     lifespan: bool = False  # the app's startup and shutdown run with this listener's server
 
 
-def run(listeners: list[Listener], host: str, refused: Counter) -> None:
-    """Bind every listener's port (OSError when one is taken: nothing is served then), serve them
-    in one uvloop event loop until SIGINT or SIGTERM, then shut all down gracefully."""
+def bind(listeners: list[Listener], host: str) -> list[socket.socket]:
+    """A listening socket per listener, or an OSError naming the port that could not be bound
+    (then none is left open)."""
     sockets: list[socket.socket] = []
-    try:
-        for listener in listeners:
+    for listener in listeners:
+        try:
             sockets.append(_bind(host, listener.port))
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
+        except OSError as exc:
+            for sock in sockets:
+                sock.close()
+            where = f"{host}:{listener.port} ({listener.name} port)"
+            raise OSError(exc.errno, f"cannot listen on {where}: {exc.strerror}") from None
+    return sockets
+
+
+def run(listeners: list[Listener], sockets: list[socket.socket], host: str, refused: Counter) -> None:
+    """Serve the listeners on their bound sockets in one uvloop event loop until SIGINT or
+    SIGTERM, then shut all down gracefully."""
     servers = [_Server(_config(listener, host, refused)) for listener in listeners]
     for listener in listeners:
         _log.info("listening", extra={"listener": listener.name, "address": f"{host}:{listener.port}"})

@@ -349,7 +349,9 @@ def test_an_operations_port_that_is_taken_or_the_gateways_own_refuses_the_start(
     with socket.create_server(("127.0.0.1", 0)) as taken:
         result = serve(port, taken.getsockname()[1])
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith("gatewayctl serve: refusing to start: cannot listen")
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("gatewayctl serve: refusing to start: cannot listen on 127.0.0.1:"), last
+    assert "(operations port): Address already in use" in last
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0  # the gateway's port was never served
 
