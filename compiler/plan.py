@@ -16,6 +16,7 @@ from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
+from compiler.model.services import Server
 from compiler.policy_data import spec_data
 from compiler.validate import EnvSpec, ValidatedSpec
 
@@ -132,12 +133,25 @@ class PolicyPlan:
 
 
 @dataclass(frozen=True)
+class ServerPlan:
+    header_timeout_s: float
+    body_timeout_s: float
+    keep_alive_timeout_s: float
+    max_header_bytes: int
+    max_connections: int
+    auth_failures_per_minute: int
+    trusted_proxies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GatewayPlan:
     failure_threshold: int
     reset_timeout_s: float
     requests_per_minute: int
     max_body_bytes: int
+    server: ServerPlan
     tokens_per_minute: int | None = None
+    redis_max_connections: int = 50
 
 
 @dataclass(frozen=True)
@@ -224,6 +238,18 @@ def specs_digest(files: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
+def _server_plan(server: Server) -> ServerPlan:
+    return ServerPlan(
+        header_timeout_s=server.header_timeout_s,
+        body_timeout_s=server.body_timeout_s,
+        keep_alive_timeout_s=server.keep_alive_timeout_s,
+        max_header_bytes=server.max_header_bytes,
+        max_connections=server.max_connections,
+        auth_failures_per_minute=server.auth_failures_per_minute,
+        trusted_proxies=tuple(server.trusted_proxies),
+    )
+
+
 def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
     doc = env.document
     spec_env = doc.environments[env.name]
@@ -263,7 +289,9 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
             reset_timeout_s=doc.gateway.circuit_breaker.reset_timeout_s,
             requests_per_minute=doc.gateway.rate_limit.requests_per_minute,
             max_body_bytes=doc.gateway.max_body_bytes,
+            server=_server_plan(doc.gateway.server),
             tokens_per_minute=doc.gateway.rate_limit.tokens_per_minute,
+            redis_max_connections=doc.gateway.rate_limit.redis_max_connections,
         ),
         backends=tuple(backends[name] for name in doc.backends),
         models=models,

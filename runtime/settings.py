@@ -18,13 +18,24 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_RELOAD_INTERVAL_S      how often the bundle file is checked for changes
   POLICY_GATEWAY_DECISION_TIMEOUT_S     longest a policy decision may take (then: the fail mode)
   POLICY_GATEWAY_LOG_LEVEL              log level of the JSON logs
+  POLICY_GATEWAY_OPERATIONS_PORT        port of the operations endpoints (metrics, status)
+  POLICY_GATEWAY_HEADER_TIMEOUT_S       seconds a client may take to send a request's headers
+  POLICY_GATEWAY_BODY_TIMEOUT_S         seconds a client may take to send a request's body
+  POLICY_GATEWAY_KEEP_ALIVE_TIMEOUT_S   seconds an idle connection stays open between requests
+  POLICY_GATEWAY_MAX_HEADER_BYTES       largest request line and headers (more: 431)
+  POLICY_GATEWAY_MAX_CONNECTIONS        open connections and requests in flight (more: 503)
+  POLICY_GATEWAY_AUTH_FAILURES_PER_MINUTE  failed authentications per client address (more: 429)
+  POLICY_GATEWAY_TRUSTED_PROXIES        comma-separated proxy addresses/CIDRs whose X-Forwarded-For
+                                        names the client address
+  POLICY_GATEWAY_REDIS_MAX_CONNECTIONS  size of the Redis connection pool
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +44,7 @@ __all__ = [
     "DEFAULT_LLM_PROVIDER_URL",
     "BackendSettings",
     "ModelSettings",
+    "ServerLimits",
     "Settings",
     "SettingsError",
     "load_settings",
@@ -72,6 +84,21 @@ class ModelSettings:
 
 
 @dataclass(frozen=True)
+class ServerLimits:
+    """What one replica's HTTP server accepts from a connection (`gateway.server` of the specs);
+    serve.py applies them, the protocol in runtime/gateway/server.py enforces the timeouts and
+    the header size."""
+
+    header_timeout_s: float = 10.0  # from the connection's opening (or a request's first byte)
+    body_timeout_s: float = 30.0  # the whole body, from the end of its headers
+    keep_alive_timeout_s: float = 65.0  # idle between requests
+    max_header_bytes: int = 16_384  # request line and headers
+    max_connections: int = 1_000  # open connections and requests in flight
+    auth_failures_per_minute: int = 20  # per client address
+    trusted_proxies: tuple[str, ...] = ()  # addresses/CIDRs whose X-Forwarded-For names the client
+
+
+@dataclass(frozen=True)
 class Settings:
     environment: str
     sea_env: str
@@ -103,6 +130,9 @@ class Settings:
     endpoints: tuple[str, ...] = ("chat",)
     mcp_servers: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()
+    operations_port: int | None = None  # None: the operations endpoints are not served
+    server: ServerLimits = ServerLimits()
+    redis_max_connections: int = 50
 
     @property
     def is_production(self) -> bool:
@@ -174,6 +204,44 @@ def _models(raw: Mapping[str, Any]) -> dict[str, ModelSettings]:
         )
         for name, m in raw.items()
     }
+
+
+def _port(name: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    port: int = _number(name, value, int, minimum=1)
+    if port > 65535:
+        raise SettingsError(f"{name}={value!r} is not a port (1-65535)")
+    return port
+
+
+def _server_limits(raw: Mapping[str, Any], env_or: Callable[[str, Any], Any]) -> ServerLimits:
+    """`server` of gateway.json, each field overridable by its POLICY_GATEWAY_* variable."""
+    d = ServerLimits()
+
+    def pick(name: str, key: str, kind: type[int] | type[float], minimum: float) -> Any:
+        return _number(name, env_or(name, raw.get(key, getattr(d, key))), kind, minimum=minimum)
+
+    proxies = env_or("POLICY_GATEWAY_TRUSTED_PROXIES", None)
+    trusted = tuple(p.strip() for p in proxies.split(",") if p.strip()) if proxies else tuple(
+        raw.get("trusted_proxies") or ()
+    )
+    for entry in trusted:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(f"trusted proxy {entry!r} is not an address or CIDR") from None
+    return ServerLimits(
+        header_timeout_s=pick("POLICY_GATEWAY_HEADER_TIMEOUT_S", "header_timeout_s", float, 0.01),
+        body_timeout_s=pick("POLICY_GATEWAY_BODY_TIMEOUT_S", "body_timeout_s", float, 0.01),
+        keep_alive_timeout_s=pick("POLICY_GATEWAY_KEEP_ALIVE_TIMEOUT_S", "keep_alive_timeout_s", float, 0.01),
+        max_header_bytes=pick("POLICY_GATEWAY_MAX_HEADER_BYTES", "max_header_bytes", int, 1024),
+        max_connections=pick("POLICY_GATEWAY_MAX_CONNECTIONS", "max_connections", int, 2),
+        auth_failures_per_minute=pick(
+            "POLICY_GATEWAY_AUTH_FAILURES_PER_MINUTE", "auth_failures_per_minute", int, 1
+        ),
+        trusted_proxies=trusted,
+    )
 
 
 def load_settings(
@@ -267,6 +335,16 @@ def load_settings(
             endpoints=tuple(data.get("endpoints") or ("chat",)),
             mcp_servers=tuple(data.get("mcp_servers") or ()),
             agents=tuple(data.get("agents") or ()),
+            operations_port=_port(
+                "POLICY_GATEWAY_OPERATIONS_PORT", env_or("POLICY_GATEWAY_OPERATIONS_PORT", data.get("operations_port"))
+            ),
+            server=_server_limits(data.get("server") or {}, env_or),
+            redis_max_connections=_number(
+                "POLICY_GATEWAY_REDIS_MAX_CONNECTIONS",
+                env_or("POLICY_GATEWAY_REDIS_MAX_CONNECTIONS", rl.get("redis_max_connections", 50)),
+                int,
+                minimum=1,
+            ),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SettingsError(f"{gateway_json} is malformed: {exc!r}") from None

@@ -166,6 +166,20 @@ class GatewayMetrics:
             ["limit"],
             registry=r,
         )
+        self.auth_failures = Counter(
+            "policy_gateway_auth_failures",
+            "Requests refused for their credentials (401, by code) or for too many such refusals "
+            "from their address (429, `too_many_auth_failures`).",
+            ["code"],
+            registry=r,
+        )
+        self.connections_refused = Counter(
+            "policy_gateway_connections_refused",
+            "Connections closed by the server limits: header_timeout, body_timeout (408 or closed), "
+            "header_too_large (431), too_many_connections (503).",
+            ["listener", "reason"],
+            registry=r,
+        )
         self.tokens = Counter(
             "policy_gateway_tokens",
             "Tokens reported by the upstream, by model and direction (input/output).",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.emit.gateway_settings import redis_url
+from compiler.emit.gateway_settings import operations_port, redis_url
 from compiler.plan import EnvPlan
 
 
@@ -28,6 +28,14 @@ def render_env(env: EnvPlan) -> dict[str, str]:
     ]
     if cache is not None:
         lines.append(f"REDIS_URL={redis_url(cache.name, cache.container_port)}")
+    ops_port = operations_port(env)
+    if ops_port is not None:
+        lines += [
+            "",
+            "# The gateway's operations endpoints (/metrics, /health, /v1/gateway/status,",
+            "# /hot-reload/status) listen here, apart from the clients' port; gateway.json has it too.",
+            f"POLICY_GATEWAY_OPERATIONS_PORT={ops_port}",
+        ]
     lines += [
         "",
         "# Secrets: set them in your shell or a private .env; never commit values.",

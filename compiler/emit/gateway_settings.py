@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from compiler.emit._json import dump_json
 from compiler.plan import EnvPlan
+
+# The name of the policy-gateway service's extra port that serves the operations endpoints.
+OPERATIONS_PORT = "operations"
 
 
 def settings(env: EnvPlan) -> dict[str, Any]:
@@ -21,9 +25,14 @@ def settings(env: EnvPlan) -> dict[str, Any]:
             "failure_threshold": env.gateway.failure_threshold,
             "reset_timeout_s": env.gateway.reset_timeout_s,
         },
-        "rate_limit": {"requests_per_minute": env.gateway.requests_per_minute}
+        "rate_limit": {
+            "requests_per_minute": env.gateway.requests_per_minute,
+            "redis_max_connections": env.gateway.redis_max_connections,
+        }
         | ({"tokens_per_minute": env.gateway.tokens_per_minute} if env.gateway.tokens_per_minute else {}),
         "max_body_bytes": env.gateway.max_body_bytes,
+        "operations_port": operations_port(env),
+        "server": dataclasses.asdict(env.gateway.server),
         "backends": {
             b.name: {
                 "base_url": b.base_url,
@@ -68,6 +77,13 @@ def environment(env: EnvPlan) -> dict[str, str]:
     if cache is not None:
         out["REDIS_URL"] = redis_url(cache.name, cache.container_port)
     return dict(sorted(out.items()))
+
+
+def operations_port(env: EnvPlan) -> int | None:
+    """The container port of the gateway's `operations` extra port (metrics, status), if any."""
+    gateway = env.service_with_role("policy-gateway")
+    port = next((p for p in gateway.extra_ports if p.name == OPERATIONS_PORT), None) if gateway else None
+    return port.container_port if port else None
 
 
 def redis_url(host: str, port: int) -> str:

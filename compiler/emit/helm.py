@@ -112,6 +112,7 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
             "image": _image(gateway.image, d.image_pull_policy),
             **_workload(d.gateway),
             "port": gateway.container_port,
+            "operationsPort": gateway_settings.operations_port(env),
             "env": _gateway_env(env),
             "secretEnv": _gateway_secret_env(env),
         },

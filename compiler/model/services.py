@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from compiler.model._base import EndpointName, FailMode, HttpUrl, Name, Port, StrictModel, UrlPath
 
@@ -74,6 +75,40 @@ class RateLimit(StrictModel):
     # Per API key, across replicas (Redis); tokens reported by the upstream are charged after
     # each answer. None: no token budget.
     tokens_per_minute: int | None = Field(None, ge=1)
+    redis_max_connections: int = Field(
+        50, ge=1, description="Redis connections per replica; a request waits up to 0.5 s for a free one"
+    )
+
+
+class Server(StrictModel):
+    """What one gateway replica's HTTP server accepts from its clients."""
+
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="seconds to send a request's line and headers (then 408, or closed if nothing came)"
+    )
+    body_timeout_s: float = Field(30.0, gt=0, description="seconds to send the whole body after the headers (408)")
+    keep_alive_timeout_s: float = Field(
+        65.0, gt=0, description="seconds an idle connection stays open; above a load balancer's idle timeout"
+    )
+    max_header_bytes: int = Field(16_384, ge=1024, description="largest request line and headers (431)")
+    max_connections: int = Field(1_000, ge=1, description="connections served at once (more: 503)")
+    auth_failures_per_minute: int = Field(
+        20, ge=1, description="failed authentications per client address before 429 (per replica)"
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or CIDRs of proxies in front of the gateway: their X-Forwarded-For names the client",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR") from None
+        return value
 
 
 class Gateway(StrictModel):
@@ -89,3 +124,4 @@ class Gateway(StrictModel):
         "environment's models serve, mcp with mcp_servers, a2a with agents, files and batches with a model "
         "that can run in a batch",
     )
+    server: Server = Server()

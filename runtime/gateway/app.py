@@ -1,6 +1,8 @@
-"""The gateway's ASGI application: wiring, lifespan, hot reload and the URL map (the operations
-routes of ops.py, then the endpoint table of runtime.endpoints, limited to the endpoints the
-environment exposes).
+"""The gateway's ASGI applications: wiring, lifespan, hot reload and the URL maps. GatewayApp
+serves the gateway's port (liveness, readiness and the model list of ops.py, then the endpoint
+table of runtime.endpoints, limited to the endpoints the environment exposes; every route that
+needs a key is refused at once to an address with too many failed authentications);
+OperationsApp serves the operations port (ops.OPERATIONS_ROUTES).
 
 Plain ASGI with a dict router rather than a framework: the whole request path has a budget of
 about 1 ms of CPU (docs/benchmarks.md), and a framework's request objects and middleware stack
@@ -28,7 +30,7 @@ from runtime.errors import ApiError
 from runtime.gateway import ops, pipeline
 from runtime.gateway.admission import AdmissionController
 from runtime.gateway.asgi import Request, Responder, send_json
-from runtime.gateway.auth import Authenticator
+from runtime.gateway.auth import AUTH_FAILURES, Authenticator, AuthFailureLimiter, client_address, trusted_networks
 from runtime.gateway.backends import BackendRouter, HealthChecker
 from runtime.gateway.context import Context, PolicyEngine
 from runtime.gateway.ratelimit import RateLimiter
@@ -41,7 +43,7 @@ from runtime.telemetry import (
     emit_event,
 )
 
-__all__ = ["GatewayApp", "build_app"]
+__all__ = ["GatewayApp", "OperationsApp", "build_app"]
 
 _log = logging.getLogger("policy_gateway.app")
 
@@ -115,6 +117,9 @@ class GatewayApp:
         self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}
         self._tasks: list[asyncio.Task[None]] = []
         self._exposed = frozenset(settings.endpoints)
+        self.auth_failures = AuthFailureLimiter(settings.server.auth_failures_per_minute, clock=monotonic)
+        self._trusted_proxies = trusted_networks(settings.server.trusted_proxies)
+        self.operations = OperationsApp(self)
 
     # Shortcuts the tests and the benchmarks use.
     @property
@@ -155,36 +160,48 @@ class GatewayApp:
         handler = ops.ROUTES.get((method, path))
         found = match(method, path) if handler is None else None
         error_body: Callable[[ApiError], bytes] = ApiError.body
+        address: str | None = None  # set for the routes that need a key
         try:
+            if handler is None:
+                if found is None:
+                    raise _no_route(method, path)
+                error_body = found.endpoint.error_body
+                if found.endpoint.name not in self._exposed:
+                    raise ApiError(
+                        404,
+                        f"the {found.endpoint.title} endpoint is not exposed in environment "
+                        f"{self.settings.environment!r} (specs: gateway.endpoints)",
+                        code="endpoint_not_exposed",
+                    )
+            if handler is None or handler is ops.list_models:
+                address = client_address(
+                    request.client_host, request.headers.get("x-forwarded-for"), self._trusted_proxies
+                )
+                self.auth_failures.check(address)
             if handler is not None:
                 await handler(request, responder)
-                return
-            if found is None:
-                if path_is_known(path) or any(p == path for _, p in ops.ROUTES):
-                    raise ApiError(405, f"method {method} not allowed here", code="method_not_allowed")
-                raise ApiError(404, f"no route {path}", code="not_found")
-            error_body = found.endpoint.error_body
-            if found.endpoint.name not in self._exposed:
-                raise ApiError(
-                    404,
-                    f"the {found.endpoint.title} endpoint is not exposed in environment "
-                    f"{self.settings.environment!r} (specs: gateway.endpoints)",
-                    code="endpoint_not_exposed",
-                )
-            await pipeline.handle(self.ctx, request, responder, found)
+            else:
+                assert found is not None
+                await pipeline.handle(self.ctx, request, responder, found)
         except ApiError as exc:
+            if address is not None:
+                self._count_auth_failure(address, exc)
             if not responder.started:
                 await send_json(responder, exc.status, error_body(exc), exc.headers)
         except Exception:
-            _log.exception("unhandled error", extra={"path": path})
-            if not responder.started:
-                err = ApiError(
-                    500,
-                    "internal gateway error; see the gateway's logs",
-                    type_="server_error",
-                    code="internal_error",
+            await _internal_error(responder, path)
+
+    def _count_auth_failure(self, address: str, exc: ApiError) -> None:
+        if exc.code == "too_many_auth_failures":
+            self.metrics.auth_failures.labels(exc.code).inc()
+        elif exc.code in AUTH_FAILURES:
+            self.metrics.auth_failures.labels(exc.code).inc()
+            if self.auth_failures.record(address):
+                # once per address and window; the request's own line says which key was not valid
+                _log.warning(
+                    "authentication failures throttled",
+                    extra={"client": address, "per_minute": self.auth_failures.per_minute},
                 )
-                await send_json(responder, 500, err.body(), [])
 
     def set_breaker_gauges(self) -> None:
         """Reading a breaker's state moves it from open to half-open once its timeout passed;
@@ -271,6 +288,59 @@ class GatewayApp:
                 _log.exception("bundle check failed")
 
 
+class OperationsApp:
+    """The operations endpoints of a GatewayApp, for the operations port (serve.py runs it without
+    a lifespan: the gateway's own runs on its port)."""
+
+    def __init__(self, gateway: GatewayApp) -> None:
+        self.gateway = gateway
+
+    async def __call__(
+        self,
+        scope: dict[str, Any],
+        receive: Callable[[], Awaitable[dict[str, Any]]],
+        send: Callable[[dict[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            return
+        scope["app"] = self.gateway
+        responder = Responder(send)
+        method, path = scope["method"], scope["path"]
+        handler = ops.OPERATIONS_ROUTES.get((method, path))
+        try:
+            if handler is None:
+                if any(p == path for _, p in ops.OPERATIONS_ROUTES):
+                    raise ApiError(405, f"method {method} not allowed here", code="method_not_allowed")
+                raise ApiError(404, f"no route {path} on the operations port", code="not_found")
+            await handler(Request(scope, receive), responder)
+        except ApiError as exc:
+            if not responder.started:
+                await send_json(responder, exc.status, exc.body(), exc.headers)
+        except Exception:
+            await _internal_error(responder, path)
+
+
+def _no_route(method: str, path: str) -> ApiError:
+    if path_is_known(path) or any(p == path for _, p in ops.ROUTES):
+        return ApiError(405, f"method {method} not allowed here", code="method_not_allowed")
+    if any(p == path for _, p in ops.OPERATIONS_ROUTES):
+        return ApiError(
+            404,
+            f"{path} is served on the gateway's operations port (operations_port of gateway.json), not here",
+            code="not_found",
+        )
+    return ApiError(404, f"no route {path}", code="not_found")
+
+
+async def _internal_error(responder: Responder, path: str) -> None:
+    _log.exception("unhandled error", extra={"path": path})
+    if not responder.started:
+        err = ApiError(
+            500, "internal gateway error; see the gateway's logs", type_="server_error", code="internal_error"
+        )
+        await send_json(responder, 500, err.body(), [])
+
+
 def _stamp(path: Path) -> tuple[int, int, int] | None:
     try:
         st = path.stat()
@@ -294,16 +364,23 @@ def build_app(
     tracer_provider: TracerProvider | None = None,
     store_factory: Callable[[Path], PolicyEngine] | None = None,
 ) -> GatewayApp:
-    """The app as `gatewayctl serve` runs it: Redis from REDIS_URL with short timeouts, so an
-    unreachable Redis costs a request milliseconds, not seconds, before the fail mode applies."""
-    redis = (
-        aioredis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
-            health_check_interval=0,
-        )
-        if settings.redis_url
-        else None
-    )
+    """The app as `gatewayctl serve` runs it, with Redis from REDIS_URL (redis_client)."""
+    redis = redis_client(settings.redis_url, settings.redis_max_connections) if settings.redis_url else None
     return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider, store_factory=store_factory)
+
+
+def redis_client(url: str, max_connections: int) -> aioredis.Redis:
+    """Redis with short timeouts, so an unreachable Redis costs a request milliseconds, not
+    seconds, before the fail mode applies, and at most `max_connections` connections: a request
+    waits up to 0.5 s for a free one, then Redis counts as unavailable (the fail mode again;
+    closed: 503 with Retry-After). A pool that is full that long means Redis answers too slowly
+    for the load, and more connections would only add to it."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=0.5,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+        health_check_interval=0,
+    )
+    return aioredis.Redis.from_pool(pool)

@@ -1,9 +1,13 @@
-"""Operations endpoints, apart from the request path: health, readiness, metrics, status, hot
-reload, and the list of models and endpoints this environment exposes."""
+"""Operations endpoints, apart from the request path, in two tables. ROUTES are served on the
+gateway's port: liveness and readiness (for the orchestrator, open), the list of models and the
+OpenAPI document (a client key). OPERATIONS_ROUTES show how the gateway is configured and doing (health with policy
+versions and breaker state, metrics, status, hot reload) and are served only on the operations
+port (`operations_port`), which is not published to clients."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,7 +19,7 @@ from runtime.gateway.openapi import openapi
 if TYPE_CHECKING:
     from runtime.gateway.app import GatewayApp
 
-__all__ = ["ROUTES"]
+__all__ = ["OPERATIONS_ROUTES", "ROUTES"]
 
 
 def _app(request: Request) -> GatewayApp:
@@ -153,13 +157,20 @@ async def hot_reload_status(request: Request, responder: Responder) -> None:
     await send_json(responder, 200, json.dumps(status, default=str).encode(), [])
 
 
-ROUTES = {
+Handler = Callable[[Request, Responder], Awaitable[None]]
+
+ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/v1/models"): list_models,
+    ("GET", "/openapi.json"): openapi,
+    ("GET", "/health/liveliness"): liveliness,
+    ("GET", "/health/readiness"): readiness,
+}
+
+OPERATIONS_ROUTES: dict[tuple[str, str], Handler] = {
     ("GET", "/health"): health,
     ("GET", "/health/liveliness"): liveliness,
     ("GET", "/health/readiness"): readiness,
     ("GET", "/metrics"): metrics,
     ("GET", "/v1/gateway/status"): gateway_status,
     ("GET", "/hot-reload/status"): hot_reload_status,
-    ("GET", "/openapi.json"): openapi,
 }

@@ -2,11 +2,17 @@
 
 The checks run before uvicorn binds the port, so a refused start never accepts a connection:
 production without the gateway enabled, production with fail mode open, an unreadable
-gateway.json, a missing or corrupt policy bundle, no client keys, rate limits without Redis.
+gateway.json, a missing or corrupt policy bundle, no client keys, rate limits without Redis,
+an operations port equal to the gateway's.
+
+The gateway's port and the operations port are two uvicorn servers in one event loop, sharing
+the app; both speak HTTP/1.1 through runtime.gateway.server's protocol (the server limits).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -47,28 +53,38 @@ def serve(
     port: int | None = None,
     generated_dir: Path | str = "generated",
 ) -> None:
-    """Run the gateway until SIGINT/SIGTERM. Raises StartupError before binding."""
+    """Run the gateway until SIGINT/SIGTERM: its port and, when configured, the operations port,
+    in one process and event loop. Raises StartupError before binding."""
     settings, store = prepare(env, generated_dir)
-
-    import uvicorn
+    port = port if port is not None else settings.listen_port
+    if settings.operations_port == port:
+        raise StartupError(
+            f"the operations port {port} is the gateway's own port: give the operations endpoints a port "
+            "of their own (POLICY_GATEWAY_OPERATIONS_PORT or the specs' operations extra port)"
+        )
 
     from runtime.gateway.app import build_app
+    from runtime.gateway.server import Listener, bind, run
+    from runtime.policy import PolicyStore
     from runtime.telemetry import configure_logging
 
     configure_logging(settings.log_level)
-    from runtime.policy import PolicyStore
-
     app = build_app(settings, store, store_factory=PolicyStore)  # type: ignore[arg-type]
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port if port is not None else settings.listen_port,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,  # the gateway writes its own JSON access line per request
-        log_config=None,  # keep configure_logging's JSON handler on uvicorn's loggers
-        proxy_headers=False,  # X-Forwarded-* are kept and appended to, not trusted as client ip
-        server_header=False,
-    )
-    uvicorn.Server(config).run()
+    listeners = [Listener("gateway", app, port, settings.server, lifespan=True)]
+    if settings.operations_port is not None:
+        # a few scrapers and operators, never the clients' traffic
+        ops_limits = dataclasses.replace(settings.server, max_connections=OPERATIONS_MAX_CONNECTIONS)
+        listeners.append(Listener("operations", app.operations, settings.operations_port, ops_limits))
+    else:
+        logging.getLogger("policy_gateway.server").warning(
+            "no operations port: /metrics, /health and the status endpoints are not served "
+            "(set POLICY_GATEWAY_OPERATIONS_PORT or the specs' operations extra port)"
+        )
+    try:
+        sockets = bind(listeners, host)
+    except OSError as exc:
+        raise StartupError(exc.strerror or str(exc)) from None
+    run(listeners, sockets, host, app.metrics.connections_refused)
+
+
+OPERATIONS_MAX_CONNECTIONS = 32

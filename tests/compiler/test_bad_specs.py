@@ -44,6 +44,7 @@ CASES: dict[str, tuple[int, int, str]] = {
     "unclosed_quote": (9, 12, "YAML syntax: unclosed quoted string: it runs to the end of the file"),
     "unsupported_yaml_tag": (24, 29, "YAML tag !!python/name:os.system is not supported"),
     "recursive_alias": (6, 38, "alias *deps refers to a node that contains it (a cycle)"),
+    "trusted_proxy_not_an_address": (13, 22, "'ingress-nginx' is not an IP address or CIDR"),
     "endpoint_without_a_model": (18, 21, 'endpoint "audio_speech" needs a model that does speech, and there is none '
                                  '(hint: add a model with `capability: speech` on backend "openai"'),
     "endpoint_unknown_name": (18, 21, "gateway.endpoints[1]: 'embedings' is not allowed "

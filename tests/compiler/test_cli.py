@@ -42,7 +42,7 @@ def test_user_mistake_exits_1_without_traceback_in_a_real_process(project: Path)
                          capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
-    assert 'specs/gateway.yaml:17:11: error: port 8080 is already taken by service "policy-gateway"' in run.stderr
+    assert 'specs/gateway.yaml:18:11: error: port 8080 is already taken by service "policy-gateway"' in run.stderr
 
 
 def test_unknown_environment_is_a_usage_error(project: Path, tmp_path: Path) -> None:

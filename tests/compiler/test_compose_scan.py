@@ -28,13 +28,13 @@ CASES: dict[str, tuple[int, str]] = {
     "alias_bomb": (1, f"{HERE}:6:39: error: compose file cannot be parsed, so its ports and URLs go unchecked: "
                       "alias *l4 expands the file to more than 50,000 YAML nodes (an alias bomb?)"),
     "provider_url_wrong_port": (1, f'{HERE}:5:25: error: environment LLM_PROVIDER_URL of service "web" uses port'
-                                   ' 8002 but service "llm-provider" listens on 8001 (specs/gateway.yaml:18:21) '
+                                   ' 8002 but service "llm-provider" listens on 8001 (specs/gateway.yaml:19:21) '
                                    "(hint: use http://llm-provider:8001/v1)"),
     "gateway_url_wrong_port_list_form": (1, f'{HERE}:6:9: error: environment LLM_POLICY_GATEWAY_URL of service "web" '
                                             'uses port 8081 but service "policy-gateway" listens on 8080 '
                                             "(specs/gateway.yaml:8:21) (hint: use http://policy-gateway:8080/v1)"),
     "redis_url_wrong_host_port": (1, f'{HERE}:6:18: error: environment REDIS_URL of service "worker" uses host port '
-                                     '6380 but service "redis" is published on 6379 (specs/gateway.yaml:35:11) '
+                                     '6380 but service "redis" is published on 6379 (specs/gateway.yaml:36:11) '
                                      "(hint: use redis://localhost:6379/0)"),
     "gateway_url_points_at_provider": (1, f'{HERE}:5:31: error: environment LLM_POLICY_GATEWAY_URL of service "web" '
                                           'points at service "llm-provider", whose role is "llm-provider" (hint: '
@@ -44,7 +44,7 @@ CASES: dict[str, tuple[int, str]] = {
                                          'uses port 8090 but service "policy-gateway" listens on 8080'),
     "provider_url_unknown_host": (0, f'{HERE}:5:25: warning: environment LLM_PROVIDER_URL of service "web" points at '
                                      "litellm:4000, not at the registry's llm-provider (service \"llm-provider\" on "
-                                     "8001, specs/gateway.yaml:18:21) (hint: use http://llm-provider:8001/v1, or "
+                                     "8001, specs/gateway.yaml:19:21) (hint: use http://llm-provider:8001/v1, or "
                                      "register this service in specs/)"),
     "urls_that_match_the_registry": (0, "specs OK: 3 environments"),
 }
@@ -89,6 +89,6 @@ def test_the_compose_scan_cannot_be_overridden_per_environment(project: Path) ->
         "    overrides:\n", "    overrides:\n      compose_scan: {unparsable: warn}\n", 1))
     code, lines = validate_with_compose(project, COMPOSE / "urls_that_match_the_registry.yml")
     assert code == 1
-    assert lines[0].startswith("specs/gateway.yaml:62:7: error: an environment's overrides cannot change "
+    assert lines[0].startswith("specs/gateway.yaml:63:7: error: an environment's overrides cannot change "
                                "`compose_scan` (hint: the compose scan covers the whole repository")
 

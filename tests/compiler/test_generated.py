@@ -101,7 +101,7 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     assert gateway["depends_on"]["opa"]["condition"] == "service_healthy"
     assert gateway["environment"]["LLM_ENABLE_POLICY_GATEWAY"] == ("false" if env == "dev" else "true")
     assert gateway["environment"]["POLICY_GATEWAY_FAIL_MODE"] == "closed"
-    assert [p["published"] for p in gateway["ports"]] == ["8080"]
+    assert [p["published"] for p in gateway["ports"]] == ["8080", "8081"]  # the clients' port, the operations port
     proxy = loaded["services"]["llm-provider"]
     assert proxy["profiles"] == ["ai-governance"]
     if env == "dev":  # guardrails: in_proxy — the proxy image with runtime/, the bundle beside its config

@@ -206,6 +206,23 @@ def test_gateway_serves_the_compiled_environment(env: str, manifests: list[Manif
     assert env_vars["GATEWAY_ENV"] == env
 
 
+def test_operations_port_is_a_container_port_scraped_by_prometheus_and_not_on_the_service(
+    env: str, manifests: list[Manifest]
+) -> None:
+    settings = json.loads((GENERATED / env / "gateway.json").read_text())
+    template = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]
+    (container,) = template["spec"]["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"http": 8080, "operations": settings["operations_port"]}
+    env_vars = {v["name"]: v.get("value") for v in container["env"]}
+    assert env_vars["POLICY_GATEWAY_OPERATIONS_PORT"] == str(settings["operations_port"])
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(settings["operations_port"])
+    assert annotations["prometheus.io/path"] == "/metrics"
+    service = find(manifests, "Service", "policy-gateway")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080]  # the Ingress and clients see no metrics
+
+
 def test_services_keep_the_registry_names_and_ports(env: str, manifests: list[Manifest]) -> None:
     settings = (GENERATED / env / "gateway.json").read_text()
     gateway = find(manifests, "Service", "policy-gateway")
@@ -276,13 +293,13 @@ def test_default_deny_and_least_privilege_network_policies(manifests: list[Manif
     assert "ingress" not in deny and "egress" not in deny
 
     gateway = find(manifests, "NetworkPolicy", "policy-gateway")["spec"]
-    assert [p["port"] for rule in gateway["ingress"] for p in rule["ports"]] == [8080]
-    peers = gateway["ingress"][0]["from"]
-    namespaces = [p["namespaceSelector"].get("matchLabels") for p in peers if "podSelector" not in p]
-    assert namespaces == [
-        {"kubernetes.io/metadata.name": "ingress-nginx"},
-        {"kubernetes.io/metadata.name": "monitoring"},
-    ]
+    clients, operations = gateway["ingress"]
+    assert [p["port"] for p in clients["ports"]] == [8080]
+    namespaces = [p["namespaceSelector"].get("matchLabels") for p in clients["from"] if "podSelector" not in p]
+    assert namespaces == [{"kubernetes.io/metadata.name": "ingress-nginx"}]
+    # metrics and status: Prometheus only, on the operations port only
+    assert [p["port"] for p in operations["ports"]] == [8081]
+    assert operations["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
     egress_ports = {(p["protocol"], p["port"]) for rule in gateway["egress"] for p in rule["ports"]}
     assert {("TCP", 8001), ("TCP", 6379), ("UDP", 53), ("TCP", 53)} <= egress_ports
     assert ("TCP", 443) not in egress_ports  # the gateway never calls a provider itself

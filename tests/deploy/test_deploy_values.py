@@ -207,7 +207,7 @@ def test_spec_labels_replace_the_chart_default_labels(project: Path, render: Ren
     )
     manifests = parse_manifests(render(compiled_values(project, "prod")))
     policy = find(manifests, "NetworkPolicy", "policy-gateway")["spec"]
-    client_peer = policy["ingress"][0]["from"][2]
+    client_peer = policy["ingress"][0]["from"][1]
     assert client_peer["podSelector"]["matchLabels"] == {"team": "search"}
     redis_peer = policy["egress"][1]["to"][0]
     assert redis_peer["podSelector"]["matchLabels"] == {"app": "shared-redis"}

@@ -363,10 +363,16 @@ class Gateway:
     process: subprocess.Popen[Any]
     port: int
     log: Path
+    operations_port: int | None = None  # /metrics, /health, /v1/gateway/status, /hot-reload/status
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def operations_url(self) -> str:
+        assert self.operations_port is not None, "this gateway serves no operations port"
+        return f"http://127.0.0.1:{self.operations_port}"
 
     def chat(
         self,
@@ -387,6 +393,10 @@ class Gateway:
 
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, headers={"authorization": f"Bearer {CLIENT_KEYS[0]}"}, timeout=10)
+
+    def ops(self, path: str) -> httpx.Response:
+        """GET an operations endpoint, on the operations port (no key there)."""
+        return httpx.get(self.operations_url + path, timeout=10)
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -422,14 +432,16 @@ def launch_gateway(
     wait: bool = True,
     *,
     port: int | None = None,
+    operations_port: int | None = None,
     ready_path: str = "/health/liveliness",
     source: Path = REPO,
 ) -> Gateway:
     """`gatewayctl serve` (`source`'s) in its own process group, with exactly `environ` over a
-    clean environment."""
+    clean environment; its operations endpoints on `operations_port` (a free one by default)."""
     port = port or free_port()
+    operations_port = operations_port or free_port()
     command, extra = gatewayctl(source)
-    environ = {**environ, **extra}
+    environ = {"POLICY_GATEWAY_OPERATIONS_PORT": str(operations_port), **environ, **extra}
     cmd = [
         *command,
         "-C",
@@ -448,7 +460,7 @@ def launch_gateway(
         process = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, env={**clean_environ(), **environ}, start_new_session=True
         )
-    gateway = Gateway(process, port, log)
+    gateway = Gateway(process, port, log, int(environ["POLICY_GATEWAY_OPERATIONS_PORT"]))
     if wait:
         wait_http(f"{gateway.url}{ready_path}", process, log, timeout_s=60)
     return gateway
@@ -459,13 +471,13 @@ def launch_gateway(
 STACK_DIR = REPO / ".stack"
 
 
-def stack_up(env_name: str, gateway_port: int, litellm_port: int, redis_port: int) -> None:
+def stack_up(env_name: str, gateway_port: int, litellm_port: int, redis_port: int, operations_port: int = 8081) -> None:
     """Start Redis, the fake provider, LiteLLM and the gateway in the background, on the
     registry's ports, from a compile of the specs into .stack/ (the repository's generated/ is
     never touched). Pids go to .stack/pids.json for stack_down."""
     if (STACK_DIR / "pids.json").exists():
         raise SystemExit("a stack is already up (.stack/pids.json); run `just ai-stack-down` first")
-    busy = [p for p in (gateway_port, litellm_port, redis_port) if port_is_open(p)]
+    busy = [p for p in (gateway_port, operations_port, litellm_port, redis_port) if port_is_open(p)]
     if busy:
         raise SystemExit(f"port(s) {busy} already in use on 127.0.0.1; stop what holds them or pass other ports")
     STACK_DIR.mkdir(exist_ok=True)
@@ -491,7 +503,13 @@ def stack_up(env_name: str, gateway_port: int, litellm_port: int, redis_port: in
             proxy.url, redis.url, POLICY_GATEWAY_API_KEYS=keys, POLICY_GATEWAY_CB_RESET_TIMEOUT_S="30"
         )
         gateway = launch_gateway(
-            generated, env_name, environ, logs / "gateway.log", port=gateway_port, ready_path="/health/readiness"
+            generated,
+            env_name,
+            environ,
+            logs / "gateway.log",
+            port=gateway_port,
+            operations_port=operations_port,
+            ready_path="/health/readiness",
         )
         pids["gateway"] = gateway.process.pid
     except BaseException:
@@ -501,6 +519,7 @@ def stack_up(env_name: str, gateway_port: int, litellm_port: int, redis_port: in
         raise
     (STACK_DIR / "pids.json").write_text(json.dumps(pids, indent=2) + "\n")
     print(f"policy gateway  http://127.0.0.1:{gateway_port}/v1  (env {env_name}, key {keys.split(',')[0]})")
+    print(f"operations      http://127.0.0.1:{operations_port}/metrics  (and /health, /v1/gateway/status)")
     print(f"LiteLLM proxy   http://127.0.0.1:{litellm_port}  (master key {LITELLM_MASTER_KEY})")
     print(f"Redis           redis://127.0.0.1:{redis_port}/0")
     print(f"fake provider   {provider.base_url}  (POST /_control to make it fail or hang)")
@@ -530,12 +549,13 @@ def _main() -> None:
     up = sub.add_parser("up")
     up.add_argument("--env", default="dev")
     up.add_argument("--gateway-port", type=int, default=8080)
+    up.add_argument("--operations-port", type=int, default=8081)
     up.add_argument("--litellm-port", type=int, default=8001)
     up.add_argument("--redis-port", type=int, default=6379)
     sub.add_parser("down")
     args = parser.parse_args()
     if args.command == "up":
-        stack_up(args.env, args.gateway_port, args.litellm_port, args.redis_port)
+        stack_up(args.env, args.gateway_port, args.litellm_port, args.redis_port, args.operations_port)
     else:
         stack_down()
 

@@ -239,15 +239,15 @@ def test_litellm_down_opens_the_breaker_then_it_recovers_through_half_open(
     assert 1 <= int(r.headers["retry-after"]) <= 2
     # One model call; a starting LiteLLM also lists its MCP server's tools (POST /mcp ...).
     assert [seen["path"] for seen in fake_provider.requests() if seen["path"] != "/mcp"] == ["/v1/chat/completions"]
-    assert gateway.get("/v1/gateway/status").json()["circuit_breaker"]["state"] == "open"
+    assert gateway.ops("/v1/gateway/status").json()["circuit_breaker"]["state"] == "open"
     assert 'policy_gateway_circuit_breaker_state{breaker="llm-provider",state="open"} 1.0' in (
-        gateway.get("/metrics").text
+        gateway.ops("/metrics").text
     )
 
     proxy.start()  # same port; takes longer than the 2 s reset timeout
     r = gateway.chat()
     assert r.status_code == 200, r.text
-    status = gateway.get("/v1/gateway/status").json()["circuit_breaker"]
+    status = gateway.ops("/v1/gateway/status").json()["circuit_breaker"]
     assert status["state"] == "closed"
     assert status["failure_count"] == 0
     events = log_events(gateway, "policy_gateway.circuit_breaker.state_change")
@@ -264,7 +264,7 @@ def test_provider_errors_count_and_a_4xx_does_not(
     fake_provider.control(mode="bad_request")
     for _ in range(6):
         assert gateway.chat().status_code == 400
-    assert gateway.get("/v1/gateway/status").json()["circuit_breaker"]["state"] == "closed"
+    assert gateway.ops("/v1/gateway/status").json()["circuit_breaker"]["state"] == "closed"
     fake_provider.control(mode="fail")
     for _ in range(5):
         assert gateway.chat().status_code == 502
@@ -295,7 +295,7 @@ def test_redis_down_follows_the_fail_mode(
         assert gateway.get("/health/readiness").status_code == 503
         assert len(fake_provider.requests()) == 1
     else:
-        assert 'policy_gateway_fail_open_total{reason="redis_rate_limit"}' in gateway.get("/metrics").text
+        assert 'policy_gateway_fail_open_total{reason="redis_rate_limit"}' in gateway.ops("/metrics").text
         assert log_events(gateway, "policy_gateway.fail_open")
     redis.start()
     deadline = time.monotonic() + 5
@@ -371,21 +371,21 @@ def test_hot_reload_rejects_a_corrupt_bundle_and_keeps_serving_the_old_one(
         generated, "staging", gateway_environ(litellm_proxy.url, redis_server.url), tmp_path / "gateway.log"
     )
     try:
-        before = gateway.get("/hot-reload/status").json()
+        before = gateway.ops("/hot-reload/status").json()
         assert before["last_error"] is None
         bundle = generated / "staging" / "opa" / "bundle.tar.gz"
         good = bundle.read_bytes()
         bundle.write_bytes(b"garbage")
         deadline = time.monotonic() + 10
-        while not gateway.get("/hot-reload/status").json().get("last_error"):
+        while not gateway.ops("/hot-reload/status").json().get("last_error"):
             assert time.monotonic() < deadline, "corrupt bundle not noticed"
             time.sleep(0.1)
-        status = gateway.get("/hot-reload/status").json()
+        status = gateway.ops("/hot-reload/status").json()
         assert status["revision"] == before["revision"]
         assert status["rejected"] >= 1
         assert gateway.chat(EMAIL_PROMPT).status_code == 403  # still enforcing the old bundle
         assert gateway.chat().status_code == 200
-        assert 'policy_gateway_bundle_reloads_total{result="rejected"}' in gateway.get("/metrics").text
+        assert 'policy_gateway_bundle_reloads_total{result="rejected"}' in gateway.ops("/metrics").text
         assert log_events(gateway, "policy_gateway.policy_bundle.rejected")
         bundle.write_bytes(good)
     finally:
@@ -412,12 +412,12 @@ def test_hot_reload_swaps_in_a_new_bundle_version(
         shutil.copyfile(bumped / "staging" / "opa" / "bundle.tar.gz", staged)
         staged.replace(generated / "staging" / "opa" / "bundle.tar.gz")  # atomic, as a deploy would
         deadline = time.monotonic() + 10
-        while gateway.get("/hot-reload/status").json()["versions"]["prompt"] != new:
+        while gateway.ops("/hot-reload/status").json()["versions"]["prompt"] != new:
             assert time.monotonic() < deadline, "new bundle not loaded"
             time.sleep(0.1)
         assert gateway.chat().headers["x-policy-version"].startswith(f"prompt={new},")
         assert gateway.chat(EMAIL_PROMPT).status_code == 403
-        status = gateway.get("/hot-reload/status").json()
+        status = gateway.ops("/hot-reload/status").json()
         assert status["reloads"] == 1 and status["last_error"] is None
         assert log_events(gateway, "policy_gateway.policy_bundle.reloaded")
     finally:
@@ -428,13 +428,13 @@ def test_health_status_and_metrics_endpoints(staging_gateway: Gateway) -> None:
     assert httpx.get(staging_gateway.url + "/health/liveliness").status_code == 200
     ready = httpx.get(staging_gateway.url + "/health/readiness")
     assert ready.status_code == 200, ready.text
-    status = staging_gateway.get("/v1/gateway/status").json()
+    status = staging_gateway.ops("/v1/gateway/status").json()
     assert status["circuit_breaker"]["failure_threshold"] == 5
     assert set(status["policies"]["versions"]) == {"prompt", "output"}
     assert status["backends"]["gpu_fast"]["ready"] is True
     models = staging_gateway.get("/v1/models").json()
     assert "chat-default" in [m["id"] for m in models["data"]]
-    metrics = staging_gateway.get("/metrics").text
+    metrics = staging_gateway.ops("/metrics").text
     assert "policy_gateway_requests_total" in metrics
     assert "policy_gateway_request_duration_seconds_bucket" in metrics
 
@@ -445,9 +445,11 @@ def test_stopping_the_gateway_frees_its_port(
     gateway = launch_gateway(
         compiled_project, "staging", gateway_environ(litellm_proxy.url, redis_server.url), tmp_path / "g.log"
     )
+    assert port_is_open(gateway.port) and gateway.operations_port and port_is_open(gateway.operations_port)
     stop_process(gateway.process)
-    assert gateway.process.returncode is not None
+    assert gateway.process.returncode == 0  # a graceful shutdown of both listeners
     assert not port_is_open(gateway.port)
+    assert not port_is_open(gateway.operations_port)
 
 
 def test_the_token_budget_is_charged_per_key_and_refuses_when_spent(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_fakes import KEY, FakePolicyStore, chat
+from gateway_fakes import KEY, FakePolicyStore, chat, ops_get
 
 EMAIL_PROMPT = "mail me at jane.doe@example.com please"
 PATHS = ["/v1/chat/completions", "/policy/chat/completions"]
@@ -294,17 +294,17 @@ async def test_breaker_opens_after_five_failures_then_recovers_through_half_open
     assert r.json()["error"]["code"] == "upstream_circuit_open"
     assert r.headers["retry-after"] == "30"
     assert len(recorded(provider)) == 5  # untouched while open
-    metrics = (await client.get("/metrics")).text
+    metrics = (await ops_get(app, "/metrics")).text
     assert 'policy_gateway_circuit_breaker_state{breaker="llm-provider",state="open"} 1.0' in metrics
 
     provider.state.mode = "ok"
     clock.now += 30
-    status = (await client.get("/v1/gateway/status")).json()
+    status = (await ops_get(app, "/v1/gateway/status")).json()
     assert status["circuit_breaker"]["state"] == "half_open"
     r = await client.post(PATHS[0], json=chat())
     assert r.status_code == 200
     assert app.breaker.state.value == "closed"
-    metrics = (await client.get("/metrics")).text
+    metrics = (await ops_get(app, "/metrics")).text
     assert (
         'policy_gateway_circuit_breaker_transitions_total{breaker="llm-provider",'
         'from_state="half_open",to_state="closed"} 1.0'
@@ -343,7 +343,7 @@ async def test_policy_engine_failure_follows_the_fail_mode(
     gateway: Any, provider: Any, policy: FakePolicyStore, fail_mode: str, status: int
 ) -> None:
     policy.fail = True
-    _, client = await gateway({"POLICY_GATEWAY_FAIL_MODE": fail_mode})
+    app, client = await gateway({"POLICY_GATEWAY_FAIL_MODE": fail_mode})
     r = await client.post(PATHS[0], json=chat())
     assert r.status_code == status
     if fail_mode == "closed":
@@ -351,7 +351,7 @@ async def test_policy_engine_failure_follows_the_fail_mode(
         assert recorded(provider) == []
     else:
         assert r.headers["x-policy-decision"] == "fail_open"
-        metrics = (await client.get("/metrics")).text
+        metrics = (await ops_get(app, "/metrics")).text
         assert 'policy_gateway_fail_open_total{reason="prompt_policy"} 1.0' in metrics
 
 
@@ -367,7 +367,7 @@ async def test_admission_control_refuses_at_the_limit_without_queueing(gateway: 
     assert r.status_code == 429
     assert r.headers["retry-after"] == "5"
     assert r.json()["error"]["code"] == "backend_overloaded"
-    status = (await client.get("/v1/gateway/status")).json()
+    status = (await ops_get(app, "/v1/gateway/status")).json()
     assert status["admission"]["gpu_fast"]["chat"] == {
         "limit": 4,
         "inflight": 4,
@@ -397,18 +397,18 @@ async def test_a_backend_that_is_not_ready_gets_503_with_retry_after_30(gateway:
 
 
 async def test_models_health_status_and_reload_endpoints(gateway: Any) -> None:
-    _, client = await gateway()
+    app, client = await gateway()
     models = (await client.get("/v1/models")).json()
     assert [m["id"] for m in models["data"]] == ["chat-default", "image-default"]
     assert (await client.get("/health/liveliness")).status_code == 200
     ready = await client.get("/health/readiness")
     assert ready.status_code == 200, ready.text
-    health = (await client.get("/health")).json()
+    health = (await ops_get(app, "/health")).json()
     assert health["policy_versions"] == {"prompt": "1.0.0", "output": "1.2.0"}
-    status = (await client.get("/v1/gateway/status")).json()
+    status = (await ops_get(app, "/v1/gateway/status")).json()
     assert status["circuit_breaker"]["state"] == "closed"
     assert status["policies"]["versions"]["output"] == "1.2.0"
-    reload = (await client.get("/hot-reload/status")).json()
+    reload = (await ops_get(app, "/hot-reload/status")).json()
     assert reload["revision"] == "rev-1"
     assert reload["last_error"] is None
     assert (await client.get("/nope")).status_code == 404
@@ -450,11 +450,11 @@ async def test_a_rejected_bundle_reload_is_counted_and_reported(gateway: Any) ->
     touch_bundle(app, b"garbage")
     assert await app.check_bundle() is False
     assert await app.check_bundle() is False  # not retried until the file changes again
-    reload = (await client.get("/hot-reload/status")).json()
+    reload = (await ops_get(app, "/hot-reload/status")).json()
     assert reload["rejected"] == 1
     assert reload["last_error"] == "bundle.tar.gz: not a gzip file"
     assert reload["revision"] == "rev-1"  # the old bundle still serves
-    metrics = (await client.get("/metrics")).text
+    metrics = (await ops_get(app, "/metrics")).text
     assert 'policy_gateway_bundle_reloads_total{result="rejected"} 1.0' in metrics
     assert (await client.post(PATHS[0], json=chat(EMAIL_PROMPT))).status_code == 403
 
@@ -477,14 +477,14 @@ async def test_a_reload_swaps_the_store_and_in_flight_requests_finish_on_the_old
     provider.state.delay_s = 0
     new = await client.post(PATHS[0], json=chat())
     assert new.headers["x-policy-version"] == "prompt=1.1.0,output=2.0.0"
-    reload = (await client.get("/hot-reload/status")).json()
+    reload = (await ops_get(app, "/hot-reload/status")).json()
     assert (reload["revision"], reload["reloads"], reload["last_error"]) == ("rev-2", 1, None)
 
 
 async def test_metrics_count_decisions_by_category_without_text(gateway: Any, provider: Any) -> None:
-    _, client = await gateway()
+    app, client = await gateway()
     await client.post(PATHS[0], json=chat(EMAIL_PROMPT))
-    metrics = (await client.get("/metrics")).text
+    metrics = (await ops_get(app, "/metrics")).text
     assert (
         'policy_gateway_policy_decisions_total{category="pii",decision="block",mode="enforce",policy="prompt"} 1.0'
     ) in metrics
@@ -593,7 +593,7 @@ async def test_a_monitored_stream_passes_at_once_and_is_still_checked(
     policy.modes = {"prompt": "monitor", "output": "monitor"}
     provider.state.reply = "ssn 123-45-6789 " + "z" * 100
     provider.state.chunk_chars = 10
-    _, client = await gateway(policies=MONITORED)
+    app, client = await gateway(policies=MONITORED)
     r = await client.post(PATHS[0], json=chat(stream=True))
     events = sse_events(r.text)
     assert streamed_text(events) == provider.state.reply  # monitor: reported, not changed
@@ -601,7 +601,7 @@ async def test_a_monitored_stream_passes_at_once_and_is_still_checked(
         e for e in events if isinstance(e, dict) and e["choices"] and e["choices"][0]["delta"].get("content")
     ]
     assert len(content_events) == 12  # the upstream's own chunks, none held back and merged
-    metrics = (await client.get("/metrics")).text
+    metrics = (await ops_get(app, "/metrics")).text
     assert (
         'policy_gateway_policy_decisions_total{category="pii",decision="monitor",mode="monitor",policy="output"} 1.0'
         in metrics

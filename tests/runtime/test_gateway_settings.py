@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from gateway_fakes import gateway_json, write_generated
 
-from runtime.settings import DEFAULT_LLM_PROVIDER_URL, SettingsError, load_settings, startup_problems
+from runtime.settings import DEFAULT_LLM_PROVIDER_URL, ServerLimits, SettingsError, load_settings, startup_problems
 
 
 def generated(tmp_path: Path, **overrides: Any) -> Path:
@@ -67,6 +67,12 @@ def test_the_provider_url_defaults_to_the_registry_address(tmp_path: Path) -> No
         ({"POLICY_GATEWAY_CB_FAILURE_THRESHOLD": "zero"}, "is not a int"),
         ({"POLICY_GATEWAY_CB_FAILURE_THRESHOLD": "0"}, "must be at least 1"),
         ({"LLM_ENABLE_POLICY_GATEWAY": "maybe"}, "is not a boolean"),
+        ({"POLICY_GATEWAY_HEADER_TIMEOUT_S": "0"}, "must be at least 0.01"),
+        ({"POLICY_GATEWAY_MAX_HEADER_BYTES": "100"}, "must be at least 1024"),
+        ({"POLICY_GATEWAY_MAX_CONNECTIONS": "lots"}, "is not a int"),
+        ({"POLICY_GATEWAY_OPERATIONS_PORT": "70000"}, "is not a port"),
+        ({"POLICY_GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, "'ingress' is not an address or CIDR"),
+        ({"POLICY_GATEWAY_REDIS_MAX_CONNECTIONS": "0"}, "must be at least 1"),
     ],
 )
 def test_malformed_variables_are_one_line_errors(tmp_path: Path, environ: dict[str, str], message: str) -> None:
@@ -104,3 +110,52 @@ def test_production_fail_fast_rules(tmp_path: Path) -> None:
     (root / "test" / "opa" / "bundle.tar.gz").unlink()
     assert any("bundle" in p and "missing" in p for p in startup_problems(load_settings("test", root, keys)))
     assert any("no client API keys" in p for p in startup_problems(load_settings("test", root, {})))
+
+
+def test_server_limits_come_from_gateway_json_and_each_has_a_variable(tmp_path: Path) -> None:
+    server = {
+        "header_timeout_s": 5,
+        "body_timeout_s": 20,
+        "keep_alive_timeout_s": 75,
+        "max_header_bytes": 8192,
+        "max_connections": 500,
+        "auth_failures_per_minute": 10,
+        "trusted_proxies": ["10.0.0.0/8"],
+    }
+    root = generated(tmp_path, server=server, operations_port=8081)
+    s = load_settings("test", root, {})
+    assert s.operations_port == 8081
+    assert s.server == ServerLimits(5.0, 20.0, 75.0, 8192, 500, 10, ("10.0.0.0/8",))
+    assert s.redis_max_connections == 50
+    s = load_settings(
+        "test",
+        root,
+        {
+            "POLICY_GATEWAY_OPERATIONS_PORT": "9100",
+            "POLICY_GATEWAY_HEADER_TIMEOUT_S": "0.5",
+            "POLICY_GATEWAY_BODY_TIMEOUT_S": "0.25",
+            "POLICY_GATEWAY_KEEP_ALIVE_TIMEOUT_S": "1",
+            "POLICY_GATEWAY_MAX_HEADER_BYTES": "2048",
+            "POLICY_GATEWAY_MAX_CONNECTIONS": "3",
+            "POLICY_GATEWAY_AUTH_FAILURES_PER_MINUTE": "2",
+            "POLICY_GATEWAY_TRUSTED_PROXIES": " 127.0.0.1 , ::1 ",
+            "POLICY_GATEWAY_REDIS_MAX_CONNECTIONS": "4",
+        },
+    )
+    assert s.operations_port == 9100
+    assert s.server == ServerLimits(0.5, 0.25, 1.0, 2048, 3, 2, ("127.0.0.1", "::1"))
+    assert s.redis_max_connections == 4
+
+
+def test_without_a_server_section_the_production_defaults_apply(tmp_path: Path) -> None:
+    s = load_settings("test", generated(tmp_path), {})
+    assert s.operations_port is None  # the operations endpoints are then served nowhere
+    assert s.server == ServerLimits(
+        header_timeout_s=10.0,
+        body_timeout_s=30.0,
+        keep_alive_timeout_s=65.0,
+        max_header_bytes=16_384,
+        max_connections=1_000,
+        auth_failures_per_minute=20,
+        trusted_proxies=(),
+    )
