@@ -149,6 +149,7 @@ class GatewayPlan:
     reset_timeout_s: float
     requests_per_minute: int
     max_body_bytes: int
+    max_answer_bytes: int
     server: ServerPlan
     tokens_per_minute: int | None = None
     redis_max_connections: int = 50
@@ -289,6 +290,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
             reset_timeout_s=doc.gateway.circuit_breaker.reset_timeout_s,
             requests_per_minute=doc.gateway.rate_limit.requests_per_minute,
             max_body_bytes=doc.gateway.max_body_bytes,
+            max_answer_bytes=doc.gateway.max_answer_bytes,
             server=_server_plan(doc.gateway.server),
             tokens_per_minute=doc.gateway.rate_limit.tokens_per_minute,
             redis_max_connections=doc.gateway.rate_limit.redis_max_connections,

@@ -31,6 +31,7 @@ def settings(env: EnvPlan) -> dict[str, Any]:
         }
         | ({"tokens_per_minute": env.gateway.tokens_per_minute} if env.gateway.tokens_per_minute else {}),
         "max_body_bytes": env.gateway.max_body_bytes,
+        "max_answer_bytes": env.gateway.max_answer_bytes,
         "operations_port": operations_port(env),
         "server": dataclasses.asdict(env.gateway.server),
         "backends": {

@@ -117,6 +117,9 @@ class Gateway(StrictModel):
     circuit_breaker: CircuitBreaker = CircuitBreaker()
     rate_limit: RateLimit = RateLimit()
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_answer_bytes: int = Field(
+        16_777_216, ge=1024, description="the largest answer (or stream event) the gateway reads from LiteLLM"
+    )
     endpoints: list[EndpointName] | None = Field(
         None,
         min_length=1,
