@@ -57,6 +57,11 @@ bench-policy:
 bench-gateway:
     {{bin}}/python bench/gateway.py
 
+# Soak: 10 minutes at 100 clients, mixed (clean, blocked, streamed, abandoned, embeddings): errors,
+# RSS growth, file descriptors, admission slots (not part of CI)
+bench-soak:
+    {{bin}}/python bench/soak.py
+
 # The AI stack (Redis, a LiteLLM proxy, the policy gateway on 8080): through the generated compose
 # file when a Docker engine answers, else as local processes with a fake model provider (.stack/)
 ai-stack-up env="dev":
