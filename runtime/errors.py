@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ApiError"]
+__all__ = ["ApiError", "bad_answer"]
 
 
 class ApiError(Exception):
@@ -43,3 +43,12 @@ class ApiError(Exception):
 
     def body(self) -> bytes:
         return json.dumps({"error": self.error()}).encode()
+
+
+def bad_answer(what: str, *, rest: bool = False) -> ApiError:
+    """The upstream sent something no policy can read or no API sends: withheld (502). `rest`: it
+    came mid-stream, so the rest of the answer is withheld."""
+    withheld = "the rest of the answer was withheld" if rest else "the answer was withheld"
+    return ApiError(
+        502, f"the model provider sent {what}; {withheld}", type_="service_unavailable", code="upstream_bad_answer"
+    )

@@ -34,7 +34,7 @@ from runtime.endpoints import (
     validate_event,
 )
 from runtime.endpoints._vocabulary import FIELD_NAMES
-from runtime.errors import ApiError
+from runtime.errors import bad_answer
 from runtime.gateway.context import Context, PolicyEngine
 from runtime.gateway.streaming import parse_events
 from runtime.policy.decision import Verdict, blocked_error, redact_texts
@@ -80,15 +80,6 @@ def content_kind(content_type: str) -> str:
     return "unknown"
 
 
-def _bad_answer(what: str) -> ApiError:
-    return ApiError(
-        502,
-        f"the model provider sent {what}; the answer was withheld",
-        type_="service_unavailable",
-        code="upstream_bad_answer",
-    )
-
-
 def parse_answer(
     endpoint: Endpoint,
     *,
@@ -110,7 +101,7 @@ def parse_answer(
     if ok and kind not in (*endpoint.answer_kinds, "empty"):
         media = content_type.split(";")[0].strip()[:64] or "none"
         shown = media if _PRINTABLE.match(media) else "unprintable"
-        raise _bad_answer(f"content of type {shown!r}, which the {endpoint.title} API does not answer with")
+        raise bad_answer(f"content of type {shown!r}, which the {endpoint.title} API does not answer with")
     docs: list[Any] = []  # the parsed answer: one document, or one per event or line
     texts: list[Text] = []
     usage: Usage | None = None
@@ -120,7 +111,7 @@ def parse_answer(
         except JsonError as exc:
             if not ok:
                 return Answer(status, content_type, payload, "unknown", [], [], None, model)
-            raise _bad_answer(f"JSON that is not strict JSON ({exc.message})") from None
+            raise bad_answer(f"JSON that is not strict JSON ({exc.message})") from None
         if not ok and not isinstance(docs[0], dict):
             return Answer(status, content_type, payload, "unknown", [], [], None, model)
         if ok:
@@ -144,7 +135,7 @@ def parse_answer(
                 try:
                     data = loads(data.encode())
                 except JsonError as exc:
-                    raise _bad_answer(f"an event that is not strict JSON ({exc.message})") from None
+                    raise bad_answer(f"an event that is not strict JSON ({exc.message})") from None
                 if ok:
                     _check(lambda e, d: validate_event(e.stream, d), endpoint, data)
                 texts += read(data, shape, prefix=(f"event_{n}",), known_keys=FIELD_NAMES).texts
@@ -156,7 +147,7 @@ def parse_answer(
         try:
             texts = [Text(("body",), payload.decode("utf-8"))]
         except UnicodeDecodeError:
-            raise _bad_answer("text that is not UTF-8") from None
+            raise bad_answer("text that is not UTF-8") from None
     out_type = {"json": "application/json", "jsonl": "application/jsonl", "sse": "text/event-stream"}.get(
         kind, content_type if _PRINTABLE.match(content_type) else "application/octet-stream"
     )
@@ -170,7 +161,7 @@ async def judge_answer(
     verdict says so, written from what was read), or the refusal."""
     if answer.kind == "unknown" and answer.body and not ctx.output_cannot_act(engine, answer.model):
         media = answer.content_type.split(";")[0]
-        raise _bad_answer(f"content of type {media!r}, which the output policy cannot read")
+        raise bad_answer(f"content of type {media!r}, which the output policy cannot read")
     payload = answer.body
     if answer.texts:
         verdict = await ctx.decide(
@@ -193,7 +184,7 @@ def _check(validate: Any, endpoint: Endpoint, doc: Any) -> None:
     try:
         validate(endpoint, doc)
     except SchemaError as exc:
-        raise _bad_answer(f"an answer the {endpoint.title} API does not give: {exc.message}") from None
+        raise bad_answer(f"an answer the {endpoint.title} API does not give: {exc.message}") from None
 
 
 def _model(found: Any, asked: str | None) -> str | None:
@@ -201,7 +192,7 @@ def _model(found: Any, asked: str | None) -> str | None:
     if found is None or found == "":
         return asked
     if not isinstance(found, str) or not _PRINTABLE.match(found):
-        raise _bad_answer("a model name that is not printable ASCII (it would become the x-model-used header)")
+        raise bad_answer("a model name that is not printable ASCII (it would become the x-model-used header)")
     return found
 
 

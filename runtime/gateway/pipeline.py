@@ -50,7 +50,7 @@ from runtime.endpoints import (
     validate_form,
     validate_request,
 )
-from runtime.errors import ApiError
+from runtime.errors import ApiError, bad_answer
 from runtime.gateway.answers import Answer, judge_answer, parse_answer
 from runtime.gateway.asgi import Request, Responder
 from runtime.gateway.context import Context
@@ -501,12 +501,7 @@ def _returned_headers(ex: Exchange, upstream: Any) -> list[tuple[bytes, bytes]]:
         if value is None:
             continue
         if not (value.isprintable() and value.isascii() and len(value) <= 1024):
-            raise ApiError(
-                502,
-                f"the model provider sent a {name} header that is not printable ASCII; the answer was withheld",
-                type_="service_unavailable",
-                code="upstream_bad_answer",
-            )
+            raise bad_answer(f"a {name} header that is not printable ASCII")
         out.append((name.encode(), value.encode()))
     return out
 

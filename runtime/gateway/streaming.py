@@ -42,7 +42,7 @@ from runtime.endpoints import (
     validate_event,
 )
 from runtime.endpoints._vocabulary import FIELD_NAMES
-from runtime.errors import ApiError
+from runtime.errors import ApiError, bad_answer
 from runtime.policy.decision import Verdict, apply_redactions, blocked_error
 
 __all__ = ["SseFilter", "parse_events"]
@@ -171,7 +171,7 @@ class SseFilter:
             events = []
         if len(self._raw) > self._max_event:
             too_large = f"a stream event larger than the {self._max_event} bytes the gateway takes (max_answer_bytes)"
-            return self._stop(_bad_stream(too_large))
+            return self._stop(bad_answer(too_large, rest=True))
         out = []
         for event in events:
             out.append(await self._on_event(event))
@@ -197,22 +197,24 @@ class SseFilter:
         queued = _Queued(event)
         if event.data is not None and len(event.data) > self._max_event:
             too_large = f"a stream event larger than the {self._max_event} bytes the gateway takes (max_answer_bytes)"
-            return self._stop(_bad_stream(too_large))
+            return self._stop(bad_answer(too_large, rest=True))
         if event.data is not None and event.data.strip() != "[DONE]":
             try:
                 queued.obj = loads(event.data.encode())
             except ValueError:
                 if self._observe_only:
                     return self._serialize(queued)
-                return self._stop(_bad_stream("a stream event that is not strict JSON"))
+                return self._stop(bad_answer("a stream event that is not strict JSON", rest=True))
             try:
                 validate_event(self._fmt, queued.obj)
             except SchemaError as exc:
-                return self._stop(_bad_stream(f"a stream event the API does not send: {exc.message}"))
+                return self._stop(bad_answer(f"a stream event the API does not send: {exc.message}", rest=True))
         self._read(queued)
         if self._held > self._max_held or len(self._queue) > _MAX_QUEUED or len(self._channels) > _MAX_CHANNELS:
             return self._stop(
-                _bad_stream(f"a stream that held back more than {self._max_held} characters (or events) unchecked")
+                bad_answer(
+                    f"a stream that held back more than {self._max_held} characters (or events) unchecked", rest=True
+                )
             )
         if self._observe_only:
             self._queue.append(queued)
@@ -410,15 +412,6 @@ def _may_end_event(data: bytes) -> bool:
     """Whether data may hold the end of an event: two line ends in a row (LF LF, CR CR, LF CR;
     CRLF CRLF holds LF CR). Without one, no event can have ended, so nothing is parsed."""
     return b"\n\n" in data or b"\r\r" in data or b"\n\r" in data
-
-
-def _bad_stream(what: str) -> ApiError:
-    return ApiError(
-        502,
-        f"the model provider sent {what}; the rest of the answer was withheld",
-        type_="service_unavailable",
-        code="upstream_bad_answer",
-    )
 
 
 def _get(obj: Any, path: Path) -> str:

@@ -9,11 +9,11 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from runtime.endpoints import answer_input
-from runtime.errors import ApiError
+from runtime.errors import ApiError, bad_answer
 from runtime.litellm_guardrail._answers import answer_endpoint, read_object, redact_object
 from runtime.litellm_guardrail._documents import Unparsable
 from runtime.litellm_guardrail._policies import BundlePolicies, recorded_verdicts
-from runtime.litellm_guardrail._refusals import bad_answer, refusal
+from runtime.litellm_guardrail._refusals import refusal
 from runtime.litellm_guardrail._requests import endpoint_for, is_batch_record, request_input
 from runtime.litellm_guardrail._streams import AnswerStream
 from runtime.policy.decision import blocked_error, decision_headers

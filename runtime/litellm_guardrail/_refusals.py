@@ -22,7 +22,7 @@ from litellm.proxy._types import ProxyException
 from runtime.endpoints import Endpoint
 from runtime.errors import ApiError
 
-__all__ = ["PolicyRefusal", "bad_answer", "refusal"]
+__all__ = ["PolicyRefusal", "refusal"]
 
 
 class PolicyRefusal(ProxyException):
@@ -51,16 +51,6 @@ def refusal(endpoint: Endpoint, error: ApiError) -> Exception:
     if endpoint.name == "a2a":
         return HTTPException(status_code=error.status, detail=error.error(), headers=_headers(error))
     return PolicyRefusal(error)
-
-
-def bad_answer(what: str) -> ApiError:
-    """Content of the answer that no policy can read: withheld when the output policy could act."""
-    return ApiError(
-        502,
-        f"the model provider sent {what}; the answer was withheld",
-        type_="service_unavailable",
-        code="upstream_bad_answer",
-    )
 
 
 def _headers(error: ApiError) -> dict[str, str]:
