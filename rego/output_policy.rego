@@ -1,4 +1,4 @@
-# Policy Version: 2.0.0
+# Policy Version: 3.0.0
 # METADATA
 # title: Output policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 2.0.0
+#   version: 3.0.0
 package gateway.output
 
 import data.gateway.lib.detect
@@ -43,16 +43,23 @@ decision := {
 	_config.mode != "off"
 }
 
-# enforce withholds an answer with any violation unless the redactions are applied: a caller that
-# cannot redact (say, text already streamed) must block. monitor reports and lets it pass.
+# enforce withholds an answer with a violation at or above the spec's block_at severity unless
+# the redactions are applied: a caller that cannot redact (say, text already streamed) must block.
+# monitor reports and lets it pass.
 default allow := false
 
 allow if _config.mode == "monitor"
 
-allow if count(violations) == 0
+allow if {
+	every v in violations {
+		not detect.blocks(v, _config.block_at)
+	}
+}
 
 # In text order: by field, then by where the match starts.
-violations := [entry[3] | some entry in sort([[v.where.field, v.where.start, v.rule, v] | some v in _violations])]
+violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where, "start", -1), v.rule, v] |
+	some v in _violations
+])]
 
 _violations contains detect.violation(finding, detect.pii_rules) if {
 	some finding in _findings
@@ -60,8 +67,8 @@ _violations contains detect.violation(finding, detect.pii_rules) if {
 }
 
 # What to mask, in text order, when the action is redact and the mode enforces: "[REDACTED:ssn]"
-# for a pii_ssn violation, "[REDACTED:secret]" for a secret. The rules are the PII rules of
-# rego/lib/detect.rego.
+# for a pii_ssn violation, "[REDACTED:secret]" for a secret. A value split over two texts has a
+# span in each. The rules are the PII rules of rego/lib/detect.rego.
 redactions := [{
 	"field": v.where.field,
 	"start": v.where.start,
@@ -71,6 +78,7 @@ redactions := [{
 	_config.action == "redact"
 	_config.mode == "enforce"
 	some v in violations
+	is_number(v.where.start)
 ]
 
 # --- what the policy reads -------------------------------------------------------------------
@@ -79,6 +87,40 @@ redactions := [{
 # (runtime/endpoints): input.texts = [{"field": "choices[0].message.content", "text": …}].
 _all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
 
-_all_text := concat("\n", [f[1] | some f in _all])
+_cap := _config.limits.max_matches
 
-_findings := detect.findings(_config.pii, _all, {"text": _all_text, "digits": detect.digits_view(_config.pii, _all_text)})
+# Over the size cap: one violation, nothing scanned.
+_size := detect.text_size_findings(_config.limits, _all)
+
+_findings := _size if _size != []
+
+_findings := _limited if {
+	_size == []
+	_limited != []
+}
+
+_findings := array.concat(_located, detect.junction_findings(_config.pii, _all, _config.junction)) if {
+	_size == []
+	_limited == []
+}
+
+_prepared := detect.prepared(_config.fold, _all)
+
+_views := {"text": _prepared.text, "digits": detect.digits_view(_config.pii, _prepared.text)}
+
+_hits := detect.gate_hits(_config.pii, _views, _cap)
+
+_limited := [{"kind": "limit_matches", "field": "texts", "limit": _cap}] if {
+	sum([n | some n in _hits]) > _cap
+} else := []
+
+_located := detect.placed([f[0] | some f in _all], _prepared, array.concat(detect.spans(_config.pii, _views, _hits), _decoded))
+
+# Encoded runs (base64, hex, %-encoding), decoded and scanned again: PII inside is reported as
+# that PII at the run, and redacted whole.
+_decoded := [[run[0], run[1], kind] |
+	some run in detect.encoded_runs(_config.decode, _prepared.text)
+	views := {"text": run[2], "digits": detect.digits_view(_config.pii, run[2])}
+	kinds := {s[2] | some s in detect.spans(_config.pii, views, detect.gate_hits(_config.pii, views, _cap))}
+	some kind in kinds
+]

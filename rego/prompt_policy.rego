@@ -1,4 +1,4 @@
-# Policy Version: 2.0.0
+# Policy Version: 3.0.0
 # METADATA
 # title: Prompt policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 2.0.0
+#   version: 3.0.0
 package gateway.prompt
 
 import data.gateway.lib.detect
@@ -36,12 +36,17 @@ decision := {
 	_config.mode != "off"
 }
 
-# enforce blocks on any violation; monitor reports and lets the request pass.
+# enforce blocks on a violation at or above the spec's block_at severity; weaker ones are only
+# reported (the gateway shows them as monitor). monitor reports and lets the request pass.
 default allow := false
 
 allow if _config.mode == "monitor"
 
-allow if count(violations) == 0
+allow if {
+	every v in violations {
+		not detect.blocks(v, _config.block_at)
+	}
+}
 
 # In text order: by field, then by where the match starts.
 violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where, "start", -1), v.rule, v] |
@@ -49,9 +54,11 @@ violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where
 ])]
 
 _violations contains detect.violation(finding, _rules) if {
-	some finding in array.concat(_pii_findings, _jailbreak_findings)
+	some finding in _text_findings
 	not detect.inside_another(finding, _pii_findings)
 }
+
+_pii_findings := [f | some f in _text_findings; not startswith(f.kind, "jailbreak_")]
 
 # --- what the policy reads -------------------------------------------------------------------
 
@@ -60,22 +67,72 @@ _violations contains detect.violation(finding, _rules) if {
 # The field names a text for people ("messages[1].content", "input[0]", "query").
 _all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
 
-_all_text := concat("\n", [f[1] | some f in _all])
-
 # Jailbreak phrases are looked for in what users (and tools) wrote, not in the operator's own
 # system prompt, which may well say "never reveal your system prompt".
 _users := [[t.field, t.text] | some t in input.texts; is_string(t.text); not t.role in {"system", "developer"}]
 
-# Lower-cased once for all phrases: Go's lower() maps code point to code point, so offsets stay
-# those of the original text.
-_users_text := lower(concat("\n", [f[1] | some f in _users]))
+_cap := _config.limits.max_matches
 
-_pii_findings := detect.findings(_config.pii, _all, {"text": _all_text, "digits": detect.digits_view(_config.pii, _all_text)})
+# Over the size cap: one violation, nothing scanned.
+_size := detect.text_size_findings(_config.limits, _all)
 
-_jailbreak_findings := detect.findings(_config.jailbreak, _users, {
-	"text": _users_text,
-	"marked": strings.replace_n(_config.jailbreak.marks, _users_text),
-})
+_text_findings := _size if _size != []
+
+_text_findings := _limited if {
+	_size == []
+	_limited != []
+}
+
+_text_findings := array.concat(_located, _junctions) if {
+	_size == []
+	_limited == []
+}
+
+_prepared := detect.prepared(_config.fold, _all)
+
+_users_prepared := _prepared if count(_users) == count(_all)
+
+_users_prepared := detect.prepared(_config.fold, _users) if count(_users) != count(_all)
+
+_pii_views := {"text": _prepared.text, "digits": detect.digits_view(_config.pii, _prepared.text)}
+
+_phrase_views := {"text": v, "marked": v} if v := detect.phrase_view(_config.jailbreak, _users_prepared.text)
+
+_pii_hits := detect.gate_hits(_config.pii, _pii_views, _cap)
+
+_jailbreak_hits := detect.gate_hits(_config.jailbreak, _phrase_views, _cap)
+
+_limited := [{"kind": "limit_matches", "field": "texts", "limit": _cap}] if {
+	sum([n | some n in _pii_hits]) + sum([n | some n in _jailbreak_hits]) > _cap
+} else := []
+
+_located := array.concat(
+	detect.placed([f[0] | some f in _all], _prepared, array.concat(
+		detect.spans(_config.pii, _pii_views, _pii_hits),
+		_decoded_pii,
+	)),
+	detect.placed([f[0] | some f in _users], _users_prepared, array.concat(
+		detect.spans(_config.jailbreak, _phrase_views, _jailbreak_hits),
+		_decoded_jailbreak,
+	)),
+)
+
+_junctions := detect.junction_findings(_config.pii, _all, _config.junction)
+
+# Encoded runs (base64, hex, %-encoding, spaced letters), decoded and scanned again: PII inside is
+# reported as that PII at the run; jailbreak phrases inside as jailbreak_encoded_payload.
+_decoded_pii := [[run[0], run[1], kind] |
+	some run in detect.encoded_runs(_config.decode, _prepared.text)
+	views := {"text": run[2], "digits": detect.digits_view(_config.pii, run[2])}
+	kinds := {s[2] | some s in detect.spans(_config.pii, views, detect.gate_hits(_config.pii, views, _cap))}
+	some kind in kinds
+]
+
+_decoded_jailbreak := [[run[0], run[1], "jailbreak_encoded_payload"] |
+	some run in detect.encoded_runs(_config.decode, _users_prepared.text)
+	v := detect.phrase_view(_config.jailbreak, run[2])
+	count(detect.gate_hits(_config.jailbreak, {"text": v, "marked": v}, _cap)) > 0
+]
 
 # --- token budgets ---------------------------------------------------------------------------
 
@@ -85,7 +142,7 @@ _model := object.get(input, "model", "")
 
 # An estimate (characters / chars_per_token, rounded up): the model's own tokenizer is not
 # available here. The joined text holds one separator between two texts, not counted.
-estimated_input_tokens := ceil(((count(_all_text) - count(_all)) + 1) / _config.token_budget.chars_per_token) if {
+estimated_input_tokens := ceil(sum([count(f[1]) | some f in _all]) / _config.token_budget.chars_per_token) if {
 	_all != []
 } else := 0
 
@@ -148,6 +205,41 @@ _own_rules.jailbreak_persona_escape := rego.metadata.rule()
 #   category: jailbreak
 #   severity: medium
 _own_rules.jailbreak_system_prompt_extraction := rego.metadata.rule()
+
+# METADATA
+# title: claim of authority over the assistant (administrator, developer, owner)
+# custom:
+#   category: jailbreak
+#   severity: medium
+_own_rules.jailbreak_authority_claim := rego.metadata.rule()
+
+# METADATA
+# title: instructions hidden in a document or e-mail for the assistant
+# custom:
+#   category: jailbreak
+#   severity: medium
+_own_rules.jailbreak_document_injection := rego.metadata.rule()
+
+# METADATA
+# title: fake chat-template or role tags (<|im_start|>, [INST], <<SYS>>, </system>)
+# custom:
+#   category: jailbreak
+#   severity: high
+_own_rules.jailbreak_chat_template := rego.metadata.rule()
+
+# METADATA
+# title: a jailbreak phrase inside encoded text (base64, hex, %-encoding, spaced letters)
+# custom:
+#   category: jailbreak
+#   severity: high
+_own_rules.jailbreak_encoded_payload := rego.metadata.rule()
+
+# METADATA
+# title: weak sign of a jailbreak (reported, does not block at the default block_at)
+# custom:
+#   category: jailbreak
+#   severity: low
+_own_rules.jailbreak_weak_signal := rego.metadata.rule()
 
 # METADATA
 # title: content the policy cannot read (token ids, audio, image bytes)
