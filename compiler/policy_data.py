@@ -53,7 +53,7 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "pii": pii_scans([(pii_rule(kind), m) for kind in data.get("pii", []) for m in data["pii_patterns"][kind]]),
         "block_at": data.get("block_at", "low"),
-        "limits": dict(data.get("limits") or {"max_text_chars": 200_000, "max_matches": 500}),
+        "limits": dict(data.get("limits") or {"max_text_chars": 200_000, "max_matches": 200}),
         "fold": {"table": fold_table()},
         "decode": DECODE,
         "junction": JUNCTION,
@@ -286,7 +286,7 @@ JUNCTION = 24
 
 # Runs that may hide text, decoded and scanned again (rego/lib/detect.rego, encoded_runs): base64 of
 # 24+ characters, \x-escaped or %-encoded bytes, letters spaced out ("i g n o r e").
-_RUNS = (r"[A-Za-z0-9+/]{16,}={0,2}|(?:\\x[0-9A-Fa-f]{2}){4,}|(?:%[0-9A-Fa-f]{2}[^%\s]{0,2}){4,}"
+_RUNS = (r"[A-Za-z0-9+/]{11,}={1,2}|[A-Za-z0-9+/]{20,}|(?:\\x[0-9A-Fa-f]{2}){4,}|(?:%[0-9A-Fa-f]{2}[^%\s]{0,2}){4,}"
          r"|(?:\b[A-Za-z] {1,3}){5,}[A-Za-z]\b")
 DECODE = {"pattern": _RUNS, "gate": _RUNS, "max_runs": 16}
 
@@ -331,8 +331,8 @@ _INVISIBLE = {0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, *range(0xFE00, 0xFE10)}
 
 # Cyrillic and Greek letters that read as Latin ones (Unicode's confusables, the common part).
 _HOMOGLYPHS = dict(zip(
-    "АВЕКМНОРСТХУаеорсухіјѕԁԛԝһӏІЈЅԜΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριτυνκχ",
-    "ABEKMHOPCTXYaeopcyxijsdqwhlIJSWABEZHIKMNOPTYXaopitvvkx", strict=True))
+    "АВЕКМНОРСТХУаеорсухіјѕԁԛԝһӏІЈЅԜΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριτυνκχ‘’“”",
+    "ABEKMHOPCTXYaeopcyxijsdqwhlIJSWABEZHIKMNOPTYXaopitvvkx''\"\"", strict=True))
 
 
 def _escape(literal: str) -> str:

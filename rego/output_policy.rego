@@ -1,4 +1,4 @@
-# Policy Version: 3.0.0
+# Policy Version: 3.1.0
 # METADATA
 # title: Output policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 3.0.0
+#   version: 3.1.0
 package gateway.output
 
 import data.gateway.lib.detect
@@ -61,9 +61,11 @@ violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where
 	some v in _violations
 ])]
 
+_inner := detect.inside_others(_findings)
+
 _violations contains detect.violation(finding, detect.pii_rules) if {
 	some finding in _findings
-	not detect.inside_another(finding, _findings)
+	not [finding.field, object.get(finding, "start", -1), object.get(finding, "end", -1), finding.kind] in _inner
 }
 
 # What to mask, in text order, when the action is redact and the mode enforces: "[REDACTED:ssn]"

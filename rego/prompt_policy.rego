@@ -1,4 +1,4 @@
-# Policy Version: 3.0.0
+# Policy Version: 3.1.0
 # METADATA
 # title: Prompt policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 3.0.0
+#   version: 3.1.0
 package gateway.prompt
 
 import data.gateway.lib.detect
@@ -53,9 +53,11 @@ violations := [entry[3] | some entry in sort([[v.where.field, object.get(v.where
 	some v in _violations
 ])]
 
+_inner := detect.inside_others(_pii_findings)
+
 _violations contains detect.violation(finding, _rules) if {
 	some finding in _text_findings
-	not detect.inside_another(finding, _pii_findings)
+	not [finding.field, object.get(finding, "start", -1), object.get(finding, "end", -1), finding.kind] in _inner
 }
 
 _pii_findings := [f | some f in _text_findings; not startswith(f.kind, "jailbreak_")]

@@ -97,7 +97,7 @@ class Limits(StrictModel):
     gateway can refuse over-size input before evaluating (gateway.json, policies.limits)."""
 
     max_text_chars: int = Field(200_000, ge=1, description="code points of all texts of one request or answer")
-    max_matches: int = Field(500, ge=1, description="pattern matches located in one request or answer")
+    max_matches: int = Field(200, ge=1, description="pattern matches located in one request or answer")
 
 
 _BLOCK_AT = Field("low", description="violations of this severity and above block in enforce; weaker ones are "

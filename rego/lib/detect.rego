@@ -273,13 +273,20 @@ _count_below(marks, points) := {e[0]: n |
 } if marks != []
 
 # A PII match inside a longer one is the same value seen twice ("+4915112345678" is a phone
-# number, not also a card number 4915112345678): only the longer one counts.
-inside_another(finding, findings) if {
-	some other in findings
-	other.field == finding.field
-	other.start <= finding.start
-	finding.end <= other.end
-	[other.start, other.end] != [finding.start, finding.end]
+# number, not also a card number 4915112345678): only the longer one counts. The findings
+# inside another, as [field, start, end, kind]: sorted by field, start and longest first, a
+# finding is compared with the few before it (matches of values are short and rarely overlap),
+# not with every other one.
+inside_others(findings) := {[f.field, f.start, f.end, f.kind] |
+	sorted := sort([[g.field, g.start, 0 - g.end, g.kind, g] | some g in findings])
+	some i, e in sorted
+	f := e[4]
+	some j in numbers.range(max([0, i - 8]), i - 1)
+	other := sorted[j][4]
+	other.field == f.field
+	other.start <= f.start
+	f.end <= other.end
+	[other.start, other.end] != [f.start, f.end]
 }
 
 # --- values split over two texts -------------------------------------------------------------------
