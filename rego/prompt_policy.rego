@@ -71,7 +71,12 @@ _all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
 
 # Jailbreak phrases are looked for in what users (and tools) wrote, not in the operator's own
 # system prompt, which may well say "never reveal your system prompt".
-_users := [[t.field, t.text] | some t in input.texts; is_string(t.text); not t.role in {"system", "developer"}]
+# A text without a role (a tool description, a query, a document) is the users' too.
+_users := [[t.field, t.text] |
+	some t in input.texts
+	is_string(t.text)
+	not object.get(t, "role", "") in {"system", "developer"}
+]
 
 _cap := _config.limits.max_matches
 

@@ -56,6 +56,10 @@ class BackendSettings:
     health_live: str | None = None
     health_ready: str | None = None
     legacy_names: tuple[str, ...] = ()
+    # seed 003's payload policy for images: "url" (base64 refused) or "b64_json" (allowed), and
+    # the largest base64 image the gateway passes on
+    images_format: str = "url"
+    max_image_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,10 @@ class Settings:
     backends: Mapping[str, BackendSettings] = field(default_factory=dict)
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
     policies: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # the endpoints this environment exposes (names of runtime.endpoints.ENDPOINTS); any other is 404
+    endpoints: tuple[str, ...] = ("chat",)
+    mcp_servers: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
 
     @property
     def is_production(self) -> bool:
@@ -137,6 +145,7 @@ def _backends(raw: Mapping[str, Any]) -> dict[str, BackendSettings]:
     out = {}
     for name, b in raw.items():
         health = b.get("health") or {}
+        payload = b.get("payload_policy") or {}
         out[name] = BackendSettings(
             name=name,
             base_url=str(b["base_url"]),
@@ -145,6 +154,8 @@ def _backends(raw: Mapping[str, Any]) -> dict[str, BackendSettings]:
             health_live=health.get("live"),
             health_ready=health.get("ready"),
             legacy_names=tuple(b.get("legacy_names", ())),
+            images_format=str(payload.get("images_format", "url")),
+            max_image_bytes=int(payload["max_image_bytes"]) if payload.get("max_image_bytes") else None,
         )
     return out
 
@@ -240,6 +251,9 @@ def load_settings(
             backends=_backends(data.get("backends") or {}),
             models=_models(data.get("models") or {}),
             policies=dict(data.get("policies") or {}),
+            endpoints=tuple(data.get("endpoints") or ("chat",)),
+            mcp_servers=tuple(data.get("mcp_servers") or ()),
+            agents=tuple(data.get("agents") or ()),
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SettingsError(f"{gateway_json} is malformed: {exc!r}") from None

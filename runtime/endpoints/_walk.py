@@ -3,8 +3,10 @@
 A string is a text for the policy unless the endpoint's shape says it is an enum value (a role, a
 content-part type) and it holds one of the enum's values, or it is content no policy can read (token
 ids, image or audio bytes), which is listed apart. Whatever the shape does not know is read as
-text: a field an attacker adds, an unknown part type, a role that is not a role. So nothing a
-request or an answer carries crosses the gateway unread.
+text: a field an attacker adds, an unknown part type, a role that is not a role. Keys are strings
+too: a key that is not a field name of the APIs the gateway serves (metadata keys, logit_bias
+tokens, anything invented) is read as text as well. So nothing a request or an answer carries
+crosses the gateway unread.
 """
 
 from __future__ import annotations
@@ -18,17 +20,22 @@ from typing import Any
 __all__ = [
     "Path",
     "Reading",
+    "Rules",
     "Shape",
     "Text",
     "Unreadable",
     "data_uri",
     "field_name",
+    "index",
+    "items",
     "read",
     "set_path",
     "shape",
 ]
 
 Path = tuple[str | int, ...]
+# place -> what the values there are; see shape()
+Rules = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +43,12 @@ class Text:
     path: Path
     text: str
     role: str | None = None
+    is_key: bool = False  # the text is the last key of path itself, not the value there
 
     @property
     def field(self) -> str:
-        return field_name(self.path)
+        name = field_name(self.path)
+        return name + "{key}" if self.is_key else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,7 @@ class Shape:
 
 
 _EMPTY = Shape()
+_KEY = Shape()  # marks a key to read on the stack (a key is always a string)
 
 
 def _always(_: str) -> bool:
@@ -116,8 +126,11 @@ def _segments(place: str) -> list[str]:
     return _SEGMENT.findall(place) if place else []
 
 
-def read(doc: Any, root: Shape, *, role: str | None = None, prefix: Path = ()) -> Reading:
-    """The texts and unreadable parts of doc, in document order."""
+def read(
+    doc: Any, root: Shape, *, role: str | None = None, prefix: Path = (), known_keys: frozenset[str] = frozenset()
+) -> Reading:
+    """The texts and unreadable parts of doc, in document order. known_keys: the field names of the
+    API (from runtime/endpoints/_vocabulary.py); any other key is a text too."""
     out = Reading()
     stack: list[tuple[Any, Path, Shape, str | None]] = [(doc, prefix, root, role)]
     while stack:
@@ -126,7 +139,9 @@ def read(doc: Any, root: Shape, *, role: str | None = None, prefix: Path = ()) -
             continue
         if node.role is not None:
             current = node.role
-        if isinstance(value, str):
+        if node is _KEY:
+            out.texts.append(Text(path, value, current, is_key=True))
+        elif isinstance(value, str):
             if node.enum is not None and value in node.enum:
                 continue
             if node.binary is not None and node.binary[1](value):
@@ -139,7 +154,11 @@ def read(doc: Any, root: Shape, *, role: str | None = None, prefix: Path = ()) -
                 current = found if isinstance(found, str) else None
             children = node.children
             wildcard = children.get("*", _EMPTY)
-            items = [(v, (*path, k), children.get(k, wildcard), current) for k, v in value.items()]
+            items = []
+            for k, v in value.items():
+                if k not in known_keys:
+                    items.append((k, (*path, k), _KEY, current))
+                items.append((v, (*path, k), children.get(k, wildcard), current))
             stack += reversed(items)
         elif isinstance(value, list):
             if node.tokens and any(type(v) is int for v in value):
@@ -175,6 +194,17 @@ def set_path(doc: Any, path: Path, value: Any) -> None:
     for segment in path[:-1]:
         node = node[segment]
     node[path[-1]] = value
+
+
+def items(value: Any) -> list[Any]:
+    """value if it is a list, else no items (stream readers take what upstreams send as it comes)."""
+    return value if isinstance(value, list) else []
+
+
+def index(item: Any, default: int) -> int:
+    """The `index` an item of a stream event names, when it is a plain integer."""
+    n = item.get("index") if isinstance(item, dict) else None
+    return n if type(n) is int else default
 
 
 def data_uri(value: str) -> bool:

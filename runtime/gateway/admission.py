@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
-from runtime.gateway.errors import GatewayError
+from runtime.errors import ApiError
 
 __all__ = ["ADMISSION_RETRY_AFTER_S", "AdmissionController"]
 
@@ -41,7 +41,7 @@ class AdmissionController:
             self._rejected[key] += 1
             if self._on_reject is not None:
                 self._on_reject(backend, kind)
-            raise GatewayError(
+            raise ApiError(
                 429,
                 f"backend {backend!r} is at its limit of {limit} concurrent {kind} requests; "
                 f"retry in {ADMISSION_RETRY_AFTER_S} s",

@@ -1,8 +1,10 @@
-"""The gateway's ASGI application: wiring, lifespan and the URL map.
+"""The gateway's ASGI application: wiring, lifespan, hot reload and the URL map (the operations
+routes of ops.py, then the endpoint table of runtime.endpoints, limited to the endpoints the
+environment exposes).
 
 Plain ASGI with a dict router rather than a framework: the whole request path has a budget of
 about 1 ms of CPU (docs/benchmarks.md), and a framework's request objects and middleware stack
-would spend a good part of it. The request path itself is in routes.py.
+would spend a good part of it. The request path itself is pipeline.py.
 """
 
 from __future__ import annotations
@@ -19,12 +21,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from redis import asyncio as aioredis
 
 from runtime.breaker import BreakerState, CircuitBreaker
+from runtime.endpoints import match, path_is_known
+from runtime.errors import ApiError
+from runtime.gateway import ops, pipeline
 from runtime.gateway.admission import AdmissionController
 from runtime.gateway.asgi import Request, Responder, send_json
 from runtime.gateway.auth import Authenticator
 from runtime.gateway.backends import BackendRouter, HealthChecker
-from runtime.gateway.enforce import PolicyEngine
-from runtime.gateway.errors import GatewayError
+from runtime.gateway.context import Context, PolicyEngine
 from runtime.gateway.ratelimit import RateLimiter
 from runtime.gateway.upstream import Upstream
 from runtime.settings import Settings
@@ -38,7 +42,6 @@ from runtime.telemetry import (
 __all__ = ["GatewayApp", "build_app"]
 
 _log = logging.getLogger("policy_gateway.app")
-Handler = Callable[[Request, Responder], Awaitable[None]]
 
 
 class GatewayApp:
@@ -54,70 +57,82 @@ class GatewayApp:
         metrics: GatewayMetrics | None = None,
         store_factory: Callable[[Path], PolicyEngine] | None = None,
     ) -> None:
-        from runtime.gateway import routes  # the request path; imports this module's types
-
         self.settings = settings
-        self.policy = policy
-        # Hot reload builds a new store and swaps this reference; requests hold on to the store
-        # they started with (routes.py), so in-flight requests finish on the old bundle.
+        # Hot reload builds a new store and swaps ctx.policy; requests hold on to the store they
+        # started with (pipeline.Exchange), so in-flight requests finish on the old bundle.
         self._store_factory = store_factory
         self._bundle_stamp = _stamp(settings.bundle_path)
         self.reload_error: str | None = None
-        self.metrics = metrics or GatewayMetrics()
+        metrics = metrics or GatewayMetrics()
         self.tracer_provider = tracer_provider or configure_tracing()
-        self.tracer = self.tracer_provider.get_tracer("policy_gateway")
-        self.breaker = CircuitBreaker(
+        breaker = CircuitBreaker(
             "llm-provider",
             settings.cb_failure_threshold,
             settings.cb_reset_timeout_s,
             clock=monotonic,
             wall_clock=clock,
-            listeners=[breaker_event_listener(), self.metrics.breaker_listener()],
+            listeners=[breaker_event_listener(), metrics.breaker_listener()],
         )
-        self.metrics.set_breaker_state(self.breaker.name, BreakerState.CLOSED)
-        self.upstream = Upstream(
-            settings.llm_provider_url,
-            breaker=self.breaker,
-            metrics=self.metrics,
-            timeout_s=settings.upstream_timeout_s,
-            api_key=settings.llm_provider_api_key,
-        )
-        self.auth = Authenticator(settings.client_keys)
+        metrics.set_breaker_state(breaker.name, BreakerState.CLOSED)
         self.redis = redis
-        self.limiter = (
-            RateLimiter(
-                redis,
-                requests_per_minute=settings.requests_per_minute,
-                tokens_per_minute=settings.tokens_per_minute,
-                clock=clock,
-            )
-            if redis is not None and (settings.requests_per_minute or settings.tokens_per_minute)
-            else None
-        )
-        # A tiny breaker in front of Redis: while it is down, requests get the fail-mode answer
-        # at once instead of each waiting for a connection attempt.
-        self.redis_breaker = CircuitBreaker("redis", 1, 1.0, listeners=[self.metrics.breaker_listener()])
-        self.router = BackendRouter(settings.backends, settings.models)
-        self.health = HealthChecker(settings.backends, settings.health_interval_s)
-        self.admission = AdmissionController(
-            {name: b.concurrency for name, b in settings.backends.items()},
-            on_reject=lambda backend, kind: self.metrics.admission_rejections.labels(backend, kind).inc(),
+        self.ctx = Context(
+            settings=settings,
+            policy=policy,
+            metrics=metrics,
+            tracer=self.tracer_provider.get_tracer("policy_gateway"),
+            auth=Authenticator(settings.client_keys),
+            limiter=(
+                RateLimiter(
+                    redis,
+                    requests_per_minute=settings.requests_per_minute,
+                    tokens_per_minute=settings.tokens_per_minute,
+                    clock=clock,
+                )
+                if redis is not None and (settings.requests_per_minute or settings.tokens_per_minute)
+                else None
+            ),
+            # A tiny breaker in front of Redis: while it is down, requests get the fail-mode answer
+            # at once instead of each waiting for a connection attempt.
+            redis_breaker=CircuitBreaker("redis", 1, 1.0, listeners=[metrics.breaker_listener()]),
+            breaker=breaker,
+            upstream=Upstream(
+                settings.llm_provider_url,
+                breaker=breaker,
+                metrics=metrics,
+                timeout_s=settings.upstream_timeout_s,
+                api_key=settings.llm_provider_api_key,
+            ),
+            router=BackendRouter(settings.backends, settings.models),
+            health=HealthChecker(settings.backends, settings.health_interval_s),
+            admission=AdmissionController(
+                {name: b.concurrency for name, b in settings.backends.items()},
+                on_reject=lambda backend, kind: metrics.admission_rejections.labels(backend, kind).inc(),
+            ),
         )
         self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}
         self._tasks: list[asyncio.Task[None]] = []
-        chat = routes.chat_completions
-        self.routes: dict[tuple[str, str], Handler] = {
-            ("POST", "/v1/chat/completions"): chat,
-            ("POST", "/policy/chat/completions"): chat,
-            ("GET", "/v1/models"): routes.list_models,
-            ("GET", "/health"): routes.health,
-            ("GET", "/health/liveliness"): routes.liveliness,
-            ("GET", "/health/readiness"): routes.readiness,
-            ("GET", "/metrics"): routes.metrics,
-            ("GET", "/v1/gateway/status"): routes.gateway_status,
-            ("GET", "/hot-reload/status"): routes.hot_reload_status,
-        }
-        self._paths = {path for _, path in self.routes}
+        self._exposed = frozenset(settings.endpoints)
+
+    # Shortcuts the tests and the benchmarks use.
+    @property
+    def policy(self) -> PolicyEngine:
+        return self.ctx.policy
+
+    @property
+    def metrics(self) -> GatewayMetrics:
+        return self.ctx.metrics
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        return self.ctx.breaker
+
+    @property
+    def admission(self) -> AdmissionController:
+        return self.ctx.admission
+
+    @property
+    def upstream(self) -> Upstream:
+        return self.ctx.upstream
 
     async def __call__(
         self,
@@ -133,20 +148,34 @@ class GatewayApp:
         scope["app"] = self
         request = Request(scope, receive)
         responder = Responder(send)
-        handler = self.routes.get((scope["method"], scope["path"]))
+        method, path = scope["method"], scope["path"]
+        handler = ops.ROUTES.get((method, path))
+        found = match(method, path) if handler is None else None
+        error_body: Callable[[ApiError], bytes] = ApiError.body
         try:
-            if handler is None:
-                if scope["path"] in self._paths:
-                    raise GatewayError(405, f"method {scope['method']} not allowed here", code="method_not_allowed")
-                raise GatewayError(404, f"no route {scope['path']}", code="not_found")
-            await handler(request, responder)
-        except GatewayError as exc:
+            if handler is not None:
+                await handler(request, responder)
+                return
+            if found is None:
+                if path_is_known(path) or any(p == path for _, p in ops.ROUTES):
+                    raise ApiError(405, f"method {method} not allowed here", code="method_not_allowed")
+                raise ApiError(404, f"no route {path}", code="not_found")
+            error_body = found.endpoint.error_body
+            if found.endpoint.name not in self._exposed:
+                raise ApiError(
+                    404,
+                    f"the {found.endpoint.title} endpoint is not exposed in environment "
+                    f"{self.settings.environment!r} (specs: gateway.endpoints)",
+                    code="endpoint_not_exposed",
+                )
+            await pipeline.handle(self.ctx, request, responder, found)
+        except ApiError as exc:
             if not responder.started:
-                await send_json(responder, exc.status, exc.body(), exc.headers)
+                await send_json(responder, exc.status, error_body(exc), exc.headers)
         except Exception:
-            _log.exception("unhandled error", extra={"path": scope["path"]})
+            _log.exception("unhandled error", extra={"path": path})
             if not responder.started:
-                err = GatewayError(
+                err = ApiError(
                     500,
                     "internal gateway error; see the gateway's logs",
                     type_="server_error",
@@ -157,14 +186,14 @@ class GatewayApp:
     def set_breaker_gauges(self) -> None:
         """Reading a breaker's state moves it from open to half-open once its timeout passed;
         do that before exporting, so the gauge does not show a stale `open`."""
-        for breaker in (self.breaker, self.redis_breaker):
+        for breaker in (self.ctx.breaker, self.ctx.redis_breaker):
             self.metrics.set_breaker_state(breaker.name, breaker.state)
 
     # --- lifespan -------------------------------------------------------------------------
 
     async def startup(self) -> None:
-        await self.upstream.start()
-        self.health.start(self.upstream.session)
+        await self.ctx.upstream.start()
+        self.ctx.health.start(self.ctx.upstream.session)
         self._tasks.append(asyncio.create_task(self._watch_bundle(), name="bundle-watch"))
         self.metrics.bundle_loaded.set(time.time())
 
@@ -173,8 +202,8 @@ class GatewayApp:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.health.stop()
-        await self.upstream.close()
+        await self.ctx.health.stop()
+        await self.ctx.upstream.close()
         if self.redis is not None:
             await self.redis.aclose()
 
@@ -217,9 +246,9 @@ class GatewayApp:
             emit_event("policy_gateway.policy_bundle.rejected", {"error": self.reload_error})
             return False
         self.reload_error = None
-        if _revision(store) == _revision(self.policy):
+        if _revision(store) == _revision(self.ctx.policy):
             return False  # touched or rewritten with the same content
-        self.policy = store
+        self.ctx.policy = store
         self.reload_state["reloads"] += 1
         self.metrics.bundle_reloads.labels("loaded").inc()
         self.metrics.bundle_loaded.set(time.time())

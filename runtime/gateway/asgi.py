@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from runtime.gateway.errors import GatewayError
+from runtime.errors import ApiError
 
 __all__ = ["Request", "Responder", "send_json"]
 
@@ -54,7 +54,7 @@ class Request:
         while True:
             message = await self.receive()
             if message["type"] == "http.disconnect":
-                raise GatewayError(499, "client disconnected", code="client_closed")
+                raise ApiError(499, "client disconnected", code="client_closed")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -64,8 +64,8 @@ class Request:
                 return b"".join(chunks)
 
 
-def _too_large(limit: int) -> GatewayError:
-    return GatewayError(
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
         413,
         f"request body exceeds {limit} bytes; shorten the conversation or split the request",
         code="request_too_large",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 
-from runtime.gateway.errors import GatewayError
+from runtime.errors import ApiError
 
 __all__ = ["Authenticator"]
 
@@ -19,11 +19,11 @@ class Authenticator:
         self._ids = {hashlib.sha256(k.encode()).digest(): hashlib.sha256(k.encode()).hexdigest()[:16] for k in keys}
 
     def authenticate(self, headers: Mapping[str, str]) -> str:
-        """The key id of the presented key, or a 401 GatewayError."""
+        """The key id of the presented key, or a 401 ApiError."""
         auth = headers.get("authorization", "")
         token = auth[7:].strip() if auth[:7].lower() == "bearer " else headers.get("api-key", "")
         if not token:
-            raise GatewayError(
+            raise ApiError(
                 401,
                 "missing API key: send `Authorization: Bearer <key>`",
                 type_="authentication_error",
@@ -33,7 +33,7 @@ class Authenticator:
         key_id = self._ids.get(digest)
         if key_id is not None:
             return key_id
-        raise GatewayError(
+        raise ApiError(
             401,
             "invalid API key: check POLICY_GATEWAY_API_KEYS or ask for a key",
             type_="authentication_error",

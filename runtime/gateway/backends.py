@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from runtime.gateway.errors import GatewayError
+from runtime.errors import ApiError
 from runtime.settings import BackendSettings, ModelSettings
 
 __all__ = ["BACKEND_RETRY_AFTER_S", "BackendRouter", "HealthChecker", "Route"]
@@ -34,13 +34,18 @@ class BackendRouter:
     def __init__(self, backends: Mapping[str, BackendSettings], models: Mapping[str, ModelSettings]) -> None:
         self.backends = backends
         self.models = models
+        # seed 003's legacy names (ollama -> gpu_fast): clients that still ask for a backend by its
+        # old name get the backend's first model of the capability they need
+        self._legacy = {name: b.name for b in backends.values() for name in b.legacy_names}
 
-    def resolve(self, model: str, kind: str) -> Route:
-        """The route for `model` on an endpoint of capability `kind`, or a 4xx GatewayError."""
+    def resolve(self, model: str, capability: str) -> Route:
+        """The route for `model` on an endpoint of `capability`, or a 4xx ApiError."""
         spec = self.models.get(model)
+        if spec is None and model in self._legacy:
+            return self._legacy_route(model, capability)
         if spec is None:
             available = ", ".join(sorted(self.models)) or "none"
-            raise GatewayError(
+            raise ApiError(
                 404,
                 f"unknown model {model!r}; available models: {available} (see GET /v1/models)",
                 code="model_not_found",
@@ -48,16 +53,27 @@ class BackendRouter:
             )
         backend = self.backends.get(spec.backend)
         supported = list(backend.capabilities) if backend else [spec.capability]
-        if spec.capability != kind or kind not in supported:
-            raise GatewayError(
-                400,
-                f"model {model!r} runs on backend {spec.backend!r}, which supports "
-                f"{', '.join(supported)}; this endpoint needs {kind}: pick a {kind} model",
-                code="capability_not_supported",
-                param="model",
-                supported_capabilities=supported,
-            )
+        if spec.capability != capability or capability not in supported:
+            raise _not_capable(model, spec.backend, supported, capability)
         return Route(model, spec.backend, f"model-map:{model}->{spec.backend}")
+
+    def _legacy_route(self, name: str, capability: str) -> Route:
+        backend = self._legacy[name]
+        found = next((m for m in self.models.values() if m.backend == backend and m.capability == capability), None)
+        if found is None:
+            raise _not_capable(name, backend, list(self.backends[backend].capabilities), capability)
+        return Route(found.name, backend, f"legacy-name:{name}->{backend}")
+
+
+def _not_capable(model: str, backend: str, supported: list[str], capability: str) -> ApiError:
+    return ApiError(
+        400,
+        f"model {model!r} runs on backend {backend!r}, which supports {', '.join(supported)}; "
+        f"this endpoint needs {capability}: pick a {capability} model (GET /v1/models)",
+        code="capability_not_supported",
+        param="model",
+        supported_capabilities=supported,
+    )
 
 
 class HealthChecker:
@@ -89,7 +105,7 @@ class HealthChecker:
 
     def require_ready(self, backend: str) -> None:
         if not self.is_ready(backend):
-            raise GatewayError(
+            raise ApiError(
                 503,
                 f"backend {backend!r} is not ready; retry in {BACKEND_RETRY_AFTER_S} s",
                 type_="service_unavailable",

@@ -1,207 +1,412 @@
-"""Server-sent events pass-through with the output policy applied while the answer streams.
+"""Server-sent events with the output policy applied while the answer streams, for every API that
+streams (the endpoint's StreamFormat says where its events carry text in pieces).
 
-Text is held back until it has been checked: each choice keeps a pending buffer, and only the
-part older than `hold` characters is released, after the policy has seen it together with a
-little already-sent context. A secret split across chunks is therefore complete in the checked
-window before any of it is sent, as long as it is shorter than `hold`. Released text leaves as
-new chunks built from the upstream's own chunk (same id, model, created).
+The upstream's events are held, not rewritten: each event waits in order until every string in it
+has been checked. Text that arrives in pieces (a delta) is checked together with the pieces around
+it: a channel (say, choice 0's content) releases its pieces only once they are more than `hold`
+characters behind the newest text, so a secret split across chunks is whole in the checked window
+before any of it leaves, as long as it is shorter than `hold`. Every other string of an event
+(ids, names, a "done" event's full text) is checked as it comes; a string seen before in the same
+stream is not checked again. A redaction rewrites the pieces it covers in place (its replacement in
+the first); a block ends the stream with the API's error event. What cannot be parsed (a data line
+that is not JSON) is not forwarded: the stream ends with an error. Comments are dropped.
+
+In `observe_only` (the output policy is in monitor or off) events pass at once, in the same
+normalised form, and are still checked on the side, for the metrics.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.gateway.enforce import Verdict, apply_redactions, blocked_error
-from runtime.gateway.errors import GatewayError
+from runtime.endpoints import Channel, Path, StreamFormat, Text, Usage, field_name, read, set_path
+from runtime.endpoints._vocabulary import FIELD_NAMES
+from runtime.errors import ApiError
+from runtime.policy.decision import Verdict, apply_redactions, blocked_error
 
-__all__ = ["SseOutputFilter"]
+__all__ = ["SseFilter", "parse_events"]
 
-_DONE = b"data: [DONE]\n\n"
+Check = Callable[[list[Text]], Awaitable[Verdict | None]]
 
 
-class SseOutputFilter:
+@dataclass(frozen=True)
+class SseEvent:
+    name: str | None
+    data: str | None
+    id: str | None
+
+
+def parse_events(raw: bytes) -> tuple[list[SseEvent], bytes, bool]:
+    """(whole events, the unfinished rest, whether a comment or an unknown field was dropped).
+    Lines end with CRLF, LF or CR (the SSE rule); a CR at the very end waits for what follows."""
+    text = raw.decode("utf-8", errors="replace")
+    keep_cr = text.endswith("\r")
+    if keep_cr:
+        text = text[:-1]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    events: list[SseEvent] = []
+    dropped = False
+    while "\n\n" in text:
+        block, text = text.split("\n\n", 1)
+        name = event_id = None
+        data: list[str] = []
+        for line in block.split("\n"):
+            key, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if key == "data":
+                data.append(value)
+            elif key == "event":
+                name = value
+            elif key == "id":
+                event_id = value
+            elif key != "retry":
+                dropped = dropped or bool(line)
+        if data or name is not None or event_id is not None:
+            events.append(SseEvent(name, "\n".join(data) if data else None, event_id))
+    rest = text + ("\r" if keep_cr else "")
+    return events, rest.encode(), dropped
+
+
+@dataclass(eq=False)
+class _Queued:
+    event: SseEvent
+    obj: Any = None  # the parsed data (None for [DONE] or an event without data)
+    misc: list[Text] = field(default_factory=list)  # strings to check whole
+    misc_checked: bool = True
+    pieces: list[_Piece] = field(default_factory=list)
+    changed: bool = False
+
+
+@dataclass(eq=False)
+class _Piece:
+    owner: _Queued
+    path: Path
+    text: str
+    released: bool = False
+
+
+@dataclass(eq=False)
+class _Channel:
+    key: Channel
+    path: Path  # how the policy names this text: ("stream", <channel key>...)
+    pieces: list[_Piece] = field(default_factory=list)  # not yet released
+    tail: str = ""  # the end of what was released, context for the next check
+    closing: bool = False  # an event ended this text: release all of it at the next round
+
+    @property
+    def pending(self) -> str:
+        return "".join(p.text for p in self.pieces)
+
+
+class SseFilter:
     def __init__(
         self,
-        check: Callable[[str], Verdict],
+        fmt: StreamFormat,
+        check: Check,
+        error_event: Callable[[ApiError], bytes],
         *,
         hold: int = 256,
         step: int = 256,
         context: int = 64,
         observe_only: bool = False,
     ) -> None:
-        # observe_only: the output policy cannot change the stream (mode off or monitor), so
-        # events pass at once and the windows are still checked, for the metrics only.
-        self._observe_only = observe_only
+        self._fmt = fmt
         self._check = check
-        self._hold = hold
-        self._step = step
-        self._context = context
+        self._error_event = error_event
+        self._hold, self._step, self._context = hold, step, context
+        self._observe_only = observe_only
         self._raw = b""
-        self._pending: dict[int, str] = {}
-        self._sent_tail: dict[int, str] = {}
-        self._template: dict[str, Any] = {}
+        self._queue: list[_Queued] = []
+        self._channels: dict[Channel, _Channel] = {}
+        self._seen: set[str] = set()
         self.stopped = False
         self.verdicts: list[Verdict] = []
-        self.usage: dict[str, Any] | None = None
+        self.usage: Usage | None = None
         self.redacted = False
+        self.dropped = False  # a comment or unknown field was not forwarded
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """Bytes from the upstream in, SSE events for the client out."""
+    # --- input -----------------------------------------------------------------------------
+
+    async def feed(self, data: bytes) -> bytes:
+        """Bytes from the upstream in, bytes for the client out."""
         if self.stopped:
-            return []
-        self._raw += data.replace(b"\r\n", b"\n")
-        out: list[bytes] = []
-        while not self.stopped and b"\n\n" in self._raw:
-            event, self._raw = self._raw.split(b"\n\n", 1)
-            if self._observe_only:
-                self._observe(event)
-                out.append(event + b"\n\n")
-            else:
-                out += self._on_event(event)
-        return out
-
-    def _observe(self, event: bytes) -> None:
-        for line in event.split(b"\n"):
-            if not line.startswith(b"data:") or line[5:].strip() == b"[DONE]":
-                continue
-            try:
-                chunk = json.loads(line[5:])
-            except ValueError:
-                continue
-            if not isinstance(chunk, dict):
-                continue
-            if chunk.get("usage"):
-                self.usage = chunk["usage"]
-            for choice in chunk.get("choices") or []:
-                idx = int(choice.get("index", 0))
-                text = (choice.get("delta") or {}).get("content")
-                if isinstance(text, str) and text:
-                    self._pending[idx] = self._pending.get(idx, "") + text
-                if len(self._pending.get(idx, "")) >= self._hold + self._step or choice.get("finish_reason"):
-                    self._watch(idx)
-
-    def _watch(self, idx: int) -> None:
-        pending = self._pending.pop(idx, "")
-        if not pending:
-            return
-        tail = self._sent_tail.get(idx, "")
-        # Nothing to enforce in these modes; a failed check is already counted where it failed.
-        with contextlib.suppress(GatewayError):
-            self.verdicts.append(self._check(tail + pending))
-        self._sent_tail[idx] = (tail + pending)[-self._context :]
-
-    def finish(self) -> list[bytes]:
-        """The upstream ended; release what is still held (checked as final)."""
-        if self.stopped:
-            return []
-        if self._observe_only:
-            rest, self._raw = self._raw, b""
-            if rest.strip():
-                self._observe(rest)
-            for idx in list(self._pending):
-                self._watch(idx)
-            return [rest] if rest.strip() else []
+            return b""
+        events, self._raw, dropped = parse_events(self._raw + data)
+        self.dropped = self.dropped or dropped
         out = []
-        if self._raw.strip():
-            out += self._on_event(self._raw)
-            self._raw = b""
-        for idx in list(self._pending):
-            out += self._release(idx, final=True)
-        return out
-
-    def _on_event(self, event: bytes) -> list[bytes]:
-        data_lines = [ln[5:].lstrip() for ln in event.split(b"\n") if ln.startswith(b"data:")]
-        if not data_lines:
-            return [event + b"\n\n"] if event.strip() else []
-        data = b"\n".join(data_lines)
-        if data.strip() == b"[DONE]":
-            flushed: list[bytes] = []
-            for idx in list(self._pending):
-                flushed += self._release(idx, final=True)
-            return flushed if self.stopped else [*flushed, _DONE]
-        try:
-            chunk = json.loads(data)
-        except ValueError:
-            return [event + b"\n\n"]
-        if not isinstance(chunk, dict) or not isinstance(chunk.get("choices"), list):
-            return [event + b"\n\n"]
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        self._template = {k: v for k, v in chunk.items() if k not in ("choices", "usage")}
-        out: list[bytes] = []
-        forward_choices = []
-        for choice in chunk["choices"]:
-            idx = int(choice.get("index", 0))
-            delta = dict(choice.get("delta") or {})
-            text = delta.pop("content", None)
-            if isinstance(text, str) and text:
-                self._pending[idx] = self._pending.get(idx, "") + text
-                if len(self._pending[idx]) >= self._hold + self._step:
-                    out += self._release(idx, final=False)
-            if choice.get("finish_reason") is not None:
-                out += self._release(idx, final=True)
+        for event in events:
+            out.append(await self._on_event(event))
             if self.stopped:
-                return out
-            if delta or choice.get("finish_reason") is not None:
-                if "role" in delta:
-                    delta.setdefault("content", "")
-                forward_choices.append({**choice, "delta": delta})
-        if forward_choices or chunk.get("usage") or not chunk["choices"]:
-            forward = {**chunk, "choices": forward_choices}
-            out.append(b"data: " + json.dumps(forward).encode() + b"\n\n")
-        return out
+                break
+        return b"".join(out)
 
-    def _release(self, idx: int, *, final: bool) -> list[bytes]:
-        pending = self._pending.get(idx, "")
-        if not pending:
-            return []
-        tail = self._sent_tail.get(idx, "")
+    async def finish(self) -> bytes:
+        """The upstream ended: what is still held is checked as final and released."""
+        if self.stopped:
+            return b""
+        out = b""
+        if self._raw.strip():
+            out += await self.feed(b"\n\n")
+        if self.stopped:
+            return out
+        if self._observe_only:
+            await self._round(final=True)
+            return out
+        return out + await self._release(final=True)
+
+    async def _on_event(self, event: SseEvent) -> bytes:
+        queued = _Queued(event)
+        if event.data is not None and event.data.strip() != "[DONE]":
+            try:
+                queued.obj = json.loads(event.data)
+            except ValueError:
+                if self._observe_only:
+                    return self._serialize(queued)
+                return self._stop(
+                    ApiError(
+                        502,
+                        "the model provider sent a stream event that is not JSON; the rest of the answer was withheld",
+                        type_="service_unavailable",
+                        code="upstream_bad_answer",
+                    )
+                )
+        self._read(queued)
+        if self._observe_only:
+            self._queue.append(queued)
+            if self._due() or not queued.misc_checked:
+                await self._round(final=False)
+            self._queue.clear()
+            return self._serialize(queued)
+        self._queue.append(queued)
+        return await self._release(final=False)
+
+    def _read(self, queued: _Queued) -> None:
+        """Split the event's strings into pieces of channels and strings to check whole."""
+        obj, event = queued.obj, queued.event
+        deltas: list[tuple[Channel, Path]] = self._fmt.deltas(obj) if isinstance(obj, dict) else []
+        delta_paths = {path for _, path in deltas}
+        for key, path in deltas:
+            text = _get(obj, path)
+            if not text:
+                continue  # nothing to hold back
+            channel = self._channels.get(key)
+            if channel is None:
+                channel = self._channels[key] = _Channel(key, ("stream", *map(str, key)))
+            piece = _Piece(queued, path, text)
+            queued.pieces.append(piece)
+            channel.pieces.append(piece)
+        if obj is not None:
+            reading = read(obj, self._fmt.shape, known_keys=FIELD_NAMES)
+            queued.misc = [t for t in reading.texts if t.is_key or t.path not in delta_paths]
+        if event.name is not None and (not isinstance(obj, dict) or event.name != obj.get("type")):
+            queued.misc.append(Text(("event",), event.name))
+        if event.id is not None:
+            queued.misc.append(Text(("id",), event.id))
+        queued.misc = [t for t in queued.misc if t.text not in self._seen]
+        queued.misc_checked = not queued.misc
+        if isinstance(obj, dict):
+            usage = self._fmt.usage(obj)
+            if usage is not None:
+                old = self.usage or (0, 0)
+                self.usage = (max(old[0], usage[0]), max(old[1], usage[1]))
+        closes = self._fmt.closes(obj) if isinstance(obj, dict) else ()
+        if event.data is not None and event.data.strip() == "[DONE]":
+            closes = ((),)
+        for prefix in closes:
+            for key, channel in self._channels.items():
+                if key[: len(prefix)] == prefix:
+                    channel.closing = True
+
+    # --- checking and releasing --------------------------------------------------------------
+
+    async def _release(self, *, final: bool) -> bytes:
+        """Check what must be checked now, then send every event at the head of the queue whose
+        strings have all been checked and released."""
+        head_waits_on_misc = bool(self._queue) and not self._queue[0].misc_checked
+        if final or self._due() or head_waits_on_misc:
+            stop = await self._round(final=final)
+            if stop is not None:
+                return stop
+        out = []
+        while self._queue:
+            head = self._queue[0]
+            if not head.misc_checked or not all(p.released for p in head.pieces):
+                break
+            out.append(self._serialize(self._queue.pop(0)))
+        return b"".join(out)
+
+    def _due(self) -> bool:
+        return any(c.closing or len(c.pending) >= self._hold + self._step for c in self._channels.values())
+
+    async def _round(self, *, final: bool) -> bytes | None:
+        """One policy evaluation over every channel's pending text (with its released tail) and
+        every unchecked string; redactions applied, pieces released up to the hold line."""
+        windows: list[tuple[_Channel, str]] = []
+        texts: list[Text] = []
+        for channel in self._channels.values():
+            pending = channel.pending
+            if pending:
+                windows.append((channel, pending))
+                texts.append(Text(channel.path, channel.tail + pending))
+        misc: list[tuple[_Queued, Text]] = []
+        for i, (queued, t) in enumerate((q, t) for q in self._queue for t in q.misc if not q.misc_checked):
+            misc.append((queued, t))
+            texts.append(Text(("misc", i), t.text))
+        if not texts:
+            return None
         try:
-            verdict = self._check(tail + pending)
-        except GatewayError as exc:  # fail mode closed: no decision, no more text
-            return self._stop(exc)
-        self.verdicts.append(verdict)
-        if verdict.action == "block":
+            verdict = await self._check(texts)
+        except ApiError as exc:  # no decision, fail mode closed: no more text
+            return None if self._observe_only else self._stop(exc)
+        if verdict is not None:
+            self.verdicts.append(verdict)
+        if self._observe_only:
+            for channel, pending in windows:
+                channel.tail = (channel.tail + pending)[-self._context :]
+                channel.pieces.clear()
+                channel.closing = False
+            self._seen.update(t.text for _, t in misc)  # observed: counted once is enough
+            return None
+        if verdict is not None and verdict.action == "block":
             return self._stop(blocked_error(verdict))
-        cut = len(pending) if final else max(0, len(pending) - self._hold)
-        spans = []
-        if verdict.action == "redact":
+        spans: dict[str, list[dict[str, Any]]] = {}
+        if verdict is not None and verdict.action == "redact":
             for r in verdict.redactions:
-                start, end = int(r["start"]) - len(tail), int(r["end"]) - len(tail)
-                if end <= 0:
-                    continue  # inside text already sent (it was checked then)
-                spans.append({**r, "start": max(0, start), "end": end})
-            for s in spans:
-                if s["start"] < cut < s["end"]:
-                    cut = s["start"]  # never split a match: keep all of it for the next round
-        released, rest = pending[:cut], pending[cut:]
-        inside = [s for s in spans if s["end"] <= cut]
+                spans.setdefault(str(r.get("field")), []).append(dict(r))
         try:
-            text = apply_redactions(released, inside) if inside else released
+            for i, (queued, t) in enumerate(misc):
+                mine = spans.get(field_name(("misc", i)))
+                if mine:
+                    self._redact_misc(queued, t, mine)
+            for channel, pending in windows:
+                self._advance(channel, pending, spans.get(field_name(channel.path), []), final=final)
         except ValueError:
             return self._stop(
-                GatewayError(
+                ApiError(
                     502,
-                    "the output policy's redaction did not fit the answer; it was withheld",
+                    "the output policy's redaction did not fit the answer; the rest of it was withheld",
                     type_="policy_violation",
                     code="output_policy_error",
                 )
             )
-        self.redacted = self.redacted or bool(inside)
-        self._pending[idx] = rest
-        self._sent_tail[idx] = (tail + released)[-self._context :]
-        if not text:
-            return []
-        chunk = {
-            **self._template,
-            "choices": [{"index": idx, "delta": {"content": text}, "finish_reason": None}],
-        }
-        return [b"data: " + json.dumps(chunk).encode() + b"\n\n"]
+        for i, (queued, t) in enumerate(misc):
+            queued.misc_checked = True
+            if field_name(("misc", i)) not in spans:
+                self._seen.add(t.text)  # clean: the same string again needs no second look
+        return None
 
-    def _stop(self, error: GatewayError) -> list[bytes]:
+    def _redact_misc(self, queued: _Queued, text: Text, spans: list[dict[str, Any]]) -> None:
+        redacted = apply_redactions(text.text, spans)
+        if text.is_key or text.path in (("event",), ("id",)):
+            raise ValueError("a key or an SSE field cannot be redacted")
+        set_path(queued.obj, text.path, redacted)
+        queued.changed = True
+        self.redacted = True
+
+    def _advance(self, channel: _Channel, pending: str, spans: list[dict[str, Any]], *, final: bool) -> None:
+        tail = len(channel.tail)
+        local = []
+        for s in spans:
+            start, end = int(s["start"]) - tail, int(s["end"]) - tail
+            if end <= 0:
+                continue  # inside text already sent (it was checked then)
+            local.append({**s, "start": max(0, start), "end": end})
+        closing = final or channel.closing
+        cut = len(pending) if closing else max(0, len(pending) - self._hold)
+        for s in local:
+            if s["end"] > len(pending):
+                raise ValueError("redaction span outside the text")
+            if s["start"] < cut < s["end"]:
+                cut = s["start"]  # never split a match: keep all of it for the next round
+        if local:
+            new_texts = _redistribute([p.text for p in channel.pieces], local)
+            for piece, text in zip(channel.pieces, new_texts, strict=True):
+                if text != piece.text:
+                    piece.text = text
+                    set_path(piece.owner.obj, piece.path, text)
+                    piece.owner.changed = True
+            self.redacted = True
+            # the cut in redacted coordinates: everything before the first span kept after it
+            cut = _map_offset(cut, local)
+        released, offset = "", 0
+        while channel.pieces and offset + len(channel.pieces[0].text) <= cut:
+            piece = channel.pieces.pop(0)
+            offset += len(piece.text)
+            released += piece.text
+            piece.released = True
+        channel.tail = (channel.tail + released)[-self._context :]
+        if closing and not channel.pieces:
+            channel.closing = False
+
+    # --- output ------------------------------------------------------------------------------
+
+    def _serialize(self, queued: _Queued) -> bytes:
+        event = queued.event
+        lines = []
+        if event.name is not None:
+            lines.append(f"event: {event.name}")
+        if event.id is not None:
+            lines.append(f"id: {event.id}")
+        if event.data is not None:
+            data = json.dumps(queued.obj, ensure_ascii=False) if queued.obj is not None else event.data.strip()
+            lines.append(f"data: {data}")
+        return ("\n".join(lines) + "\n\n").encode()
+
+    def _stop(self, error: ApiError) -> bytes:
         self.stopped = True
-        self._pending.clear()
-        return [b"data: " + error.body() + b"\n\n"]
+        self._queue.clear()
+        self._channels.clear()
+        return self._error_event(error)
+
+
+def _get(obj: Any, path: Path) -> str:
+    for segment in path:
+        obj = obj[segment]
+    return str(obj)
+
+
+def _redistribute(pieces: Sequence[str], spans: Sequence[dict[str, Any]]) -> list[str]:
+    """The pieces of a text after redaction: each span's replacement goes to the piece where the
+    span starts; the rest of what it covers is removed from the pieces it covers."""
+    merged = _merge(spans)
+    out, start = [], 0
+    for text in pieces:
+        end = start + len(text)
+        new, pos = [], start
+        for s, e, replacement in merged:
+            if e <= pos or s >= end:
+                continue
+            new.append(text[pos - start : max(pos, s) - start])
+            if s >= start:
+                new.append(replacement)
+            pos = min(e, end)
+        new.append(text[pos - start :])
+        out.append("".join(new))
+        start = end
+    return out
+
+
+def _merge(spans: Sequence[dict[str, Any]]) -> list[tuple[int, int, str]]:
+    merged: list[tuple[int, int, str]] = []
+    for s in sorted(spans, key=lambda s: (int(s["start"]), int(s["end"]))):
+        start, end = int(s["start"]), int(s["end"])
+        if start >= end:
+            raise ValueError("empty redaction span")
+        if merged and start < merged[-1][1]:
+            first, last, kept = merged[-1]
+            merged[-1] = (first, max(last, end), kept)
+        else:
+            merged.append((start, end, str(s.get("replacement") or "[REDACTED]")))
+    return merged
+
+
+def _map_offset(offset: int, spans: Sequence[dict[str, Any]]) -> int:
+    """An offset of the text before redaction, in the text after it (spans end before offset)."""
+    shift = 0
+    for s, e, replacement in _merge(spans):
+        if e <= offset:
+            shift += len(replacement) - (e - s)
+    return offset + shift

@@ -113,7 +113,7 @@ def test_pii_and_jailbreak_prompts_are_blocked_in_enforce_and_never_reach_the_pr
     assert error["policy"] == "prompt"
     assert error["policy_version"]
     assert category in error["categories"]
-    assert "jane.doe" not in r.text and "system prompt" not in r.text
+    assert "jane.doe" not in r.text and "print your system prompt" not in r.text.lower()
     assert r.headers["x-policy-decision"] == "block"
     assert fake_provider.requests() == []
     assert "jane.doe" not in staging_gateway.log.read_text()

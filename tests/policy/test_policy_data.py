@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 
-from policy_helpers import files
+from policy_helpers import REPO, files
 
+from compiler.load import load_specs
 from compiler.model.detectors import JAILBREAK_FILLERS, JAILBREAK_PHRASES
 from compiler.policy_data import _marked, _words, jailbreak_scans
 from compiler.rego_check import opa_engine
@@ -56,8 +57,11 @@ def test_the_jailbreak_scan_starts_with_the_mark() -> None:
     assert list(jailbreak["by_view"]) == ["marked"]
     (pattern,) = jailbreak["by_view"]["marked"]
     assert pattern.startswith("\\x01(?:")
-    assert {k["kind"] for k in jailbreak["scans"][pattern]["kinds"]} == {
-        "jailbreak_instruction_override", "jailbreak_persona_escape", "jailbreak_system_prompt_extraction"}
+    # one kind per phrase family of specs/policies.yaml
+    families = load_specs(REPO).document["policies"]["prompt"]["jailbreak"]
+    expected = {f"jailbreak_{name}" for name, phrases in families.items() if isinstance(phrases, list) and phrases
+                and name != "fillers"}
+    assert {k["kind"] for k in jailbreak["scans"][pattern]["kinds"]} == expected
 
 
 def test_only_patterns_without_a_literal_start_are_gated() -> None:

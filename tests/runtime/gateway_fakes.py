@@ -26,6 +26,7 @@ class FakePolicyStore:
         self.output_action = "redact"
         self.fail = False
         self.calls: list[str] = []
+        self.inputs: list[tuple[str, Mapping[str, Any]]] = []
         self.revision = "rev-1"
         self.last_error: str | None = None
         self.loaded = True
@@ -51,6 +52,7 @@ class FakePolicyStore:
     def evaluate(self, policy: str, input: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls.append(policy)
+            self.inputs.append((policy, input))
         if self.fail:
             raise RuntimeError("engine down")
         mode = self.modes[policy]

@@ -383,13 +383,13 @@ async def test_admission_control_refuses_at_the_limit_without_queueing(gateway: 
 async def test_a_backend_that_is_not_ready_gets_503_with_retry_after_30(gateway: Any, provider: Any) -> None:
     app, client = await gateway()
     provider.state.ready = False
-    await app.health.check_once(app.upstream.session)
+    await app.ctx.health.check_once(app.ctx.upstream.session)
     r = await client.post(PATHS[0], json=chat())
     assert r.status_code == 503
     assert r.headers["retry-after"] == "30"
     assert r.json()["error"]["code"] == "backend_not_ready"
     provider.state.ready = True
-    await app.health.check_once(app.upstream.session)
+    await app.ctx.health.check_once(app.ctx.upstream.session)
     assert (await client.post(PATHS[0], json=chat())).status_code == 200
 
 

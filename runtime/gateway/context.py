@@ -1,0 +1,99 @@
+"""What a request may use: settings, the limiter, the breakers, the upstream, the policy store
+and the metrics. Built once by app.py; the pipeline's steps take this, not the app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from opentelemetry.trace import Tracer
+
+from runtime.breaker import CircuitBreaker
+from runtime.gateway.admission import AdmissionController
+from runtime.gateway.auth import Authenticator
+from runtime.gateway.backends import BackendRouter, HealthChecker
+from runtime.gateway.ratelimit import RateLimiter
+from runtime.gateway.upstream import Upstream
+from runtime.policy.decision import PolicyName, Verdict, fail_open_verdict, unavailable_error, verdict
+from runtime.settings import Settings
+from runtime.telemetry import GatewayMetrics, emit_event
+
+__all__ = ["Context", "PolicyEngine"]
+
+_log = logging.getLogger("policy_gateway.policy")
+
+
+class PolicyEngine(Protocol):
+    """What the gateway needs from runtime.policy.PolicyStore."""
+
+    def evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
+    @property
+    def versions(self) -> dict[str, str]: ...
+
+
+@dataclass
+class Context:
+    settings: Settings
+    policy: PolicyEngine  # swapped by a hot reload; a request keeps the one it started with
+    metrics: GatewayMetrics
+    tracer: Tracer
+    auth: Authenticator
+    limiter: RateLimiter | None
+    redis_breaker: CircuitBreaker
+    breaker: CircuitBreaker
+    upstream: Upstream
+    router: BackendRouter
+    health: HealthChecker
+    admission: AdmissionController
+
+    async def decide(
+        self, engine: PolicyEngine, policy: PolicyName, input: Mapping[str, Any], *, can_redact: bool = False
+    ) -> Verdict:
+        """One policy decision, counted and traced. When no decision can be made the fail mode
+        applies: closed raises the 503, open passes with an event and a metric."""
+        with self.tracer.start_as_current_span(f"policy {policy}") as span:
+            try:
+                result = verdict(policy, engine.evaluate(policy, input), can_redact=can_redact)
+            except Exception as exc:
+                result = self._no_decision(engine, policy, type(exc).__name__)
+            span.set_attributes(
+                {
+                    "policy.name": policy,
+                    "policy.version": result.version,
+                    "policy.mode": result.mode,
+                    "policy.decision": result.action,
+                    "policy.categories": list(result.categories),
+                }
+            )
+        for category in result.categories or ("none",):
+            self.metrics.decisions.labels(policy, result.mode, result.action, category).inc()
+        return result
+
+    def _no_decision(self, engine: PolicyEngine, policy: PolicyName, why: str) -> Verdict:
+        if self.settings.fail_mode == "open":
+            self.metrics.policy_errors.labels(policy, "fail_open").inc()
+            self.metrics.fail_open.labels(f"{policy}_policy").inc()
+            emit_event("policy_gateway.fail_open", {"reason": f"{policy}_policy_unavailable", "error": why})
+            try:
+                version = dict(engine.versions).get(policy, "")
+            except Exception:
+                version = ""
+            return fail_open_verdict(policy, version)
+        self.metrics.policy_errors.labels(policy, "refused").inc()
+        _log.error("policy evaluation failed", extra={"policy": policy, "error": why})
+        raise unavailable_error(policy)
+
+    def output_cannot_act(self, engine: PolicyEngine, model: str | None) -> bool:
+        """True when the output policy is `off` or `monitor`, so an answer need not be held back.
+        gateway.json says which mode was compiled; the loaded bundle has the last word (a hot
+        reload may have moved it to `enforce`), asked once with no text, only when it could be true."""
+        if self.settings.policies.get("output", {}).get("mode") not in ("off", "monitor"):
+            return False
+        try:
+            mode = engine.evaluate("output", {"texts": [], "model": model or ""}).get("mode")
+        except Exception:
+            return False
+        return mode in ("off", "monitor")
