@@ -25,8 +25,9 @@ from typing import Any
 
 from compiler.model.policies import OutputPolicy, Policies, PromptPolicy, builtin_matchers
 
-__all__ = ["DECODE", "JUNCTION", "LEET", "MAX_FILLERS", "SEPARATOR", "config", "fold_table", "jailbreak_scans",
-           "pii_rule", "pii_scans", "spec_data", "unzeroed"]
+__all__ = ["DECODE", "FOLD_SMALL", "JUNCTION", "JUNCTION_GATE", "LEET", "MAX_FILLERS", "PLAIN", "SEPARATOR",
+           "SHAPE", "SPECIAL", "config", "fold_table", "jailbreak_scans", "pii_rule", "pii_scans",
+           "spec_data", "unzeroed"]
 
 # What may stand between two words of a phrase: anything that is not a letter or a digit
 # (spaces, line breaks, punctuation, emoji), at least one of them.
@@ -54,9 +55,10 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
         "pii": pii_scans([(pii_rule(kind), m) for kind in data.get("pii", []) for m in data["pii_patterns"][kind]]),
         "block_at": data.get("block_at", "low"),
         "limits": dict(data.get("limits") or {"max_text_chars": 200_000, "max_matches": 200}),
-        "fold": {"table": fold_table()},
-        "decode": DECODE,
-        "junction": JUNCTION,
+        "fold": {"table": fold_table(), "plain": PLAIN, "special": SPECIAL, "small": FOLD_SMALL},
+        # letters spaced out hide words, not numbers: only a policy with jailbreak phrases looks for them
+        "decode": DECODE if "jailbreak" in data else {**DECODE, "runs": DECODE["runs"][:2]},
+        "junction": {"window": JUNCTION, "gate": JUNCTION_GATE},
     }
     if "jailbreak" in data:
         jb = data["jailbreak"]
@@ -68,20 +70,32 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
         )
         out["jailbreak"]["leet"] = LEET
     if "token_budget" in data:
-        tb = data["token_budget"]
-        out["token_budget"] = {
-            "chars_per_token": tb.get("chars_per_token", 4),
-            "default": {"max_input_tokens": tb["max_input_tokens"], "max_output_tokens": tb["max_output_tokens"]},
-            "per_model": {
-                model: {k: v for k, v in limits.items() if v is not None}
-                for model, limits in sorted(tb.get("per_model", {}).items())
-            },
-        }
+        out["token_budget"] = _budgets(data["token_budget"])
     if "action" in data:
         out["action"] = data["action"]
     if "unreadable" in data:
         out["unreadable"] = data["unreadable"]
     return out
+
+
+def _budgets(tb: Mapping[str, Any]) -> dict[str, Any]:
+    """Token budgets with each model's limits filled in from the defaults when compiled, so the
+    policy looks up one object per request instead of merging two."""
+    per_token = tb.get("chars_per_token", 4)
+
+    def limits(max_input: int, max_output: int) -> dict[str, int]:
+        return {"max_input_tokens": max_input, "max_output_tokens": max_output}
+
+    default = limits(tb["max_input_tokens"], tb["max_output_tokens"])
+    return {
+        "chars_per_token": per_token,
+        "default": default,
+        "per_model": {
+            model: limits(m.get("max_input_tokens") or tb["max_input_tokens"],
+                          m.get("max_output_tokens") or tb["max_output_tokens"])
+            for model, m in sorted(tb.get("per_model", {}).items())
+        },
+    }
 
 
 def pii_rule(kind: str) -> str:
@@ -109,9 +123,12 @@ def pii_scans(matchers: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, An
         scans.insert(0, _scan("digits", pattern, any(m["word_start"] for _, m in merged), kinds, locate=locate))
     out = _scans(scans)
     # The digits view: every digit 0, every mark's first character 0 (one replace_n call).
-    out["digits"] = {str(d): "0" for d in range(1, 10)} | {
-        mark: "0" + mark[1:] for _, m in matchers for mark in m.get("marks", [])
-    }
+    marks = sorted({mark for _, m in matchers for mark in m.get("marks", [])})
+    out["digits"] = {str(d): "0" for d in range(1, 10)} | {mark: "0" + mark[1:] for mark in marks}
+    # What a match on the digits view starts with, on the text: a digit or a mark.
+    out["starts"] = "|".join(["[0-9]", *(re.escape(mark) for mark in marks)])
+    # Values split over two texts are looked for with the scans of the digits view (not e-mail).
+    out["junction_run"] = [r for r in out["run"] if r["view"] == "digits"]
     return out
 
 
@@ -148,11 +165,11 @@ def unzeroed(pattern: str) -> str:
 
 
 def _scans(scans: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The shape rego/lib/detect.rego reads: the patterns to run, by view (the hot loop touches
-    nothing but a string per scan), the gated ones apart, and what to do with a match, by pattern.
-    {"by_view": {view: [pattern]}, "gated": [{"pattern", "view", "gate", "min_gates"}],
-     "scans": {pattern: {"word_start", "lead", "kinds": [{"kind", "check", "full"}]}}}"""
-    by_view: dict[str, list[str]] = {}
+    """The shape rego/lib/detect.rego reads: the patterns to run and on which view (the hot loop
+    touches nothing else), and what to do with a match, by pattern.
+    {"run": [{"pattern", "view"}], "gated": [{"pattern", "view", "gate", "min_gates"}],
+     "scans": {pattern: {"word_start", "lead", "kinds": [{"kind", "check", "full"}], "locate", "locate_view"}}}"""
+    run: list[dict[str, Any]] = []
     gated: list[dict[str, Any]] = []
     meta: dict[str, dict[str, Any]] = {}
     for scan in scans:
@@ -166,8 +183,8 @@ def _scans(scans: Sequence[dict[str, Any]]) -> dict[str, Any]:
             gated.append({"pattern": pattern, "view": scan["view"], "gate": scan["gate"],
                           "min_gates": scan["min_gates"]})
         else:
-            by_view.setdefault(scan["view"], []).append(pattern)
-    return {"by_view": by_view, "gated": gated, "scans": meta}
+            run.append({"pattern": pattern, "view": scan["view"]})
+    return {"run": run, "gated": gated, "scans": meta}
 
 
 def _scan(view: str, pattern: str, word_start: bool, kinds: list[dict[str, Any]],
@@ -193,8 +210,10 @@ def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[s
     word to the next; each category's own anchored pattern says which one matched."""
     if not any(categories.values()):
         return {"marks": {}, **_scans([])}
-    marks = {_stem(word): MARK + _stem(word)[1:]
-             for phrases in categories.values() for p in phrases for word in _words(p)[0]}
+    # A word that starts with another marked word is marked by that one (replace_n tries the keys in
+    # sorted order, so "you" marks "your"): only the shortest are keys, which OPA sorts on every call.
+    firsts = sorted({_stem(word) for phrases in categories.values() for p in phrases for word in _words(p)[0]})
+    marks = {w: MARK + w[1:] for w in firsts if not any(w != o and w.startswith(o) for o in firsts)}
     # Every word of a phrase is written as it reads in the marked view: "your" holds the mark
     # of "you" there ("\x01our"), and a pattern asking for "your" would never match.
     gap = _gap([_marked(f.lower(), marks) for f in sorted(set(fillers))])
@@ -203,7 +222,10 @@ def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[s
         for phrase in phrases:
             alternatives.setdefault(category, []).extend(_phrase_alternatives(phrase, marks, gap))
     body = {category: "(?:" + "|".join(alts) + ")" for category, alts in alternatives.items()}
-    pattern = r"\x01(?:" + "|".join(body.values()) + ")"
+    # All alternatives in one sorted list: RE2 then factors their common beginnings into a tree
+    # (it merges neighbouring alternatives only), so a mark that starts no phrase fails after a
+    # character or two instead of trying every phrase.
+    pattern = r"\x01(?:" + "|".join(sorted({a for alts in alternatives.values() for a in alts})) + ")"
     kinds = [_kind(category, "none", full=rf"^\x01{alts}$") for category, alts in body.items()]
     return {"marks": dict(sorted(marks.items())),
             **_scans([_scan("marked", pattern, True, kinds, locate=pattern, locate_view="marked")])}
@@ -281,14 +303,45 @@ def _words(phrase: str) -> list[list[str]]:
 # Leetspeak, folded in the jailbreak view (after lower-casing, before marking): "1gn0r3" → "ignore".
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}
 
-# Values split over two texts: the last and first characters of two neighbouring texts read together.
+# Values split over two texts: the last and first characters of two neighbouring texts read together,
+# where the digits view has a "0" (a digit, or a secret's first character) at most that far before
+# a separator. The gate asks for the last "0" before the separator, so a text of digits costs one
+# regex step per digit, not one per digit and window position.
 JUNCTION = 24
+JUNCTION_GATE = f"0[^\\x{{1e}}0]{{0,{JUNCTION - 1}}}\\x{{1e}}"
 
 # Runs that may hide text, decoded and scanned again (rego/lib/detect.rego, encoded_runs): base64 of
-# 24+ characters, \x-escaped or %-encoded bytes, letters spaced out ("i g n o r e").
-_RUNS = (r"[A-Za-z0-9+/]{11,}={1,2}|[A-Za-z0-9+/]{20,}|(?:\\x[0-9A-Fa-f]{2}){4,}|(?:%[0-9A-Fa-f]{2}[^%\s]{0,2}){4,}"
-         r"|(?:\b[A-Za-z] {1,3}){5,}[A-Za-z]\b")
-DECODE = {"pattern": _RUNS, "gate": _RUNS, "max_runs": 16}
+# 20+ characters (12+ with padding), \x-escaped or %-encoded bytes, letters spaced out ("i g n o r e").
+# Each kind of run is looked for first on the "shape" of the text: the lower-cased digits view (every
+# digit is "0" there already) in which every base64 character is "a" and "\\" is "%" (a replace_n of
+# single characters, same length; OPA's costs one pass per key that occurs, hence the digits view).
+# There each kind's `gate` starts with a literal, so on ordinary prose (no such run) the regex
+# engine jumps from one occurrence of the literal to the next, where the runs' own patterns would
+# try every position. Only a kind whose gate matches runs its `locate` pattern, on the view it
+# names: the shape (base64 and hex, exactly what the shape says) or the text.
+SHAPE = {c: "a" for c in "bcdefghijklmnopqrstuvwxyz0+/"} | {"\\": "%"}
+DECODE: dict[str, Any] = {
+    "shape": dict(sorted(SHAPE.items())),
+    "max_runs": 16,
+    "runs": [
+        {"gate": "a{11}(?:a*={1,2}|a{9,})", "view": "shape", "locate": "a{11}(?:a*={1,2}|a{9,})"},
+        # %-encoded and \x-escaped bytes both read "%aa" in the shape
+        {"gate": "(?:%aa[^% ]{0,2}){4}", "view": "text",
+         "locate": r"(?:\\x[0-9A-Fa-f]{2}){4,}|(?:%[0-9A-Fa-f]{2}[^%\s]{0,2}){4,}"},
+        # six letters spaced out: the last five are each one letter after a space
+        {"gate": " a {1,3}a {1,3}a {1,3}a {1,3}a", "view": "text", "locate": r"(?:\b[A-Za-z] {1,3}){5,}[A-Za-z]\b"},
+    ],
+}
+
+# What the fold leaves as it is: printable ASCII, tab, line feed, carriage return and the field
+# separator (a cutset for trim: a text made of them only trims to nothing, and skips the table),
+# and a pattern for any other character.
+PLAIN = "\t\n\r\x1e" + "".join(chr(c) for c in range(0x20, 0x7F))
+SPECIAL = r"[^\t\n\r\x1e -~]"
+# A text with at most this many other characters folds with a table of just those (OPA sorts the
+# keys of a replace_n table on every call: the whole table costs ~0.2 ms); more, and the whole
+# table is used.
+FOLD_SMALL = 48
 
 
 @cache
@@ -331,7 +384,7 @@ _INVISIBLE = {0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0, *range(0xFE00, 0xFE10)}
 
 # Cyrillic and Greek letters that read as Latin ones (Unicode's confusables, the common part).
 _HOMOGLYPHS = dict(zip(
-    "АВЕКМНОРСТХУаеорсухіјѕԁԛԝһӏІЈЅԜΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριτυνκχ‘’“”",
+    "АВЕКМНОРСТХУаеорсухіјѕԁԛԝһӏІЈЅԜΑΒΕΖΗΙΚΜΝΟΡΤΥΧαοριτυνκχ\u2018\u2019\u201c\u201d",
     "ABEKMHOPCTXYaeopcyxijsdqwhlIJSWABEZHIKMNOPTYXaopitvvkx''\"\"", strict=True))
 
 

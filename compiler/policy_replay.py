@@ -27,9 +27,8 @@ from typing import Any
 from compiler.errors import Position, SpecError, SpecErrors
 
 __all__ = [
-    "Case", "Change", "Compiled", "Outcome", "changes", "checkout", "compiled_at", "compiled_store", "load_corpus",
-    "render_diff",
-    "render_diff_markdown", "render_report", "replay", "report",
+    "Case", "Change", "Compiled", "Outcome", "bundle_files_at", "changes", "checkout", "compiled_at", "compiled_store",
+    "load_corpus", "render_diff", "render_diff_markdown", "render_report", "replay", "report",
 ]
 
 
@@ -134,8 +133,14 @@ def compiled_store(root: Path, env_name: str) -> Compiled:
 
 def compiled_at(root: Path, ref: str, env_name: str) -> Compiled:
     """The policies of an environment as the gatewayctl of git revision ref compiles them from
-    that revision's specs/ and rego/ (git archive into a temporary directory, then that
-    revision's `python -m compiler compile`)."""
+    that revision's specs/ and rego/ (see bundle_files_at)."""
+    return _load(bundle_files_at(root, ref, env_name))
+
+
+def bundle_files_at(root: Path, ref: str, env_name: str) -> dict[str, bytes]:
+    """The bundle files (modules, data.json, .manifest) of an environment as the gatewayctl of git
+    revision ref compiles them: git archive of compiler/, specs/ and rego/ into a temporary
+    directory, then that revision's `python -m compiler compile`."""
     import sys
 
     from compiler.emit.opa_bundle import BUNDLE_PATH
@@ -154,7 +159,7 @@ def compiled_at(root: Path, ref: str, env_name: str) -> Compiled:
         files = {path: text.encode("utf-8") for path, text in bundle.modules.items()}
         files["data.json"] = json.dumps(bundle.data).encode()
         files[".manifest"] = json.dumps(bundle.manifest).encode()
-        return _load(files)
+        return files
 
 
 def _load(files: Mapping[str, bytes]) -> Compiled:
@@ -255,8 +260,9 @@ def render_report(rep: Mapping[str, Any], *, show_texts: bool = False, max_ids: 
                      f"| {t['any_rule_pct']:.1f} |")
     lines += ["", "| label/split/source | cases | blocked | blocked % | any rule % |", "|---|---:|---:|---:|---:|"]
     for key, t in rep["sources"].items():
-        if not key.split("/")[1] == "all":
-            lines.append(f"| {key} | {t['cases']} | {t['blocked']} | {t['blocked_pct']:.1f} | {t['any_rule_pct']:.1f} |")
+        if key.split("/")[1] != "all":
+            lines.append(f"| {key} | {t['cases']} | {t['blocked']} | {t['blocked_pct']:.1f} "
+                         f"| {t['any_rule_pct']:.1f} |")
     lines += ["", "per rule (cases; a benign case is flagged by mistake):"]
     for rule, kinds in rep["rules"].items():
         counts = ", ".join(f"{k} {len(v)}" for k, v in kinds.items())
@@ -269,7 +275,8 @@ def render_report(rep: Mapping[str, Any], *, show_texts: bool = False, max_ids: 
         lines += ["", "benign cases with a violation:"]
         for case_id, c in rep["cases"].items():
             if c["label"] == "benign" and c["rules"]:
-                lines.append(f"- {case_id} {c['rules']}: {json.dumps(' | '.join(c['texts'])[:300], ensure_ascii=False)}")
+                shown = json.dumps(" | ".join(c["texts"])[:300], ensure_ascii=False)
+                lines.append(f"- {case_id} {c['rules']}: {shown}")
     return "\n".join(lines) + "\n"
 
 
@@ -341,7 +348,8 @@ def render_diff_markdown(found: Sequence[Change], base: str, total: int, max_ids
     lines += ["", "| label | rule | added | gone |", "|---|---|---:|---:|"]
     rules = sorted({(label, r) for (label, _), c in by_rule.items() for r in c})
     for label, rule in rules:
-        lines.append(f"| {label} | `{rule}` | {by_rule[label, 'rule added'][rule]} | {by_rule[label, 'rule gone'][rule]} |")
+        added, gone = by_rule[label, "rule added"][rule], by_rule[label, "rule gone"][rule]
+        lines.append(f"| {label} | `{rule}` | {added} | {gone} |")
     lines += ["", "<details><summary>cases</summary>", ""]
     for (label, kind), _ in sorted(by_label.items()):
         ids = [c for c in found if (c.case.label, c.kind) == (label, kind)]

@@ -31,16 +31,21 @@ decision := {
 	"redactions": [],
 } if {
 	_config.mode == "off"
-}
-
-decision := {
+} else := {
+	"allow": true,
+	"mode": _config.mode,
+	"policy_version": policy_version,
+	"violations": [],
+	"redactions": [],
+} if {
+	# the common case, nothing found: the decision without sorting, ranking or redacting nothing
+	_findings == []
+} else := {
 	"allow": allow,
 	"mode": _config.mode,
 	"policy_version": policy_version,
 	"violations": violations,
 	"redactions": redactions,
-} if {
-	_config.mode != "off"
 }
 
 # enforce withholds an answer with a violation at or above the spec's block_at severity unless
@@ -86,43 +91,50 @@ redactions := [{
 # --- what the policy reads -------------------------------------------------------------------
 
 # [field, text] of each text of the answer, as the gateway's endpoint readers list them
-# (runtime/endpoints): input.texts = [{"field": "choices[0].message.content", "text": …}].
-_all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
+# (runtime/endpoints): input.texts = [{"field": "choices[0].message.content", "text": …}]. A
+# separator character in a text (which would move every finding after it into the next field)
+# reads as a space.
+_all := [[t.field, replace(t.text, detect.SEP, " ")] | some t in input.texts; is_string(t.text)]
 
-_cap := _config.limits.max_matches
-
-# Over the size cap: one violation, nothing scanned.
-_size := detect.text_size_findings(_config.limits, _all)
-
-_findings := _size if _size != []
-
-_findings := _limited if {
-	_size == []
-	_limited != []
-}
-
-_findings := array.concat(_located, detect.junction_findings(_config.pii, _all, _config.junction)) if {
-	_size == []
-	_limited == []
-}
+# Over the size cap: one violation, nothing scanned. Over the match cap: one violation, nothing
+# located. Nothing found (the common case): no placing, no junctions read.
+_findings := [{
+	"kind": "limit_text_size", "field": "texts",
+	"chars": _prepared.chars, "limit": _config.limits.max_text_chars,
+}] if {
+	_prepared.chars > _config.limits.max_text_chars
+} else := [] if {
+	_hits == {}
+	_runs == []
+	_junctions == []
+} else := [{"kind": "limit_matches", "field": "texts", "limit": _config.limits.max_matches}] if {
+	sum([n | some n in _hits]) > _config.limits.max_matches
+} else := array.concat(_located, _junctions)
 
 _prepared := detect.prepared(_config.fold, _all)
 
 _views := {"text": _prepared.text, "digits": detect.digits_view(_config.pii, _prepared.text)}
 
-_hits := detect.gate_hits(_config.pii, _views, _cap)
-
-_limited := [{"kind": "limit_matches", "field": "texts", "limit": _cap}] if {
-	sum([n | some n in _hits]) > _cap
-} else := []
+# how far the scans count: one past the cap says the cap is crossed
+_hits := detect.gate_hits(_config.pii, _views, _config.limits.max_matches + 1)
 
 _located := detect.placed([f[0] | some f in _all], _prepared, array.concat(detect.spans(_config.pii, _views, _hits), _decoded))
 
+# A value split over two texts has a digit (or a secret's prefix: "0" in the digits view) a few
+# characters before a separator (data: junction.gate): without one, no junction is read.
+_junctions := [] if {
+	count(_all) < 2
+} else := [] if {
+	not regex.match(_config.junction.gate, _views.digits)
+} else := detect.junction_findings(_config.pii, _all, _config.junction.window)
+
 # Encoded runs (base64, hex, %-encoding), decoded and scanned again: PII inside is reported as
 # that PII at the run, and redacted whole.
+_runs := detect.encoded_runs(_config.decode, _prepared.text, lower(_views.digits))
+
 _decoded := [[run[0], run[1], kind] |
-	some run in detect.encoded_runs(_config.decode, _prepared.text)
+	some run in _runs
 	views := {"text": run[2], "digits": detect.digits_view(_config.pii, run[2])}
-	kinds := {s[2] | some s in detect.spans(_config.pii, views, detect.gate_hits(_config.pii, views, _cap))}
+	kinds := {s[2] | some s in detect.spans(_config.pii, views, detect.gate_hits(_config.pii, views, _config.limits.max_matches + 1))}
 	some kind in kinds
 ]

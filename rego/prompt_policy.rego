@@ -25,15 +25,14 @@ policy_version := rego.metadata.chain()[1].annotations.custom.version
 
 decision := {"allow": true, "mode": "off", "policy_version": policy_version, "violations": []} if {
 	_config.mode == "off"
-}
-
-decision := {
+} else := {"allow": true, "mode": _config.mode, "policy_version": policy_version, "violations": []} if {
+	# the common case, nothing found: the decision without sorting or ranking nothing
+	_violations == set()
+} else := {
 	"allow": allow,
 	"mode": _config.mode,
 	"policy_version": policy_version,
 	"violations": violations,
-} if {
-	_config.mode != "off"
 }
 
 # enforce blocks on a violation at or above the spec's block_at severity; weaker ones are only
@@ -66,92 +65,95 @@ _pii_findings := [f | some f in _text_findings; not startswith(f.kind, "jailbrea
 
 # [field, text] of each text the request carries, as the gateway's endpoint readers list them
 # (runtime/endpoints): input.texts = [{"field": "messages[1].content", "role": "user", "text": …}].
-# The field names a text for people ("messages[1].content", "input[0]", "query").
-_all := [[t.field, t.text] | some t in input.texts; is_string(t.text)]
+# The field names a text for people ("messages[1].content", "input[0]", "query"). A separator
+# character in a text (which would move every finding after it into the next field) reads as a
+# space.
+_all := [[t.field, replace(t.text, detect.SEP, " ")] | some t in input.texts; is_string(t.text)]
 
 # Jailbreak phrases are looked for in what users (and tools) wrote, not in the operator's own
-# system prompt, which may well say "never reveal your system prompt".
-# A text without a role (a tool description, a query, a document) is the users' too.
-_users := [[t.field, t.text] |
+# system prompt, which may well say "never reveal your system prompt": all texts are scanned
+# once, and a jailbreak finding in one of these fields does not count. A text without a role (a
+# tool description, a query, a document) is the users' too.
+_operator_fields := {t.field |
 	some t in input.texts
 	is_string(t.text)
-	not object.get(t, "role", "") in {"system", "developer"}
-]
-
-_cap := _config.limits.max_matches
-
-# Over the size cap: one violation, nothing scanned.
-_size := detect.text_size_findings(_config.limits, _all)
-
-_text_findings := _size if _size != []
-
-_text_findings := _limited if {
-	_size == []
-	_limited != []
+	object.get(t, "role", "") in {"system", "developer"}
 }
 
-_text_findings := array.concat(_located, _junctions) if {
-	_size == []
-	_limited == []
+# Over the size cap: one violation, nothing scanned. Over the match cap: one violation, nothing
+# located. Nothing found (the common case): no placing, no junctions read.
+_text_findings := [{
+	"kind": "limit_text_size", "field": "texts",
+	"chars": _prepared.chars, "limit": _config.limits.max_text_chars,
+}] if {
+	_prepared.chars > _config.limits.max_text_chars
+} else := [] if {
+	_pii_hits == {}
+	_jailbreak_hits == {}
+	_runs == []
+	_junctions == []
+} else := [{"kind": "limit_matches", "field": "texts", "limit": _config.limits.max_matches}] if {
+	sum([n | some n in _pii_hits]) + sum([n | some n in _jailbreak_hits]) > _config.limits.max_matches
+} else := [f | some f in array.concat(_located, _junctions); not _from_operator(f)]
+
+_from_operator(f) if {
+	startswith(f.kind, "jailbreak_")
+	f.field in _operator_fields
 }
 
 _prepared := detect.prepared(_config.fold, _all)
 
-_users_prepared := _prepared if count(_users) == count(_all)
-
-_users_prepared := detect.prepared(_config.fold, _users) if count(_users) != count(_all)
-
 _pii_views := {"text": _prepared.text, "digits": detect.digits_view(_config.pii, _prepared.text)}
 
-_phrase_views := {"text": v, "marked": v} if v := detect.phrase_view(_config.jailbreak, _users_prepared.text)
+_lowered := lower(_prepared.text)
 
-_pii_hits := detect.gate_hits(_config.pii, _pii_views, _cap)
+_phrase_views := {"text": v, "marked": v} if v := detect.phrase_view(_config.jailbreak, _lowered)
 
-_jailbreak_hits := detect.gate_hits(_config.jailbreak, _phrase_views, _cap)
+# how far the scans count: one past the cap says the cap is crossed
+_count_to := _config.limits.max_matches + 1
 
-_limited := [{"kind": "limit_matches", "field": "texts", "limit": _cap}] if {
-	sum([n | some n in _pii_hits]) + sum([n | some n in _jailbreak_hits]) > _cap
-} else := []
+_pii_hits := detect.gate_hits(_config.pii, _pii_views, _count_to)
 
-_located := array.concat(
-	detect.placed([f[0] | some f in _all], _prepared, array.concat(
-		detect.spans(_config.pii, _pii_views, _pii_hits),
-		_decoded_pii,
-	)),
-	detect.placed([f[0] | some f in _users], _users_prepared, array.concat(
-		detect.spans(_config.jailbreak, _phrase_views, _jailbreak_hits),
-		_decoded_jailbreak,
-	)),
-)
+_jailbreak_hits := detect.gate_hits(_config.jailbreak, _phrase_views, _count_to)
 
-_junctions := detect.junction_findings(_config.pii, _all, _config.junction)
+_located := detect.placed([f[0] | some f in _all], _prepared, array.concat(
+	array.concat(detect.spans(_config.pii, _pii_views, _pii_hits), _decoded_pii),
+	array.concat(detect.spans(_config.jailbreak, _phrase_views, _jailbreak_hits), _decoded_jailbreak),
+))
+
+# A value split over two texts has a digit (or a secret's prefix: "0" in the digits view) a few
+# characters before a separator (data: junction.gate): without one, no junction is read.
+_junctions := [] if {
+	count(_all) < 2
+} else := [] if {
+	not regex.match(_config.junction.gate, _pii_views.digits)
+} else := detect.junction_findings(_config.pii, _all, _config.junction.window)
 
 # Encoded runs (base64, hex, %-encoding, spaced letters), decoded and scanned again: PII inside is
 # reported as that PII at the run; jailbreak phrases inside as jailbreak_encoded_payload.
+_runs := detect.encoded_runs(_config.decode, _prepared.text, lower(_pii_views.digits))
+
 _decoded_pii := [[run[0], run[1], kind] |
-	some run in detect.encoded_runs(_config.decode, _prepared.text)
+	some run in _runs
 	views := {"text": run[2], "digits": detect.digits_view(_config.pii, run[2])}
-	kinds := {s[2] | some s in detect.spans(_config.pii, views, detect.gate_hits(_config.pii, views, _cap))}
+	kinds := {s[2] | some s in detect.spans(_config.pii, views, detect.gate_hits(_config.pii, views, _count_to))}
 	some kind in kinds
 ]
 
 _decoded_jailbreak := [[run[0], run[1], "jailbreak_encoded_payload"] |
-	some run in detect.encoded_runs(_config.decode, _users_prepared.text)
-	v := detect.phrase_view(_config.jailbreak, run[2])
-	count(detect.gate_hits(_config.jailbreak, {"text": v, "marked": v}, _cap)) > 0
+	some run in _runs
+	v := detect.phrase_view(_config.jailbreak, lower(run[2]))
+	count(detect.gate_hits(_config.jailbreak, {"text": v, "marked": v}, _count_to)) > 0
 ]
 
 # --- token budgets ---------------------------------------------------------------------------
 
-_limits := object.union(_config.token_budget.default, object.get(_config.token_budget.per_model, _model, {}))
-
-_model := object.get(input, "model", "")
+# The model's budgets (the spec's per_model entry, its gaps filled from the defaults when compiled).
+_limits := object.get(_config.token_budget.per_model, object.get(input, "model", ""), _config.token_budget.default)
 
 # An estimate (characters / chars_per_token, rounded up): the model's own tokenizer is not
-# available here. The joined text holds one separator between two texts, not counted.
-estimated_input_tokens := ceil(sum([count(f[1]) | some f in _all]) / _config.token_budget.chars_per_token) if {
-	_all != []
-} else := 0
+# available here. Separators between texts are not counted.
+estimated_input_tokens := ceil(_prepared.chars / _config.token_budget.chars_per_token)
 
 # The reader names the request's largest output-token field: {"field": "max_tokens", "requested": 100}.
 _output_tokens_field := input.output_tokens.field

@@ -69,12 +69,12 @@ PII_PATTERNS: dict[str, list[Matcher]] = {
     "ip_address": [
         _on_digits(r"00{0,2}\.00{0,2}\.00{0,2}\.00{0,2}\b", check="ipv4")
         | {"context": {"pattern": _VERSION_WORDS, "window": 24, "want": False}},
-        # IPv6 starts at its first colon ("::" or ":"), a literal the regex engine can search for;
-        # the hex group(s) before it are the match's lead (see `lead`)
-        {"pattern": r"::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b)?", "check": "ipv6",
+        # IPv6 starts at its first colon, a literal the regex engine can search for: "::" and what
+        # follows (compressed), or seven ":group"s (full form); the hex group(s) before it are the
+        # match's lead (see `lead`). One pattern for both forms: one scan of the text.
+        {"pattern": r":(?::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b)?"
+                    r"|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){6}\b)", "check": "ipv6",
          "lead": {"pattern": r"(?:^|[^0-9A-Za-z_:])((?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?$", "window": 40}},
-        {"pattern": r":[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){6}\b", "check": "ipv6",
-         "lead": {"pattern": r"(?:^|[^0-9A-Za-z_:])([0-9A-Fa-f]{1,4})$", "window": 8}},
     ],
     "secret": [
         # On the digits view too: each marked literal reads with a 0 first there ("AKIA" as

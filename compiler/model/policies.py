@@ -100,14 +100,14 @@ class Limits(StrictModel):
     max_matches: int = Field(200, ge=1, description="pattern matches located in one request or answer")
 
 
-_BLOCK_AT = Field("low", description="violations of this severity and above block in enforce; weaker ones are "
-                                     "only reported (allow stays true)")
+_BLOCK_AT = ("violations of this severity and above block in enforce; weaker ones are only reported "
+             "(allow stays true)")
 
 
 class PromptPolicy(StrictModel):
     version: SemVer = Field(description="policy_version (SDS-047); must match the Rego header")
     mode: dict[Name, Mode] = Field(description="enforcement mode per environment")
-    block_at: Severity = _BLOCK_AT
+    block_at: Severity = Field("low", description=_BLOCK_AT)
     pii: list[PiiCategory] = Field(default_factory=list)
     jailbreak: Jailbreak = Jailbreak()
     token_budget: TokenBudget = TokenBudget()
@@ -117,7 +117,7 @@ class PromptPolicy(StrictModel):
 class OutputPolicy(StrictModel):
     version: SemVer
     mode: dict[Name, Mode]
-    block_at: Severity = _BLOCK_AT
+    block_at: Severity = Field("low", description=_BLOCK_AT)
     pii: list[PiiCategory] = Field(default_factory=list)
     action: Literal["block", "redact"] = "block"
 

@@ -9,12 +9,17 @@
 #   - Platform security <platform-security@example.com>
 package gateway.lib.detect
 
-# Why the code has this shape.
+# Why the code has this shape (measured with bench/policy.py; docs/benchmarks.md).
 # - OPA's regex engine (Go's regexp) tries an unanchored pattern at every position unless it
-#   starts with a literal, which it finds by substring search; every Rego expression costs about
-#   as much as scanning a few hundred bytes. So each scan runs first on a view where its pattern
-#   starts with a literal (digits as "0", the first letter of phrase words marked), and the
-#   common path, nothing found, is a handful of expressions.
+#   starts with a literal, which it finds by substring search. So each scan runs on a view where
+#   its pattern starts with a literal (digits as "0", the first letter of phrase words marked, base64
+#   characters as "a"), and on ordinary prose the engine jumps from one occurrence to the next.
+# - A decision costs about 0.3 µs per evaluation step: the common path (nothing found) is a short
+#   chain of rules, each ending in an `else` as soon as it knows there is nothing to do (no
+#   placing, no junctions, no sorting of no violations).
+# - strings.replace_n costs a pass over the text per key of its table, and more per character it
+#   replaces: the tables are small (the fold table of ~1,700 entries is used whole only for text
+#   with many characters outside ASCII), and plain text skips folding after one trim.
 # - Every step is linear in the input. Positions come from one regex.replace that puts a marker
 #   before each match and one indexof_n over the result (start of match i = index of marker i
 #   minus i); the character before a match and the field a match belongs to come from split and
@@ -33,47 +38,33 @@ _GONE := "\u0003"
 
 _WORD_CHARS := "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_"
 
-# --- limits --------------------------------------------------------------------------------------
-
-# The limit findings for a request's texts ([field, text] pairs), before anything is scanned.
-text_size_findings(limits, fields) := [{
-	"kind": "limit_text_size", "field": "texts", "chars": n, "limit": limits.max_text_chars,
-}] if {
-	n := sum([count(f[1]) | some f in fields])
-	n > limits.max_text_chars
-} else := []
-
 # --- normalisation -------------------------------------------------------------------------------
 
-# The texts as the scans read them. {"text": the folded text (same length as joined, but for the
-# deleted characters, which are gone), "deleted": where they were (see _unshift), "seps": where
-# the fields start in the original joined text}. Folding: Unicode compatibility forms (fullwidth,
-# mathematical letters and digits), every script's digits, dashes, spaces and homoglyphs become
-# ASCII; zero-width, bidi and soft-hyphen characters are deleted (data: fold, fold_gate).
-prepared(fold, fields) := {"text": text, "deleted": deleted, "seps": seps, "joined": joined} if {
-	joined := _joined(fields)
-	folded := _folded(fold, joined)
+# The texts as the scans read them: {"text": the folded text (as long as joined, but for the
+# deleted characters, which are gone), "deleted": where they were (see _unshift), "joined": the
+# texts joined by SEP, "chars": how many characters the texts have}. Folding: Unicode
+# compatibility forms (fullwidth, mathematical letters and digits), every script's digits, dashes,
+# spaces and homoglyphs become ASCII; zero-width, bidi and soft-hyphen characters and control
+# characters are deleted (data: fold). Plain text (printable ASCII, tab, line breaks), the common
+# case, is read as it is: trim with those characters as the cutset leaves nothing of it.
+prepared(fold, fields) := {"text": joined, "deleted": [], "joined": joined, "chars": chars} if {
+	joined := concat(SEP, [f[1] | some f in fields])
+	trim(joined, fold.plain) == ""
+	chars := count(joined) - strings.count(joined, SEP)
+} else := {"text": text, "deleted": deleted, "joined": joined, "chars": count(joined) - strings.count(joined, SEP)} if {
+	joined := concat(SEP, [f[1] | some f in fields])
+	folded := strings.replace_n(_fold_table(fold, trim(joined, fold.plain)), joined)
 	deleted := _deleted(folded)
 	text := _kept(folded, deleted)
-	seps := indexof_n(joined, SEP)
 }
 
-_joined(fields) := j if {
-	j := concat(SEP, [f[1] | some f in fields])
-	strings.count(j, SEP) == count(fields) - 1
-} else := concat(SEP, [replace(f[1], SEP, " ") | some f in fields])
-
-# Only a text with a character outside ASCII (its UTF-8 is longer than its code points: base64's
-# length says so cheaply) or with a marker character pays for the fold table.
-_folded(fold, text) := strings.replace_n(fold.table, text) if {
-	_needs_fold(fold, text)
-} else := text
-
-_needs_fold(_, text) if count(base64.encode(text)) != 4 * ceil(count(text) / 3)
-
-_needs_fold(_, text) if contains(text, _AT)
-
-_needs_fold(_, text) if contains(text, _GONE)
+# The part of the fold table for the characters a text has outside fold.plain (rest: the text
+# from the first to the last of them), or the whole table when there are many: OPA sorts the
+# table's keys on every call, and the whole table is ~1,700 entries (~0.2 ms).
+_fold_table(fold, rest) := {c: r | some c in found; r := fold.table[c]} if {
+	found := regex.find_n(fold.special, rest, fold.small + 1)
+	count(found) <= fold.small
+} else := fold.table
 
 _deleted(folded) := [] if {
 	not contains(folded, _GONE)
@@ -83,34 +74,34 @@ _kept(folded, []) := folded
 
 _kept(folded, deleted) := replace(folded, _GONE, "") if deleted != []
 
-# The jailbreak view of a folded text: lower case, leetspeak folded (data: leet), the first
+# The jailbreak view of a folded text, given lower-cased: leetspeak folded (data: leet), the first
 # letter of every word a phrase starts with marked (data: marks). Same length as the text.
-phrase_view(config, text) := strings.replace_n(config.marks, strings.replace_n(config.leet, lower(text)))
+phrase_view(config, lowered) := strings.replace_n(config.marks, strings.replace_n(config.leet, lowered))
 
 # The digits view: every digit, and the first character of each mark ("AKIA" → "0KIA"), is "0".
 digits_view(config, text) := strings.replace_n(config.digits, text)
 
 # --- scanning ------------------------------------------------------------------------------------
 
-# {pattern: matches} of the scans whose gate pattern finds something in its view, each counted
-# up to one past the cap (a request over limits.max_matches is not located at all). config: the
-# data.json shape of compiler/policy_data.py: {"by_view": {view: [pattern]}, "gated":
-# [{"pattern", "view", "gate", "min_gates"}], "scans": {pattern: {"locate", "locate_view",
-# "word_start", "lead", "kinds"}}}.
-gate_hits(config, views, cap) := object.union(
-	{pattern: n |
-		some name, patterns in config.by_view
-		some pattern in patterns
-		n := count(regex.find_n(pattern, views[name], cap + 1))
-		n > 0
-	},
-	{scan.pattern: n |
-		some scan in config.gated
-		strings.count(views.text, scan.gate) >= scan.min_gates
-		n := count(regex.find_n(scan.pattern, views[scan.view], cap + 1))
-		n > 0
-	},
-)
+# {pattern: matches} of the scans that find something in their view, each counted up to cap (one
+# past limits.max_matches: a request over limits.max_matches is not located at all). config: the data.json shape
+# of compiler/policy_data.py: {"run": [{"pattern", "view"}], "gated": [{"pattern", "view", "gate",
+# "min_gates"}], "scans": {pattern: {"locate", "locate_view", "word_start", "lead", "kinds"}}}; a
+# gated scan runs only where its gate occurs at least min_gates times.
+gate_hits(config, views, cap) := _hits(config.run, views, cap) if {
+	config.gated == []
+} else := object.union(_hits(config.run, views, cap), {scan.pattern: n |
+	some scan in config.gated
+	strings.count(views.text, scan.gate) >= scan.min_gates
+	n := count(regex.find_n(scan.pattern, views[scan.view], cap))
+	n > 0
+})
+
+_hits(run, views, cap) := {scan.pattern: n |
+	some scan in run
+	n := count(regex.find_n(scan.pattern, views[scan.view], cap))
+	n > 0
+}
 
 # [start, end, kind] of every accepted match of the scans that hit: a scan's locate pattern runs
 # on its locate view (the folded text for PII, the phrase view for jailbreak phrases) to say
@@ -226,22 +217,23 @@ placed(fields, prepared, spans) := [f |
 	start := unshifted[s[0]]
 	end := unshifted[s[1] - 1] + 1
 	field := fields_of[start]
-	first := _field_start(prepared.seps, field)
-	f := {"kind": s[2], "field": fields[field], "start": start - first, "end": min([end, _field_end(prepared, field)]) - first}
+	first := _field_start(seps, field)
+	f := {"kind": s[2], "field": fields[field], "start": start - first, "end": min([end, _field_end(prepared, seps, field)]) - first}
 ] if {
 	spans != []
+	seps := indexof_n(prepared.joined, SEP)
 	points := {p | some s in spans; some p in [s[0], s[1] - 1]}
 	unshifted := _unshift(prepared.deleted, points)
-	fields_of := _count_below(prepared.seps, {unshifted[p] | some p in points})
+	fields_of := _count_below(seps, {unshifted[p] | some p in points})
 }
 
 _field_start(_, 0) := 0
 
 _field_start(seps, i) := seps[i - 1] + 1 if i > 0
 
-_field_end(prepared, i) := prepared.seps[i] if i < count(prepared.seps)
+_field_end(_, seps, i) := seps[i] if i < count(seps)
 
-_field_end(prepared, i) := count(prepared.joined) if i == count(prepared.seps)
+_field_end(prepared, seps, i) := count(prepared.joined) if i == count(seps)
 
 # {p: p + the number of deleted characters before kept position p}. deleted holds, for each
 # deleted character, the kept position it stood before (ascending).
@@ -297,37 +289,43 @@ inside_others(findings) := {[f.field, f.start, f.end, f.kind] |
 # the junction ("123-45-" then "6789") is reported in both texts, each its own part.
 junction_findings(config, fields, window) := [] if {
 	count(fields) < 2
+} else := [] if {
+	window == 0
 } else := [f |
-	digit_scans := {"by_view": {"digits": object.get(config.by_view, "digits", [])}, "gated": []}
-	some i in numbers.range(0, count(fields) - 2)
-	a := fields[i][1]
-	b := fields[i + 1][1]
+	some i in numbers.range(1, count(fields) - 1)
+	a := fields[i - 1][1]
 	tail := substring(a, max([0, count(a) - window]), -1)
-	head := substring(b, 0, window)
-	glued := concat("", [tail, head])
+	glued := concat("", [tail, substring(fields[i][1], 0, window)])
+
+	# a value there has a digit, or starts with a secret's prefix (data: starts)
+	regex.match(config.starts, glued)
 	views := {"text": glued, "digits": digits_view(config, glued)}
-	some s in spans(config, views, gate_hits(digit_scans, views, 16))
+	some s in spans(config, views, gate_hits({"run": config.junction_run, "gated": []}, views, 17))
 	s[0] < count(tail)
 	s[1] > count(tail)
 	some f in [
-		{"kind": s[2], "field": fields[i][0], "start": (count(a) - count(tail)) + s[0], "end": count(a)},
-		{"kind": s[2], "field": fields[i + 1][0], "start": 0, "end": s[1] - count(tail)},
+		{"kind": s[2], "field": fields[i - 1][0], "start": (count(a) - count(tail)) + s[0], "end": count(a)},
+		{"kind": s[2], "field": fields[i][0], "start": 0, "end": s[1] - count(tail)},
 	]
 ]
 
 # --- decode and scan again -------------------------------------------------------------------------
 
 # Runs that may hide text (base64, hex, %-encoding, letters spaced out), decoded and scanned
-# again: a finding inside is reported at the run. data: decode = {"pattern", "min_run"}.
-# Cheap gate first: a run of min_run base64 characters, a "%", a "\x" or spaced letters.
-encoded_runs(decode, text) := [[p[0], p[1], d] |
-	_may_hide(decode, text)
-	some p in array.slice(positions(decode.pattern, text), 0, decode.max_runs)
-	d := _decoded(p[2])
+# again: a finding inside is reported at the run. [[start, end, decoded text]] of at most
+# decode.max_runs runs per kind. data: decode = {"shape", "runs": [{"gate", "view", "locate"}],
+# "max_runs"} (compiler/policy_data.py): each kind's gate runs on the shape of the text, where it
+# starts with a literal, so ordinary prose costs one replace_n and a substring search per kind.
+encoded_runs(decode, text, lowered_digits) := [] if {
+	decode.runs == []
+} else := [[p[0], p[1], d] |
+	shape := strings.replace_n(decode.shape, lowered_digits)
+	some run in decode.runs
+	regex.match(run.gate, shape)
+	some p in array.slice(positions(run.locate, {"shape": shape, "text": text}[run.view]), 0, decode.max_runs)
+	d := _decoded(substring(text, p[0], p[1] - p[0]))
 	d != ""
 ]
-
-_may_hide(decode, text) if regex.match(decode.gate, text)
 
 _decoded(run) := base64.decode(run) if {
 	regex.match(`^[A-Za-z0-9+/]+={0,2}$`, run)
