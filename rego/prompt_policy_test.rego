@@ -478,6 +478,27 @@ test_pii_evasions_are_folded_and_reported_on_the_original if {
 	_only("pii_credit_card", "4111  1111  1111  1111")
 }
 
+_ssn_at(text) := [v.where | some v in _decide(_user(text), "enforce").violations; v.rule == "pii_ssn"]
+
+# Invisible characters inside a value are deleted before scanning and the finding covers them.
+# Several lengths: an earlier test for "is there a non-ASCII character" compared base64 lengths
+# and missed texts whose byte and character counts rounded to the same multiple of three.
+test_zero_width_inside_an_ssn_is_found_at_any_length if {
+	_ssn_at("SSN 123-4\u200b5-6789") == [{"field": "messages[0].content", "start": 4, "end": 16}]
+	_ssn_at("SSN 123-4\u200b5-6789 ") == [{"field": "messages[0].content", "start": 4, "end": 16}]
+	_ssn_at("SSN 123-4\u200b5-6789 x") == [{"field": "messages[0].content", "start": 4, "end": 16}]
+	_ssn_at("SSN 1\u200c23-4\u00ad5-67\u2060\ufeff89") == [{"field": "messages[0].content", "start": 4, "end": 19}]
+}
+
+test_other_dashes_and_digits_inside_an_ssn if {
+	_ssn_at("SSN 123\u201145\u20136789") == [{"field": "messages[0].content", "start": 4, "end": 15}]
+	_ssn_at("SSN 123\u201145\u20136789 ") == [{"field": "messages[0].content", "start": 4, "end": 15}]
+	_ssn_at("SSN \u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669") == [{"field": "messages[0].content", "start": 4, "end": 15}]
+	_ssn_at("SSN \u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669.") == [{"field": "messages[0].content", "start": 4, "end": 15}]
+	# mathematical bold digits (outside the Basic Multilingual Plane)
+	_ssn_at("SSN 𝟏𝟐𝟑-𝟒𝟓-𝟔𝟕𝟖𝟗") == [{"field": "messages[0].content", "start": 4, "end": 15}]
+}
+
 test_pii_look_alikes if {
 	_clean("we run version 10.2.3.4 here")
 	_clean("ISBN 9780306406157")
