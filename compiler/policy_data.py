@@ -25,7 +25,7 @@ from typing import Any
 
 from compiler.model.policies import OutputPolicy, Policies, PromptPolicy, builtin_matchers
 
-__all__ = ["DECODE", "FOLD_SMALL", "JUNCTION", "JUNCTION_GATE", "LEET", "MAX_FILLERS", "PLAIN", "SEPARATOR",
+__all__ = ["DECODE", "DENSE", "FOLD_SMALL", "JUNCTION", "JUNCTION_GATE", "LEET", "LONG_RUN", "MAX_FILLERS", "PLAIN", "SEPARATOR",
            "SHAPE", "SPECIAL", "config", "fold_table", "jailbreak_scans", "pii_rule", "pii_scans",
            "spec_data", "unzeroed"]
 
@@ -69,6 +69,7 @@ def config(data: Mapping[str, Any]) -> dict[str, Any]:
             fillers,
         )
         out["jailbreak"]["leet"] = LEET
+        out["jailbreak"]["dense"] = DENSE
     if "token_budget" in data:
         out["token_budget"] = _budgets(data["token_budget"])
     if "action" in data:
@@ -125,6 +126,8 @@ def pii_scans(matchers: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, An
     # The digits view: every digit 0, every mark's first character 0 (one replace_n call).
     marks = sorted({mark for _, m in matchers for mark in m.get("marks", [])})
     out["digits"] = {str(d): "0" for d in range(1, 10)} | {mark: "0" + mark[1:] for mark in marks}
+    # Longer than any value of the digits view (cards have at most 19 digits): such runs read as x.
+    out["long_run"] = ["0" * LONG_RUN, "x" * LONG_RUN]
     # What a match on the digits view starts with, on the text: a digit or a mark.
     out["starts"] = "|".join(["[0-9]", *(re.escape(mark) for mark in marks)])
     # Values split over two texts are looked for with the scans of the digits view (not e-mail).
@@ -168,7 +171,8 @@ def _scans(scans: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The shape rego/lib/detect.rego reads: the patterns to run and on which view (the hot loop
     touches nothing else), and what to do with a match, by pattern.
     {"run": [{"pattern", "view"}], "gated": [{"pattern", "view", "gate", "min_gates"}],
-     "scans": {pattern: {"word_start", "lead", "kinds": [{"kind", "check", "full"}], "locate", "locate_view"}}}"""
+     "scans": {pattern: {"word_start", "lead", "kinds": [{"kind", "check", "full"}], "locate", "locate_view",
+                         "bounded"}}}"""
     run: list[dict[str, Any]] = []
     gated: list[dict[str, Any]] = []
     meta: dict[str, dict[str, Any]] = {}
@@ -177,8 +181,14 @@ def _scans(scans: Sequence[dict[str, Any]]) -> dict[str, Any]:
         if pattern in meta:  # the same pattern for two kinds: one scan, both kinds
             meta[pattern]["kinds"] += scan["kinds"]
             continue
+        locate = scan["locate"] or pattern
+        # A digits-view scan that must not start inside a word is located on the text with the
+        # boundary in the pattern (rego/lib/detect.rego, _bounded_positions): the value is group 2.
+        bounded = scan["view"] == "digits" and scan["word_start"] and scan["locate_view"] == "text"
+        if bounded:
+            locate = f"(^|[^0-9A-Za-z_])({locate})"
         meta[pattern] = {"word_start": scan["word_start"], "lead": scan["lead"], "kinds": list(scan["kinds"]),
-                         "locate": scan["locate"] or pattern, "locate_view": scan["locate_view"]}
+                         "locate": locate, "locate_view": scan["locate_view"], "bounded": bounded}
         if scan["gate"]:
             gated.append({"pattern": pattern, "view": scan["view"], "gate": scan["gate"],
                           "min_gates": scan["min_gates"]})
@@ -198,6 +208,14 @@ def _scan(view: str, pattern: str, word_start: bool, kinds: list[dict[str, Any]]
 def _kind(kind: str, check: str, full: str = "", context: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return {"kind": kind, "check": check, "full": full, "context": dict(context) if context else None}
 
+
+# A run of this many digits in the digits view is no value (the longest, a card, has 19 digits and
+# separators of at most two characters between groups of at least four) and is read as "x"s.
+LONG_RUN = 24
+
+# Text with more marked words than min_words, one every chars_per_word characters or closer, is not
+# scanned for phrases (rego/prompt_policy.rego, _dense): prose has one every 20 to 80 characters.
+DENSE = {"min_words": 2000, "chars_per_word": 24}
 
 # Marks the first letter of a phrase's first word in the "marked" view of the lower-cased text.
 MARK = "\x01"
@@ -322,7 +340,10 @@ JUNCTION_GATE = f"0[^\\x{{1e}}0]{{0,{JUNCTION - 1}}}\\x{{1e}}"
 SHAPE = {c: "a" for c in "bcdefghijklmnopqrstuvwxyz0+/"} | {"\\": "%"}
 DECODE: dict[str, Any] = {
     "shape": dict(sorted(SHAPE.items())),
-    "max_runs": 16,
+    # at most this many runs per request, each decoded from this many characters at most (a
+    # multiple of 4, so base64 cut there still decodes)
+    "max_runs": 8,
+    "max_run_chars": 4096,
     "runs": [
         {"gate": "a{11}(?:a*={1,2}|a{9,})", "view": "shape", "locate": "a{11}(?:a*={1,2}|a{9,})"},
         # %-encoded and \x-escaped bytes both read "%aa" in the shape

@@ -78,8 +78,12 @@ _kept(folded, deleted) := replace(folded, _GONE, "") if deleted != []
 # letter of every word a phrase starts with marked (data: marks). Same length as the text.
 phrase_view(config, lowered) := strings.replace_n(config.marks, strings.replace_n(config.leet, lowered))
 
-# The digits view: every digit, and the first character of each mark ("AKIA" → "0KIA"), is "0".
-digits_view(config, text) := strings.replace_n(config.digits, text)
+# The digits view: every digit, and the first character of each mark ("AKIA" → "0KIA"), is "0";
+# then every run of data.long_run zeros is "x"s. A number that long holds no value the scans
+# look for, and in a long run of digits the regex engine would try every position with every
+# pattern (~1.5 µs a digit: 0.3 s for 200,000 digits); as "x"s they are a word the matches after
+# them cannot start inside.
+digits_view(config, text) := replace(strings.replace_n(config.digits, text), config.long_run[0], config.long_run[1])
 
 # --- scanning ------------------------------------------------------------------------------------
 
@@ -113,8 +117,7 @@ spans(config, views, hits) := [s |
 
 # [start, end, kind] of each accepted match of one scan, in the coordinates of views.text.
 _scan_spans(scan, views) := [[span[0], span[1], kind.kind] |
-	view := views[scan.locate_view]
-	some at in _spans(scan.word_start, scan.locate, view)
+	some at in _spans(scan, views[scan.locate_view])
 	some span in _with_lead(scan.lead, at)
 	some kind in scan.kinds
 	_is(kind, span[2])
@@ -151,17 +154,35 @@ _word_before(before) := "word" if {
 	trim_right(before, _WORD_CHARS) != before
 } else := ""
 
-# The matches that do not start inside a word (when the scan asks for it). A match that does can
-# hide a real one that overlaps it ("2345 4111 1111 1111" in "12345 4111 1111 1111 1111"): the
-# pattern runs once more, on what follows the rejected match's first character.
-_spans(false, pattern, view) := positions(pattern, view)
-
-_spans(true, pattern, view) := array.concat(
+# The matches of a scan. A bounded scan's locate pattern is (^|non-word)(value): it starts only
+# where a value may start (not inside a word or number), so the regex engine drops a thread after
+# one character inside a long number instead of carrying one per start position (a long run of
+# digits cost ~1 µs a digit). Other scans that must not start inside a word drop such matches: a
+# match that does can hide a real one that overlaps it ("2345 4111 1111 1111" in "12345 4111 1111
+# 1111 1111"): the pattern runs once more, on what follows the rejected match's first character.
+_spans(scan, view) := _bounded_positions(scan.locate, view) if {
+	scan.bounded
+} else := positions(scan.locate, view) if {
+	not scan.word_start
+} else := array.concat(
 	[p | some p in all; p[3] != "word"],
-	[r | some i, p in all; p[3] == "word"; some r in _retry(pattern, p, concat("", [p[5], _next_match(all, i)]))],
+	[r | some i, p in all; p[3] == "word"; some r in _retry(scan.locate, p, concat("", [p[5], _next_match(all, i)]))],
 ) if {
-	all := positions(pattern, view)
+	all := positions(scan.locate, view)
 }
+
+# positions() of the value group (the second) of a bounded pattern: the marker goes between the
+# boundary and the value.
+_bounded_positions(pattern, view) := [[start, start + count(m[2]), m[2], "", parts[i], after] |
+	found := regex.find_all_string_submatch_n(pattern, view, -1)
+	marked := regex.replace(view, pattern, concat("", ["${1}", _AT, "${2}"]))
+	at := indexof_n(marked, _AT)
+	parts := split(marked, _AT)
+	count(at) == count(found)
+	some i, m in found
+	start := at[i] - i
+	after := substring(parts[i + 1], count(m[2]), -1)
+]
 
 _next_match(all, i) := all[i + 1][2] if i + 1 < count(all)
 
@@ -313,17 +334,22 @@ junction_findings(config, fields, window) := [] if {
 
 # Runs that may hide text (base64, hex, %-encoding, letters spaced out), decoded and scanned
 # again: a finding inside is reported at the run. [[start, end, decoded text]] of at most
-# decode.max_runs runs per kind. data: decode = {"shape", "runs": [{"gate", "view", "locate"}],
-# "max_runs"} (compiler/policy_data.py): each kind's gate runs on the shape of the text, where it
-# starts with a literal, so ordinary prose costs one replace_n and a substring search per kind.
+# decode.max_runs runs in all, each decoded from its first decode.max_run_chars characters (what
+# a run hides further on is not read: the work per request stays bounded). data: decode =
+# {"shape", "runs": [{"gate", "view", "locate"}], "max_runs", "max_run_chars"}
+# (compiler/policy_data.py): each kind's gate runs on the shape of the text, where it starts with
+# a literal, so ordinary prose costs one replace_n and a substring search per kind.
 encoded_runs(decode, text, lowered_digits) := [] if {
 	decode.runs == []
 } else := [[p[0], p[1], d] |
 	shape := strings.replace_n(decode.shape, lowered_digits)
-	some run in decode.runs
-	regex.match(run.gate, shape)
-	some p in array.slice(positions(run.locate, {"shape": shape, "text": text}[run.view]), 0, decode.max_runs)
-	d := _decoded(substring(text, p[0], p[1] - p[0]))
+	found := [p |
+		some run in decode.runs
+		regex.match(run.gate, shape)
+		some p in array.slice(positions(run.locate, {"shape": shape, "text": text}[run.view]), 0, decode.max_runs)
+	]
+	some p in array.slice(found, 0, decode.max_runs)
+	d := _decoded(substring(text, p[0], min([p[1] - p[0], decode.max_run_chars])))
 	d != ""
 ]
 
