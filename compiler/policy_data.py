@@ -25,9 +25,9 @@ from typing import Any
 
 from compiler.model.policies import OutputPolicy, Policies, PromptPolicy, builtin_matchers
 
-__all__ = ["DECODE", "DENSE", "FOLD_SMALL", "JUNCTION", "JUNCTION_GATE", "LEET", "LONG_RUN", "MAX_FILLERS", "PLAIN", "SEPARATOR",
-           "SHAPE", "SPECIAL", "config", "fold_table", "jailbreak_scans", "pii_rule", "pii_scans",
-           "spec_data", "unzeroed"]
+__all__ = ["DECODE", "DENSE", "FOLD_SMALL", "JUNCTION", "JUNCTION_GATE", "LEET", "LONG_RUN", "MAX_FILLERS",
+           "PLAIN", "SEPARATOR", "SHAPE", "SPECIAL", "config", "fold_table", "jailbreak_scans", "pii_rule",
+           "pii_scans", "spec_data", "unzeroed"]
 
 # What may stand between two words of a phrase: anything that is not a letter or a digit
 # (spaces, line breaks, punctuation, emoji), at least one of them.
