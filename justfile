@@ -35,6 +35,19 @@ test: check lint opa-test ts-test
 opa-test:
     {{bin}}/gatewayctl test-policies
 
+# The labelled corpora of tests/corpus/ (tests/corpus/SOURCES.md)
+corpora := "--corpus tests/corpus/attacks.jsonl --corpus tests/corpus/benign.jsonl --corpus tests/corpus/own_nearmiss.jsonl --corpus tests/corpus/pii.jsonl"
+
+# Replay the corpora through the compiled policies: caught and flagged per label, split, source and
+# rule, by case id (texts only with --show-texts; --json for machines)
+policy-replay *args:
+    {{bin}}/gatewayctl policy replay {{corpora}} {{args}}
+
+# Every decision of the corpora that the working tree's policies change against a git revision
+# (exit 0: none, 3: some, 1: a side does not compile); --markdown for a pull-request comment
+policy-diff base="HEAD" *args:
+    {{bin}}/gatewayctl policy diff {{corpora}} --base {{base}} {{args}}
+
 # Helm chart and image: render, lint and schema-check the chart for every environment from
 # generated/<env>/helm/values.yaml (Helm's Go SDK), validate the manifests (kubernetes-validate),
 # snapshot them; hadolint the Dockerfile, test the entrypoint (part of `just test` too)
@@ -49,9 +62,14 @@ ts-test:
 bench-compile:
     {{bin}}/python bench/compile.py
 
-# Policy decisions: prompt and output on 0.5/4/32 KB next to a trivial one-rule policy
+# Policy decisions: prompt and output on 0.5/4/32 KB next to a trivial one-rule policy and the
+# pre-detection policies (139a39b) in the same run, and the cost of each detection family
 bench-policy:
-    {{bin}}/python bench/policy.py
+    {{bin}}/python bench/policy.py --base-rev 139a39b --families
+
+# Detection on the held-out corpora next to LiteLLM's filters and offline scanners from PyPI
+bench-detection-peers:
+    {{bin}}/python bench/detection_peers.py
 
 # Gateway overhead: LiteLLM alone vs gateway -> LiteLLM at 1 and 50 clients (~2 min)
 bench-gateway:

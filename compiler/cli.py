@@ -1,6 +1,7 @@
 """gatewayctl: thin command-line edge. Parses arguments, runs the pipeline, prints, exits.
 
-Exit codes: 0 success, 1 spec or policy errors (or stale output with --check), 2 usage errors.
+Exit codes: 0 success, 1 spec or policy errors (or stale output with --check), 2 usage errors;
+`policy diff` exits 3 when decisions change (0: none change).
 """
 
 from __future__ import annotations
@@ -175,7 +176,7 @@ def schema(check: bool) -> None:
 
 @main.group()
 def policy() -> None:
-    """The OPA policies: evaluate a decision, record versions in the lock."""
+    """The OPA policies: evaluate a decision, replay a corpus, diff against a revision, lock versions."""
 
 
 _env_option = click.option("--env", "env_name", required=True, help="environment whose compiled policies to use")
@@ -224,6 +225,68 @@ def _decide(env_name: str, policy_name: str, input_file: Any) -> tuple[dict[str,
     except (BundleError, PolicyEvaluationError) as exc:
         click.echo(f"gatewayctl: {exc}", err=True)
         sys.exit(1)
+
+
+_corpus_option = click.option("--corpus", "corpora", multiple=True, required=True,
+                              type=click.Path(dir_okay=False, path_type=Path),
+                              help="JSON Lines corpus (repeatable), e.g. tests/corpus/attacks.jsonl")
+
+# `policy diff` found decisions that change (0: none; 1 and 2 keep their meaning).
+EXIT_CHANGES = 3
+
+
+@policy.command(name="replay")
+@_corpus_option
+@click.option("--env", "env_name", default="prod", show_default=True, help="environment whose policies to compile")
+@click.option("--policy", "policy_name", type=click.Choice(["prompt", "output"]), default=None,
+              help="only the cases of this policy [default: every case]")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable report (ids of every case per label and rule)")
+@click.option("--show-texts", is_flag=True, help="also print the texts of benign cases with a violation")
+@user_errors
+def policy_replay(corpora: tuple[Path, ...], env_name: str, policy_name: str | None, as_json: bool,
+                  show_texts: bool) -> None:
+    """Every case of a labelled corpus through the compiled policies (as in enforce): what was
+    caught, what was flagged by mistake, per label, source and rule. Cases by id; texts only
+    with --show-texts."""
+    from compiler import policy_replay as pr
+
+    cases = [c for c in pr.load_corpus(list(corpora)) if policy_name in (None, c.policy)]
+    try:
+        compiled = pr.compiled_store(_root(), env_name)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    rep = pr.report(pr.replay(compiled, cases), show_texts=show_texts)
+    if as_json:
+        from compiler.emit._json import dump_json
+
+        click.echo(dump_json(rep), nl=False)
+    else:
+        click.echo(pr.render_report(rep, show_texts=show_texts), nl=False)
+
+
+@policy.command(name="diff")
+@_corpus_option
+@click.option("--base", default="HEAD", show_default=True, help="git revision whose policies to compare with")
+@click.option("--env", "env_name", default="prod", show_default=True, help="environment whose policies to compile")
+@click.option("--markdown", is_flag=True, help="a Markdown report for a pull-request comment")
+@user_errors
+def policy_diff(corpora: tuple[Path, ...], base: str, env_name: str, markdown: bool) -> None:
+    """Replay a corpus through the policies of --base and of the working tree and report every
+    decision that changes (newly blocked, newly allowed, other rules), by label and rule.
+    Exit 0 when none changes, 3 when some do, 1 when either side cannot be compiled."""
+    from compiler import policy_replay as pr
+
+    cases = pr.load_corpus(list(corpora))
+    try:
+        head = pr.compiled_store(_root(), env_name)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    before = pr.replay(pr.compiled_at(_root(), base, env_name), cases)
+    found = pr.changes(before, pr.replay(head, cases))
+    render = pr.render_diff_markdown if markdown else pr.render_diff
+    click.echo(render(found, base, len(cases)), nl=False)
+    if found:
+        sys.exit(EXIT_CHANGES)
 
 
 @policy.command(name="lock")

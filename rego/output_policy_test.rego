@@ -119,3 +119,39 @@ test_each_text_of_an_answer_is_read_and_named if {
 		"start": 9, "end": 20, "replacement": "[REDACTED:ssn]",
 	}]
 }
+
+# A value written with invisible characters, other dashes or other digits is redacted whole, on
+# the original text (the invisible characters inside the span).
+test_folded_values_are_redacted_on_the_original if {
+	_decide("SSN 123-4\u200b5-6789", "enforce", "redact").redactions == [
+		{"field": "text", "start": 4, "end": 16, "replacement": "[REDACTED:ssn]"},
+	]
+	_decide("SSN 123\u201145\u20136789.", "enforce", "redact").redactions == [
+		{"field": "text", "start": 4, "end": 15, "replacement": "[REDACTED:ssn]"},
+	]
+	_decide("card \u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661", "enforce", "redact").redactions == [
+		{"field": "text", "start": 5, "end": 24, "replacement": "[REDACTED:credit_card]"},
+	]
+}
+
+test_encoded_values_are_redacted_as_the_run if {
+	# base64 of "123-45-6789"
+	_decide("id: MTIzLTQ1LTY3ODk= ok", "enforce", "redact").redactions == [
+		{"field": "text", "start": 4, "end": 20, "replacement": "[REDACTED:ssn]"},
+	]
+	_rules("the build hash is 3f2a9c0d4e5b6a7c8d9e0f1a2b3c4d5e") == set()
+}
+
+test_a_value_split_over_two_texts_is_redacted_in_both if {
+	body := {"model": "chat-default", "texts": [
+		{"field": "choices[0].message.content", "text": "SSN 123-45-"},
+		{"field": "choices[1].message.content", "text": "6789 done"},
+	]}
+	d := output.decision with input as body
+		with data.gateway.config.output.mode as "enforce"
+		with data.gateway.config.output.action as "redact"
+	d.redactions == [
+		{"field": "choices[0].message.content", "start": 4, "end": 11, "replacement": "[REDACTED:ssn]"},
+		{"field": "choices[1].message.content", "start": 0, "end": 4, "replacement": "[REDACTED:ssn]"},
+	]
+}

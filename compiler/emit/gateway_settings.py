@@ -51,7 +51,7 @@ def settings(env: EnvPlan) -> dict[str, Any]:
             for m in env.models
         },
         "policies": {
-            p.name: {"version": p.version, "mode": p.mode}
+            p.name: {"version": p.version, "mode": p.mode, "limits": dict(p.data["limits"])}
             | ({"action": p.data["action"]} if "action" in p.data else {})
             for p in env.policies
         },

@@ -35,33 +35,46 @@ def _on_digits(pattern: str, check: str = "none", marks: tuple[str, ...] = ()) -
     return {"pattern": pattern, "view": "digits", "word_start": True, "check": check, "marks": list(marks)}
 
 
+# Words before a number that make it a version, not an IP address ("version 10.2.3.4", "v3.6.0.0").
+_VERSION_WORDS = (r"(?i)(?:\bv|\bver\.?|\bversion|\brelease|\bbuild|\bfirmware|\bpatch|\bupdate to|\bupgrade to"
+                  r"|\bpython|\bjava|\bnode|\bsdk|\bkernel|\bchrome|\bios|\bandroid)\s*:?\s*$")
+
 PII_PATTERNS: dict[str, list[Matcher]] = {
     "email": [
         {"pattern": r"[\pL\pN._%+-]+@[\pL\pN-]+(?:\.[\pL\pN-]+)*\.\pL{2,}\b", "gate": "@"},
     ],
     "phone": [
-        # US/NANP: 555-123-4567, 555.123.4567, 555 123 4567, (555) 123-4567
-        _on_digits(r"000[ .-]000[ .-]0000\b"),
+        # US/NANP with one separator throughout: 555-123-4567, 555.123.4567, 555 123 4567 (a clause
+        # number such as 252.204-7021 mixes them and is not a phone number), (555) 123-4567
+        _on_digits(r"000-000-0000\b"),
+        _on_digits(r"000\.000\.0000\b"),
+        _on_digits(r"000 000 0000\b"),
         _on_digits(r"\(000\) ?000[ .-]0000\b"),
         # international, with the + of E.164: +44 20 7946 0958, +1 (555) 123-4567, +4915112345678
         _on_digits(r"\+0{1,3}(?:[ .-]?\(?0{1,5}\)?){1,5}\b", check="phone"),
     ],
     "ssn": [
         _on_digits(r"000[- ]00[- ]0000\b", check="ssn"),
+        # nine digits in a row only where the text says it is one ("SSN: 123456789")
+        _on_digits(r"000000000\b", check="ssn") | {"context": {
+            "pattern": r"(?i)(?:\bssn|social security(?: number| no\.?)?|\bss#|\bsoc\.? ?sec\.?)\W{0,20}$",
+            "window": 48, "want": True}},
     ],
     "credit_card": [
-        # 13 to 19 digits in groups of four, or 4-6-4/4-6-5 (Diners, Amex); the Luhn check decides
-        _on_digits(r"0000[ -]?0000[ -]?0000[ -]?0{1,7}\b", check="luhn"),
-        _on_digits(r"0000[ -]?000000[ -]?0{4,5}\b", check="luhn"),
+        # 13 to 19 digits in groups of four (spaces, dashes or dots, one or two of them), or
+        # 4-6-4/4-6-5 (Diners, Amex); the Luhn check and an issuer's prefix and length decide
+        _on_digits(r"0000[ .-]{0,2}0000[ .-]{0,2}0000[ .-]{0,2}0{1,7}\b", check="luhn"),
+        _on_digits(r"0000[ .-]{0,2}000000[ .-]{0,2}0{4,5}\b", check="luhn"),
     ],
     "ip_address": [
-        _on_digits(r"00{0,2}\.00{0,2}\.00{0,2}\.00{0,2}\b", check="ipv4"),
-        # IPv6 starts at its first colon ("::" or ":"), a literal the regex engine can search for;
-        # the hex group(s) before it are the match's lead (see `lead`)
-        {"pattern": r"::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b)?", "check": "ipv6",
+        _on_digits(r"00{0,2}\.00{0,2}\.00{0,2}\.00{0,2}\b", check="ipv4")
+        | {"context": {"pattern": _VERSION_WORDS, "window": 24, "want": False}},
+        # IPv6 starts at its first colon, a literal the regex engine can search for: "::" and what
+        # follows (compressed), or seven ":group"s (full form); the hex group(s) before it are the
+        # match's lead (see `lead`). One pattern for both forms: one scan of the text.
+        {"pattern": r":(?::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}\b)?"
+                    r"|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){6}\b)", "check": "ipv6",
          "lead": {"pattern": r"(?:^|[^0-9A-Za-z_:])((?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?$", "window": 40}},
-        {"pattern": r":[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){6}\b", "check": "ipv6",
-         "lead": {"pattern": r"(?:^|[^0-9A-Za-z_:])([0-9A-Fa-f]{1,4})$", "window": 8}},
     ],
     "secret": [
         # On the digits view too: each marked literal reads with a 0 first there ("AKIA" as
@@ -106,4 +119,8 @@ JAILBREAK_PHRASES: dict[str, list[str]] = {
         "what is|are|was|were system|initial|hidden|secret prompt|instructions",
         "repeat everything|words above|before",
     ],
+    "authority_claim": [],
+    "document_injection": [],
+    "chat_template": [],
+    "weak_signal": [],
 }

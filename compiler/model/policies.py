@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -10,26 +10,42 @@ from compiler.model._base import Name, SemVer, StrictModel
 from compiler.model.detectors import JAILBREAK_FILLERS, JAILBREAK_PHRASES, PII_PATTERNS
 
 Mode = Literal["enforce", "monitor", "off"]
+Severity = Literal["low", "medium", "high", "critical"]
 PiiCategory = Literal["email", "phone", "ssn", "credit_card", "ip_address", "secret"]
-# Words separated by single spaces; a word may list alternatives: "ignore|disregard previous instructions".
+# Words separated by single spaces; a word may list alternatives: "ignore|disregard previous instructions";
+# a word ending in * is a prefix ("instruct*"); "~N" stands for up to N other words ("send ~3 email").
 Phrase = Annotated[str, StringConstraints(pattern=r"^[^\s|]+(\|[^\s|]+)*( [^\s|]+(\|[^\s|]+)*)*$")]
 
 
+def _phrases(family: str) -> Any:
+    return Field(default_factory=lambda: list(JAILBREAK_PHRASES[family]),
+                 description=f"phrases of the jailbreak_{family} rule")
+
+
 class Jailbreak(StrictModel):
-    """Phrases per category; matching ignores case, punctuation, line breaks and up to three filler
+    """Phrases per family (each family is the Rego rule jailbreak_<family>); matching ignores case,
+    punctuation, line breaks, leetspeak, homoglyphs, invisible characters and up to three filler
     words between two words of a phrase."""
 
     fillers: list[str] = Field(default_factory=lambda: list(JAILBREAK_FILLERS))
-    instruction_override: list[Phrase] = Field(
-        default_factory=lambda: list(JAILBREAK_PHRASES["instruction_override"]))
-    persona_escape: list[Phrase] = Field(default_factory=lambda: list(JAILBREAK_PHRASES["persona_escape"]))
-    system_prompt_extraction: list[Phrase] = Field(
-        default_factory=lambda: list(JAILBREAK_PHRASES["system_prompt_extraction"]))
+    instruction_override: list[Phrase] = _phrases("instruction_override")
+    persona_escape: list[Phrase] = _phrases("persona_escape")
+    system_prompt_extraction: list[Phrase] = _phrases("system_prompt_extraction")
+    authority_claim: list[Phrase] = _phrases("authority_claim")
+    document_injection: list[Phrase] = _phrases("document_injection")
+    chat_template: list[Phrase] = _phrases("chat_template")
+    weak_signal: list[Phrase] = _phrases("weak_signal")
 
 
 class Lead(StrictModel):
     pattern: str = Field(min_length=1, description="RE2 with one group, ending in $, run on the window before a match")
     window: int = Field(ge=1, le=256, description="how many characters before the match it looks at")
+
+
+class Context(StrictModel):
+    pattern: str = Field(min_length=1, description="RE2 ending in $, run on the window before a match")
+    window: int = Field(ge=1, le=256, description="how many characters before the match it looks at")
+    want: bool = Field(description="true: a match needs this context; false: a match with it is no finding")
 
 
 class PiiMatcher(StrictModel):
@@ -45,6 +61,7 @@ class PiiMatcher(StrictModel):
     word_start: bool = Field(False, description="a match must not start inside a word or number (a leading \\b "
                                                  "without costing the literal search)")
     lead: Lead | None = Field(None, description="the part of a finding before where the pattern matched")
+    context: Context | None = Field(None, description="words wanted (or refused) just before a match")
     check: Literal["none", "luhn", "ssn", "phone", "ipv4", "ipv6"] = "none"
 
 
@@ -74,9 +91,23 @@ class Unreadable(StrictModel):
     audio: UnreadableAction = Field("pass", description="inline or uploaded audio")
 
 
+class Limits(StrictModel):
+    """Hard caps per request, so a decision's cost is bounded: over them the policy reports a
+    limit_text_size or limit_matches violation (which blocks in enforce) and scans nothing. The
+    gateway can refuse over-size input before evaluating (gateway.json, policies.limits)."""
+
+    max_text_chars: int = Field(200_000, ge=1, description="code points of all texts of one request or answer")
+    max_matches: int = Field(200, ge=1, description="pattern matches located in one request or answer")
+
+
+_BLOCK_AT = ("violations of this severity and above block in enforce; weaker ones are only reported "
+             "(allow stays true)")
+
+
 class PromptPolicy(StrictModel):
     version: SemVer = Field(description="policy_version (SDS-047); must match the Rego header")
     mode: dict[Name, Mode] = Field(description="enforcement mode per environment")
+    block_at: Severity = Field("low", description=_BLOCK_AT)
     pii: list[PiiCategory] = Field(default_factory=list)
     jailbreak: Jailbreak = Jailbreak()
     token_budget: TokenBudget = TokenBudget()
@@ -86,6 +117,7 @@ class PromptPolicy(StrictModel):
 class OutputPolicy(StrictModel):
     version: SemVer
     mode: dict[Name, Mode]
+    block_at: Severity = Field("low", description=_BLOCK_AT)
     pii: list[PiiCategory] = Field(default_factory=list)
     action: Literal["block", "redact"] = "block"
 
@@ -93,6 +125,7 @@ class OutputPolicy(StrictModel):
 class Policies(StrictModel):
     prompt: PromptPolicy
     output: OutputPolicy
+    limits: Limits = Limits()
     pii_patterns: dict[PiiCategory, list[PiiMatcher]] = Field(
         default_factory=dict,
         description="replace the built-in matchers of a PII kind (compiler/model/detectors.py)")
