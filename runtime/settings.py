@@ -18,6 +18,8 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_RELOAD_INTERVAL_S      how often the bundle file is checked for changes
   POLICY_GATEWAY_DECISION_TIMEOUT_S     longest a policy decision may take (then: the fail mode)
   POLICY_GATEWAY_LOG_LEVEL              log level of the JSON logs
+  <policy_bundle.signature.public_key_env>   the PEM key signed bundles are verified with, where the
+                                        specs name a variable (e.g. POLICY_BUNDLE_PUBLIC_KEY)
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from runtime.policy._trust import BundleTrust, TrustConfigError, bundle_trust
 
 __all__ = [
     "DEFAULT_LLM_PROVIDER_URL",
@@ -101,6 +105,8 @@ class Settings:
     endpoints: tuple[str, ...] = ("chat",)
     mcp_servers: tuple[str, ...] = ()
     agents: tuple[str, ...] = ()
+    # what a bundle must prove before it is loaded (gateway.json's policy_bundle and its key)
+    bundle_trust: BundleTrust = field(default_factory=BundleTrust)
 
     @property
     def is_production(self) -> bool:
@@ -198,9 +204,14 @@ def load_settings(
         rpm = rl.get("requests_per_minute")
         tpm = rl.get("tokens_per_minute")
         keys = environ.get("POLICY_GATEWAY_API_KEYS", "")
+        sea_env = str(env_or("SEA_ENV", data.get("sea_env", "development")))
+        try:
+            trust = bundle_trust(data.get("policy_bundle"), environ, production=sea_env == "production")
+        except TrustConfigError as exc:
+            raise SettingsError(str(exc)) from None
         return Settings(
             environment=str(data.get("environment", env)),
-            sea_env=str(env_or("SEA_ENV", data.get("sea_env", "development"))),
+            sea_env=sea_env,
             enable_policy_gateway=(
                 _bool("LLM_ENABLE_POLICY_GATEWAY", enable)
                 if enable is not None
@@ -262,6 +273,7 @@ def load_settings(
             endpoints=tuple(data.get("endpoints") or ("chat",)),
             mcp_servers=tuple(data.get("mcp_servers") or ()),
             agents=tuple(data.get("agents") or ()),
+            bundle_trust=trust,
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SettingsError(f"{gateway_json} is malformed: {exc!r}") from None

@@ -2,7 +2,9 @@
 
 The checks run before uvicorn binds the port, so a refused start never accepts a connection:
 production without the gateway enabled, production with fail mode open, an unreadable
-gateway.json, a missing or corrupt policy bundle, no client keys, rate limits without Redis.
+gateway.json, a missing or corrupt policy bundle, a bundle that is not proven (files that do not
+match its manifest, a missing or wrong signature where the specs require one, a policy off in
+production), no client keys, rate limits without Redis.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def prepare(env: str, generated_dir: Path | str, environ: Mapping[str, str] | No
     from runtime.policy import BundleError, PolicyStore
 
     try:
-        store = PolicyStore(settings.bundle_path)
+        store = PolicyStore(settings.bundle_path, trust=settings.bundle_trust)
     except BundleError as exc:
         raise StartupError(f"policy bundle {settings.bundle_path}: {exc}") from None
     return settings, store
@@ -56,9 +58,13 @@ def serve(
     from runtime.telemetry import configure_logging
 
     configure_logging(settings.log_level)
+    from functools import partial
+
     from runtime.policy import PolicyStore
 
-    app = build_app(settings, store, store_factory=PolicyStore)  # type: ignore[arg-type]
+    # A hot reload proves the new bundle as the start did (digests, signature, modes).
+    reload_store = partial(PolicyStore, trust=settings.bundle_trust)
+    app = build_app(settings, store, store_factory=reload_store)  # type: ignore[arg-type]
     config = uvicorn.Config(
         app,
         host=host,
