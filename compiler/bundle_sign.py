@@ -87,7 +87,7 @@ def sign_bundle(
     from runtime.policy import BundleError, BundleTrust
     from runtime.policy._bundle import read_bundle_files
     from runtime.policy._digests import MANIFEST, SIGNATURES, opa_file_hash
-    from runtime.policy._trust import VerificationKey, check_manifest, check_signature
+    from runtime.policy._trust import VerificationKey, check_manifest, check_modes, check_signature
 
     environ = os.environ if environ is None else environ
     signature = settings.get("signature")
@@ -101,8 +101,13 @@ def sign_bundle(
     try:
         files, _ = read_bundle_files(bundle)
         check_manifest(files, json.loads(files[MANIFEST]))
-    except KeyError:
-        raise SignError(f"{bundle}: {MANIFEST} is missing: not a compiled bundle") from None
+        # What the gateway would refuse anyway (a policy off in production) is not signed either.
+        modes = {name: config["mode"] for name, config in json.loads(files["data.json"])["gateway"]["config"].items()}
+        check_modes(json.loads(files[MANIFEST]), modes, BundleTrust(
+            production=settings.get("production") is True,
+            allow_off_in_production=settings.get("allow_off_in_production") is True))
+    except (KeyError, TypeError):
+        raise SignError(f"{bundle}: {MANIFEST} or data.json is missing or malformed: not a compiled bundle") from None
     except (BundleError, ValueError) as exc:
         raise SignError(f"{bundle}: {exc}; refusing to sign it") from None
     content = {name: data for name, data in files.items() if name != SIGNATURES}

@@ -107,6 +107,7 @@ class Settings:
     agents: tuple[str, ...] = ()
     # what a bundle must prove before it is loaded (gateway.json's policy_bundle and its key)
     bundle_trust: BundleTrust = field(default_factory=BundleTrust)
+    bundle_trust_problem: str | None = None  # why the trust settings cannot be used (a startup problem)
 
     @property
     def is_production(self) -> bool:
@@ -205,10 +206,13 @@ def load_settings(
         tpm = rl.get("tokens_per_minute")
         keys = environ.get("POLICY_GATEWAY_API_KEYS", "")
         sea_env = str(env_or("SEA_ENV", data.get("sea_env", "development")))
+        trust_problem = None
         try:
             trust = bundle_trust(data.get("policy_bundle"), environ, production=sea_env == "production")
         except TrustConfigError as exc:
-            raise SettingsError(str(exc)) from None
+            # Reported by startup_problems, after the fail-fast rules; meanwhile no bundle is trusted.
+            trust_problem = str(exc)
+            trust = BundleTrust(signature_required=True, production=True)
         return Settings(
             environment=str(data.get("environment", env)),
             sea_env=sea_env,
@@ -274,6 +278,7 @@ def load_settings(
             mcp_servers=tuple(data.get("mcp_servers") or ()),
             agents=tuple(data.get("agents") or ()),
             bundle_trust=trust,
+            bundle_trust_problem=trust_problem,
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SettingsError(f"{gateway_json} is malformed: {exc!r}") from None
@@ -292,6 +297,8 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("POLICY_GATEWAY_FAIL_MODE=open is not allowed with SEA_ENV=production")
     if not settings.bundle_path.is_file():
         problems.append(f"policy bundle {settings.bundle_path} is missing")
+    if settings.bundle_trust_problem:
+        problems.append(settings.bundle_trust_problem)
     if not settings.client_keys:
         problems.append("no client API keys: set POLICY_GATEWAY_MASTER_KEY or POLICY_GATEWAY_API_KEYS")
     return problems

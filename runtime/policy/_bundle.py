@@ -124,7 +124,14 @@ def _read_tar(raw: bytes) -> dict[str, bytes]:
 
 
 def _read_dir(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    files = {}
+    for p in sorted(root.rglob("*")):
+        name = _normalise(p.relative_to(root).as_posix())
+        if p.is_symlink():
+            raise BundleError(f"{name} is a link, which a bundle does not hold")
+        if p.is_file():
+            files[name] = p.read_bytes()
+    return files
 
 
 def _normalise(name: str) -> str:

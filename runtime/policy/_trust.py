@@ -27,7 +27,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.policy._digests import FILE_DIGESTS_KEY, HASHES, MANIFEST, POLICIES, SIGNATURES, opa_file_hash, revision
+from runtime.policy._digests import (
+    FILE_DIGESTS_KEY,
+    HASHES,
+    MANIFEST,
+    POLICIES,
+    SIGNATURES,
+    opa_file_hash,
+    parse_json,
+    revision,
+)
 from runtime.policy._errors import BundleError
 
 __all__ = [
@@ -160,7 +169,7 @@ def load_verification_key(material: str, algorithm: str, source: str) -> Any:
 def check_manifest(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> None:
     """The bundle holds exactly the files its manifest lists, each with the listed sha256, and the
     manifest's revision is the one its content gives."""
-    declared = (manifest.get("metadata") or {}).get(FILE_DIGESTS_KEY)
+    declared = _mapping(manifest.get("metadata")).get(FILE_DIGESTS_KEY)
     if not isinstance(declared, Mapping) or not declared:
         raise _refuse(".manifest lists no file digests (metadata.files): not a bundle written by this "
                       "gatewayctl compile; recompile it")
@@ -177,7 +186,10 @@ def check_manifest(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> N
         if want != actual:
             raise _refuse(f"{name} does not match its digest in .manifest ({_short(actual)}, .manifest says "
                           f"{_short(str(want))}): the file was changed after the compile")
-    expected = revision(manifest)
+    try:  # from the manifest as written (numbers as literals), as the compiler hashed it
+        expected = revision(parse_json(files[MANIFEST]))
+    except (AttributeError, KeyError, TypeError, ValueError):
+        raise _refuse(".manifest is malformed: its revision cannot be computed") from None
     if manifest.get("revision") != expected:
         raise _refuse(f".manifest revision {manifest.get('revision')!r} is not the one its content gives "
                       f"({expected!r})")
@@ -283,9 +295,9 @@ def _check_signed_files(files: Mapping[str, bytes], listed: Any) -> None:
 def check_modes(manifest: Mapping[str, Any], modes: Mapping[str, str], trust: BundleTrust) -> None:
     """The modes data.json sets are the ones the manifest declares, and production runs none `off`
     unless the specs allow it."""
-    declared: Mapping[str, Any] = (manifest.get("metadata") or {}).get("policies") or {}
+    declared = _mapping(_mapping(manifest.get("metadata")).get("policies"))
     for name in POLICIES:
-        said = (declared.get(name) or {}).get("mode")
+        said = _mapping(declared.get(name)).get("mode")
         if said is not None and said != modes[name]:
             raise _refuse(f"data.json sets the {name} policy to {modes[name]!r}, .manifest says {said!r}")
     if trust.production and not trust.allow_off_in_production:
@@ -293,6 +305,10 @@ def check_modes(manifest: Mapping[str, Any], modes: Mapping[str, str], trust: Bu
         if off:
             raise _refuse(f"the {' and '.join(off)} policy is off, which production refuses "
                           "(the specs' policy_bundle.allow_off_in_production allows it)")
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _short(digest: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from policy_helpers import REPO, chat, tampered_mode, write_dir, write_tar
+from policy_helpers import REPO, chat, tampered_mode, with_mode, write_dir, write_tar
 
 from compiler.cli import main
 from runtime.policy import BundleError, PolicyStore, bundle_trust
@@ -120,6 +120,13 @@ def test_a_bundle_that_does_not_match_its_manifest_is_not_signed(generated: Path
     code, _, err = sign(generated, keys[0], "--bundle", str(directory), "--out", str(generated.parent / "x.tar.gz"))
     assert code == 1
     assert "data.json does not match its digest in .manifest" in err and "refusing to sign it" in err
+
+
+def test_a_production_bundle_with_a_policy_off_is_not_signed(generated: Path, keys: tuple[str, str]) -> None:
+    bundle = generated / ENV / "opa" / "bundle.tar.gz"
+    off = write_tar(generated.parent / "off.tar.gz", with_mode(read_bundle_files(bundle)[0], "output", "off"))
+    code, _, err = sign(generated, keys[0], "--bundle", str(off))
+    assert code == 1 and "the output policy is off, which production refuses" in err
 
 
 def test_a_signing_key_that_is_not_the_pair_of_the_verification_key_is_refused(

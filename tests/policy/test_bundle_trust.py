@@ -118,8 +118,10 @@ def test_policy_wasm_is_listed_and_checked_like_any_file(tmp_path: Path) -> None
         (lambda m: m["metadata"]["files"].update({"data.json": "sha256:" + "0" * 64}), "data.json does not match"),
         (lambda m: m["metadata"].pop("files"), "lists no file digests"),
         (lambda m: m["metadata"]["files"].update({"rego/extra.rego": "sha256:" + "0" * 64}), "lists rego/extra.rego"),
+        (lambda m: m["metadata"].update(policies={"prompt": "x"}), "malformed: its revision cannot be computed"),
+        (lambda m: m.update(metadata=["files"]), "lists no file digests"),
     ],
-    ids=["revision", "declared_mode", "a_digest", "no_digests", "a_file_more"],
+    ids=["revision", "declared_mode", "a_digest", "no_digests", "a_file_more", "a_policy_a_string", "metadata_a_list"],
 )
 def test_a_manifest_changed_after_the_compile_is_refused(
     tmp_path: Path, edit: Callable[[dict[str, Any]], None], words: str

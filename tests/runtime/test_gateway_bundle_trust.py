@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "policy"))
 from policy_helpers import files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
 
 from runtime.gateway.app import GatewayApp
-from runtime.policy import PolicyStore, bundle_trust
-from runtime.settings import Settings, SettingsError
+from runtime.policy import BundleError, PolicyStore, bundle_trust
+from runtime.settings import Settings, startup_problems
 
 KEY_ID = "gateway-test-1"
 SSN = "my SSN is 123-45-6789"
@@ -111,9 +111,14 @@ async def test_an_unproven_bundle_is_rejected_and_a_signed_new_version_is_loaded
         await app.shutdown()
 
 
-def test_settings_refuse_to_start_without_the_verification_key(make_settings: Callable[..., Settings]) -> None:
-    with pytest.raises(SettingsError, match=r"policy bundles must be signed .* but BUNDLE_KEY is not set"):
-        make_settings({}, policy_bundle=POLICY_BUNDLE)
+def test_without_the_verification_key_the_gateway_refuses_to_start_and_trusts_no_bundle(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = make_settings({}, policy_bundle=POLICY_BUNDLE)
+    problems = startup_problems(settings)
+    assert any(p.startswith("policy bundles must be signed") and "BUNDLE_KEY is not set" in p for p in problems)
+    with pytest.raises(BundleError):  # fails closed meanwhile
+        PolicyStore(write_tar(tmp_path / "b.tar.gz", files("prod")), trust=settings.bundle_trust)
 
 
 def test_production_from_sea_env_makes_the_trust_stricter(make_settings: Callable[..., Settings]) -> None:
