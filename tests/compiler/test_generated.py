@@ -126,10 +126,17 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
     compose.write_bytes(generated["prod/docker-compose.yml"])
     docker_compose = compose_binary()
     env = {k: v for k, v in os.environ.items() if k not in ("POLICY_GATEWAY_MASTER_KEY", "LITELLM_MASTER_KEY")}
-    run = subprocess.run([docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"],
-                         capture_output=True, text=True, env=env, check=False)
+    args = [docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"]
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem"},
+                         check=False)
     assert run.returncode != 0
     assert "POLICY_GATEWAY_MASTER_KEY" in run.stderr or "LITELLM_MASTER_KEY" in run.stderr
+    # prod verifies signed bundles: without the public key neither the gateway nor OPA starts
+    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y"}
+    env = {k: v for k, v in os.environ.items() if k != "POLICY_BUNDLE_PUBLIC_KEY"}
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
+    assert run.returncode != 0
+    assert "POLICY_BUNDLE_PUBLIC_KEY" in run.stderr
 
 
 def test_env_example_has_the_dual_mode_variables_of_seed_000(generated: dict[str, bytes]) -> None:
