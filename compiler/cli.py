@@ -342,6 +342,78 @@ def test_policies(env_name: str | None) -> None:
         sys.exit(1)
 
 
+@main.group()
+def bundle() -> None:
+    """Signed policy bundles: sign a compiled bundle in the release step, verify one as the gateway will."""
+
+
+_generated_option = click.option(
+    "--generated", "generated_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="directory holding <env>/gateway.json and <env>/opa/bundle.tar.gz [default: <project>/generated]")
+_bundle_option = click.option("--bundle", "bundle_path", type=click.Path(dir_okay=True, path_type=Path),
+                              default=None, help="the bundle [default: <generated>/<env>/opa/bundle.tar.gz]")
+
+
+@bundle.command(name="sign")
+@click.option("--env", "env_name", required=True, help="environment whose compiled bundle to sign")
+@click.option("--key-env", default="POLICY_BUNDLE_SIGNING_KEY", show_default=True,
+              help="environment variable holding the PEM private key (HS*: the shared secret)")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="read the private key from this file instead (a secret mount; never commit it)")
+@click.option("--key-id", default=None, help="the key id; must be the one the specs name [default: theirs]")
+@_generated_option
+@_bundle_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="where to write the signed bundle [default: over the bundle]")
+def bundle_sign(env_name: str, key_env: str, key_file: Path | None, key_id: str | None,
+                generated_dir: Path | None, bundle_path: Path | None, out: Path | None) -> None:
+    """Add .signatures.json (OPA's bundle signing) to a compiled bundle, with the key the specs name."""
+    import os
+
+    from compiler.bundle_sign import SignError, sign_bundle, trust_settings
+
+    generated = generated_dir or _root() / "generated"
+    path = bundle_path or generated / env_name / "opa" / "bundle.tar.gz"
+    if key_file is not None:
+        try:
+            material, source = key_file.read_text(encoding="ascii"), str(key_file)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"--key-file {key_file}: cannot read it ({type(exc).__name__})") from None
+    else:
+        material, source = os.environ.get(key_env, ""), key_env
+        if not material:
+            raise click.UsageError(f"{key_env} is not set: export the signing key (PEM) or pass --key-file")
+    try:
+        signed = sign_bundle(path, out or path, trust_settings(generated, env_name), material, source, key_id=key_id)
+    except SignError as exc:
+        click.echo(f"gatewayctl bundle sign: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"signed {_display(signed.path, _root())}: revision {signed.revision}, key id {signed.key_id} "
+               f"({signed.algorithm}), checked with {signed.checked_against}")
+    click.echo(f"sha256 {signed.sha256}  (helm: --set checksums.policyBundle={signed.sha256})")
+
+
+@bundle.command(name="verify")
+@click.option("--env", "env_name", required=True, help="environment whose gateway.json says what is required")
+@_generated_option
+@_bundle_option
+def bundle_verify(env_name: str, generated_dir: Path | None, bundle_path: Path | None) -> None:
+    """Check a bundle as the gateway will before loading it: digests, signature and key id, modes."""
+    from compiler.bundle_sign import SignError, trust_settings, verify_bundle
+
+    generated = generated_dir or _root() / "generated"
+    path = bundle_path or generated / env_name / "opa" / "bundle.tar.gz"
+    try:
+        verified = verify_bundle(path, trust_settings(generated, env_name))
+    except SignError as exc:
+        click.echo(f"gatewayctl bundle verify: {exc}", err=True)
+        sys.exit(1)
+    signed = f"signed with key id {verified.signed_by}" if verified.signed_by else "unsigned"
+    modes = ", ".join(f"{name} {mode}" for name, mode in verified.modes.items())
+    click.echo(f"{_display(path, _root())}: revision {verified.revision}, {signed}, {modes}; "
+               f"sha256 {verified.sha256}")
+
+
 @main.command()
 def doctor() -> None:
     """Tools present, specs valid, generated/ in sync, registry ports free on this host."""

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from compiler.emit._json import dump_json
-from compiler.emit.opa_bundle import BUNDLE_PATH, bundle_files, tar_gz
+from compiler.emit.opa_bundle import BUNDLE_PATH, bundle_files, seal, tar_gz
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.plan import Plan
 
@@ -49,7 +49,7 @@ def add_wasm(rendered: Mapping[str, str | bytes], plan: Plan) -> tuple[dict[str,
         manifest = json.loads(files[".manifest"])
         manifest["wasm"] = [{"entrypoint": e, "module": "/policy.wasm"} for e in ENTRYPOINTS]
         files[".manifest"] = dump_json(manifest).encode("utf-8")
-        out[path] = tar_gz(files)
+        out[path] = tar_gz(seal(files))  # the manifest lists policy.wasm too, and the revision changes
     return out, []
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from compiler.bundle_trust import public_key_text
 from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
@@ -144,6 +146,24 @@ class ServerPlan:
 
 
 @dataclass(frozen=True)
+class BundleSigningPlan:
+    key_id: str
+    algorithm: str
+    public_key: str | None  # the committed public key's PEM text; None: read from public_key_env at start
+    public_key_env: str | None
+    required: bool  # this environment refuses an unsigned bundle
+
+
+@dataclass(frozen=True)
+class PolicyBundlePlan:
+    """What a policy bundle must prove in this environment before it is loaded."""
+
+    production: bool = False  # sea_env is production: no policy off unless allowed
+    allow_off_in_production: bool = False
+    signing: BundleSigningPlan | None = None  # None: the manifest's digests only
+
+
+@dataclass(frozen=True)
 class GatewayPlan:
     failure_threshold: int
     reset_timeout_s: float
@@ -210,6 +230,7 @@ class EnvPlan:
     mcp_servers: tuple[McpServerPlan, ...] = ()
     agents: tuple[AgentPlan, ...] = ()
     files_backend: BackendPlan | None = None  # None: neither files nor batches is exposed
+    policy_bundle: PolicyBundlePlan = PolicyBundlePlan()
 
     def service_with_role(self, role: str) -> ServicePlan | None:
         return next((s for s in self.services if s.role == role), None)
@@ -227,7 +248,7 @@ class Plan:
 def build_plan(spec: ValidatedSpec) -> Plan:
     rego = _frozen(dict(sorted(spec.loaded.rego_sources.items())))
     return Plan(
-        environments=tuple(_env_plan(env, rego) for env in spec.environments),
+        environments=tuple(_env_plan(env, rego, spec.loaded.root) for env in spec.environments),
         specs_digest=specs_digest(spec.loaded.files),
     )
 
@@ -251,7 +272,7 @@ def _server_plan(server: Server) -> ServerPlan:
     )
 
 
-def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
+def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
     doc = env.document
     spec_env = doc.environments[env.name]
     backends = {name: _backend_plan(name, b) for name, b in doc.backends.items()}
@@ -313,7 +334,19 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str]) -> EnvPlan:
         mcp_servers=mcp_servers,
         agents=agents,
         files_backend=_files_backend(doc, models, backends) if {"files", "batches"} & set(exposed) else None,
+        policy_bundle=_policy_bundle_plan(doc, env.name, root),
     )
+
+
+def _policy_bundle_plan(doc: SpecDocument, env_name: str, root: Path) -> PolicyBundlePlan:
+    spec = doc.policy_bundle
+    signing = None
+    if spec.signing is not None:
+        s = spec.signing
+        pem = public_key_text(root, s.public_key, s.algorithm) if s.public_key is not None else None
+        signing = BundleSigningPlan(s.key_id, s.algorithm, pem, s.public_key_env, s.required.get(env_name, False))
+    production = doc.environments[env_name].sea_env == "production"
+    return PolicyBundlePlan(production, spec.allow_off_in_production, signing)
 
 
 def _endpoint_plan(name: str, models: tuple[ModelPlan, ...], mcp_servers: tuple[McpServerPlan, ...],

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import compose_check, policy_versions
+from compiler import bundle_trust, compose_check, policy_versions
 from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.load import LoadedSpecs, SourceMap
@@ -78,6 +78,7 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
         problems += _rules(env)
     problems += compose_check.check(loaded.root, [(e.document, e.source_map) for e in envs], base.compose_scan)
     problems += policy_versions.check(loaded, envs, with_lock=check_lock)
+    problems += bundle_trust.check(loaded.root, envs)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
     return ValidatedSpec(loaded, tuple(envs), tuple(sorted(set(problems), key=SpecError.sort_key)))
@@ -387,8 +388,4 @@ def _production_invariants(env: EnvSpec) -> Iterator[SpecError]:
         yield SpecError(smap.locate(path),
                         f'environment "{env.name}" has SEA_ENV=production but fail_mode is "{fail_mode}"',
                         "production must fail closed: set fail_mode: closed")
-    for pname in ("prompt", "output"):
-        if getattr(doc.policies, pname).mode.get(env.name) == "off":
-            yield SpecError(smap.locate(("policies", pname, "mode", env.name)),
-                            f'policy "{pname}" is off in production environment "{env.name}"',
-                            "use enforce (or monitor while rolling out a new version)", "warning")
+    # A policy off in production, and unsigned bundles there: compiler/bundle_trust.py.

@@ -28,6 +28,8 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_TRUSTED_PROXIES        comma-separated proxy addresses/CIDRs whose X-Forwarded-For
                                         names the client address
   POLICY_GATEWAY_REDIS_MAX_CONNECTIONS  size of the Redis connection pool
+  <policy_bundle.signature.public_key_env>   the PEM key signed bundles are verified with, where the
+                                        specs name a variable (e.g. POLICY_BUNDLE_PUBLIC_KEY)
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from runtime.policy._trust import BundleTrust, TrustConfigError, bundle_trust
 
 __all__ = [
     "DEFAULT_LLM_PROVIDER_URL",
@@ -133,6 +137,9 @@ class Settings:
     operations_port: int | None = None  # None: the operations endpoints are not served
     server: ServerLimits = ServerLimits()
     redis_max_connections: int = 50
+    # what a bundle must prove before it is loaded (gateway.json's policy_bundle and its key)
+    bundle_trust: BundleTrust = field(default_factory=BundleTrust)
+    bundle_trust_problem: str | None = None  # why the trust settings cannot be used (a startup problem)
 
     @property
     def is_production(self) -> bool:
@@ -268,9 +275,17 @@ def load_settings(
         rpm = rl.get("requests_per_minute")
         tpm = rl.get("tokens_per_minute")
         keys = environ.get("POLICY_GATEWAY_API_KEYS", "")
+        sea_env = str(env_or("SEA_ENV", data.get("sea_env", "development")))
+        trust_problem = None
+        try:
+            trust = bundle_trust(data.get("policy_bundle"), environ, production=sea_env == "production")
+        except TrustConfigError as exc:
+            # Reported by startup_problems, after the fail-fast rules; meanwhile no bundle is trusted.
+            trust_problem = str(exc)
+            trust = BundleTrust(signature_required=True, production=True)
         return Settings(
             environment=str(data.get("environment", env)),
-            sea_env=str(env_or("SEA_ENV", data.get("sea_env", "development"))),
+            sea_env=sea_env,
             enable_policy_gateway=(
                 _bool("LLM_ENABLE_POLICY_GATEWAY", enable)
                 if enable is not None
@@ -345,6 +360,8 @@ def load_settings(
                 int,
                 minimum=1,
             ),
+            bundle_trust=trust,
+            bundle_trust_problem=trust_problem,
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise SettingsError(f"{gateway_json} is malformed: {exc!r}") from None
@@ -363,6 +380,8 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append("POLICY_GATEWAY_FAIL_MODE=open is not allowed with SEA_ENV=production")
     if not settings.bundle_path.is_file():
         problems.append(f"policy bundle {settings.bundle_path} is missing")
+    if settings.bundle_trust_problem:
+        problems.append(settings.bundle_trust_problem)
     if not settings.client_keys:
         problems.append("no client API keys: set POLICY_GATEWAY_MASTER_KEY or POLICY_GATEWAY_API_KEYS")
     return problems

@@ -41,6 +41,9 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
             "POLICY_GATEWAY_API_KEYS": "${POLICY_GATEWAY_API_KEYS:-}",
             "LLM_PROVIDER_API_KEY": _required(env.litellm.master_key_env),
         }
+        key_env = gateway_settings.verification_key_env(env)
+        if key_env:
+            environment[key_env] = _required(key_env)
         return {
             "command": ["gatewayctl", "serve", "--env", env.name, "--generated", GENERATED_IN_CONTAINER,
                         "--host", "0.0.0.0", "--port", str(svc.container_port)],
@@ -52,6 +55,9 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         for key in sorted({b.api_key_env for b in env.backends if b.api_key_env}):
             environment[key] = f"${{{key}:-}}"
         if env.guardrails == "in_proxy":
+            key_env = gateway_settings.verification_key_env(env)
+            if key_env:
+                environment[key_env] = _required(key_env)
             # The guardrails import runtime/ and find the bundle beside the config
             # (../opa/bundle.tar.gz): the proxy image built with them, and the whole tree mounted.
             mounted = f"{GENERATED_IN_CONTAINER}/{env.name}"
@@ -67,10 +73,15 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
             "environment": environment,
         }
     if svc.role == "policy-engine":
-        return {
-            "command": ["run", "--server", "--addr", f"0.0.0.0:{svc.container_port}", "/bundles/bundle.tar.gz"],
-            "volumes": ["./opa:/bundles:ro"],
-        }
+        command = ["run", "--server", "--addr", f"0.0.0.0:{svc.container_port}"]
+        signing = env.policy_bundle.signing
+        if signing is not None and signing.required:
+            # A signed bundle: OPA refuses it without the key, and verifies it as the gateway does
+            # (--verification-key takes the PEM text itself as well as a path).
+            key = signing.public_key or _required(str(signing.public_key_env))
+            command += ["--verification-key", key, "--verification-key-id", signing.key_id,
+                        "--signing-alg", signing.algorithm]
+        return {"command": [*command, "/bundles/bundle.tar.gz"], "volumes": ["./opa:/bundles:ro"]}
     return {}
 
 

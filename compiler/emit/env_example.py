@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from compiler.emit import gateway_settings
 from compiler.emit.gateway_settings import operations_port, redis_url
 from compiler.plan import EnvPlan
 
@@ -48,4 +49,11 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         "LLM_POLICY_GATEWAY_API_KEY=",
         *(f"{name}=" for name in secrets),
     ]
+    key_env = gateway_settings.verification_key_env(env)
+    if key_env:
+        lines += [
+            "# The PEM public key signed policy bundles are verified with (policy_bundle.signing);",
+            "# the gateway refuses an unsigned or otherwise signed bundle without it.",
+            f"{key_env}=",
+        ]
     return {".env.example": "\n".join(lines) + "\n"}

@@ -61,7 +61,32 @@ def settings(env: EnvPlan) -> dict[str, Any]:
         "mcp_servers": sorted(s.name for s in env.mcp_servers),
         "agents": sorted(a.name for a in env.agents),
         "bundle": "opa/bundle.tar.gz",
+        "policy_bundle": policy_bundle(env),
     }
+
+
+def policy_bundle(env: EnvPlan) -> dict[str, Any]:
+    """What a bundle must prove before it is loaded (runtime/policy/_trust.py reads it): gateway.json's
+    `policy_bundle`, and the in-proxy guardrail's `bundle_trust` parameter."""
+    plan, signing = env.policy_bundle, env.policy_bundle.signing
+    return {
+        "production": plan.production,
+        "allow_off_in_production": plan.allow_off_in_production,
+        "signature": None if signing is None else {
+            "key_id": signing.key_id,
+            "algorithm": signing.algorithm,
+            "public_key": signing.public_key,
+            "public_key_env": signing.public_key_env,
+            "required": signing.required,
+        },
+    }
+
+
+def verification_key_env(env: EnvPlan) -> str | None:
+    """The variable the gateway must be given the bundle verification key in: only where a
+    signature is required, so an environment that does not check one needs no such secret."""
+    signing = env.policy_bundle.signing
+    return signing.public_key_env if signing is not None and signing.required else None
 
 
 def environment(env: EnvPlan) -> dict[str, str]:

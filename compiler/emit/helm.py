@@ -76,12 +76,18 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
     }
     if env.deployment.redis_url_from_secret:
         out["REDIS_URL"] = "REDIS_URL"  # it holds the Redis password
+    key_env = gateway_settings.verification_key_env(env)
+    if key_env:
+        out[key_env] = key_env  # the bundle verification key (docs/deploy.md, "Signed policy bundles")
     return dict(sorted(out.items()))
 
 
 def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     d = env.deployment
     keys = {env.litellm.master_key_env, *(b.api_key_env for b in env.backends if b.api_key_env)}
+    key_env = gateway_settings.verification_key_env(env)
+    if env.guardrails == "in_proxy" and key_env:
+        keys.add(key_env)  # the guardrails verify the bundle as the gateway does
     return {
         "enabled": True,
         "name": proxy.name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from compiler.emit import gateway_settings
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
 from compiler.plan import AgentPlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
@@ -89,6 +90,7 @@ def _guardrail(env: EnvPlan, name: str, guardrail: str, mode: str | list[str]) -
             "mode": mode,
             "default_on": True,
             "policy_bundle": GUARDRAIL_BUNDLE,
+            "bundle_trust": gateway_settings.policy_bundle(env),
             "fail_mode": env.fail_mode,
         },
     }

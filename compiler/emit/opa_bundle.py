@@ -1,30 +1,38 @@
 """The OPA bundle of one environment: `opa/bundle.tar.gz` in OPA's bundle format.
 
-- `.manifest`: `revision` (policy versions plus a content digest), `roots`, `rego_version` 1, and
-  metadata with each policy's version, mode and digest;
+- `.manifest`: `revision`, `roots`, `rego_version` 1, and metadata: the environment, each policy's
+  version, mode and digest, and `files`, the sha256 of every other file of the bundle;
 - the Rego modules of rego/ (tests excluded);
 - `data.json`: `gateway.config.<policy>`, what the Rego reads (compiler/policy_data.py).
+
+The revision is `prompt-<version>.output-<version>.<16 hex>`, the hex a digest of the manifest
+without its revision (runtime/policy/_digests.py): it changes whenever any file, version or mode
+does, and the runtime recomputes it before it loads a bundle. `seal` writes the digests and the
+revision; whoever adds a file (policy.wasm, compiler/opa_wasm.py) seals again.
 
 The bytes are deterministic: entries sorted, tar metadata fixed (mtime 0, uid/gid 0, mode 0644),
 gzip header without name or time. policy.wasm is added by compiler/opa_wasm.py where the opa
 CLI exists (it is the one step that runs a program, so it is not part of this pure emitter).
+The compiled bundles are unsigned; `gatewayctl bundle sign` (compiler/bundle_sign.py) adds
+`.signatures.json` in the release step.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Mapping
 from typing import Any
 
 from compiler.emit._json import dump_json
-from compiler.plan import EnvPlan, PolicyPlan
+from compiler.plan import EnvPlan
 from compiler.policy_data import config
 from compiler.policy_versions import policy_digest
+from runtime.policy._digests import FILE_DIGESTS_KEY, MANIFEST, file_digests, revision
 
-__all__ = ["BUNDLE_PATH", "bundle_files", "render_env", "tar_gz"]
+__all__ = ["BUNDLE_PATH", "bundle_files", "render_env", "seal", "tar_gz"]
 
 BUNDLE_PATH = "opa/bundle.tar.gz"
 ROOTS = ["gateway"]
@@ -40,7 +48,6 @@ def bundle_files(env: EnvPlan) -> dict[str, bytes]:
     configs = {p.name: config(p.data) for p in env.policies}
     digests = {p.name: policy_digest(p.name, env.rego_sources, configs[p.name]) for p in env.policies}
     manifest = {
-        "revision": revision(env.policies, digests),
         "roots": ROOTS,
         "rego_version": 1,
         "metadata": {
@@ -53,17 +60,17 @@ def bundle_files(env: EnvPlan) -> dict[str, bytes]:
     files = {path: text.encode("utf-8") for path, text in modules.items()}
     files["data.json"] = _json({"gateway": {"config": {name: {"mode": env.policy(name).mode, **c}
                                                           for name, c in configs.items()}}})
-    files[".manifest"] = _json(manifest)
-    return dict(sorted(files.items()))
+    files[MANIFEST] = _json(manifest)
+    return seal(files)
 
 
-def revision(policies: tuple[PolicyPlan, ...], digests: Mapping[str, str]) -> str:
-    """`prompt-1.0.0.output-1.0.0.<12 hex>`: the versions people read, and a digest that changes with
-    any content or mode change."""
-    h = hashlib.sha256()
-    for p in policies:
-        h.update(f"{p.name}\0{p.version}\0{p.mode}\0{digests[p.name]}\n".encode())
-    return ".".join(f"{p.name}-{p.version}" for p in policies) + "." + h.hexdigest()[:12]
+def seal(files: Mapping[str, bytes]) -> dict[str, bytes]:
+    """files with their manifest's `metadata.files` and `revision` written for their content."""
+    manifest = json.loads(files[MANIFEST])
+    manifest.pop("revision", None)
+    manifest.setdefault("metadata", {})[FILE_DIGESTS_KEY] = file_digests(files)
+    manifest["revision"] = revision(manifest)
+    return dict(sorted({**files, MANIFEST: _json(manifest)}.items()))
 
 
 def tar_gz(files: Mapping[str, bytes]) -> bytes:

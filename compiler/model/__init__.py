@@ -7,6 +7,7 @@ from pydantic import Field
 from compiler.model._base import McpServerName, Name, StrictModel
 from compiler.model.agents import Agent, McpServer
 from compiler.model.backends import Backend, LiteLLM, Model, Router
+from compiler.model.bundle import PolicyBundle
 from compiler.model.deployment import Deployment
 from compiler.model.environments import Environment
 from compiler.model.policies import Policies
@@ -29,5 +30,6 @@ class SpecDocument(StrictModel):
     mcp_servers: dict[McpServerName, McpServer] = Field(default_factory=dict)
     agents: dict[Name, Agent] = Field(default_factory=dict)
     policies: Policies
+    policy_bundle: PolicyBundle = PolicyBundle()
     deployment: Deployment = Deployment()
     compose_scan: ComposeScan = ComposeScan()

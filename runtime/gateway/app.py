@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from opentelemetry import _logs
 from opentelemetry.sdk.trace import TracerProvider
 from redis import asyncio as aioredis
 
@@ -251,20 +252,27 @@ class GatewayApp:
 
     async def check_bundle(self) -> bool:
         """One hot-reload check: when the bundle file changed, load it into a new store and swap.
-        A bundle that does not load is rejected (metric, event, /hot-reload/status) and the
-        current store keeps serving; it is tried again once the file changes again."""
+        The store proves the bundle before anything is loaded (its manifest's digests, the
+        signature the specs require, no policy off in production). A bundle that does not load is
+        rejected (metric, event, /hot-reload/status) and the current store keeps serving, with
+        the revision it has; it is tried again once the file changes again."""
         self.reload_state["checks"] += 1
         stamp = _stamp(self.settings.bundle_path)
         if self._store_factory is None or stamp == self._bundle_stamp:
             return False
         self._bundle_stamp = stamp
+        serving = _revision(self.ctx.policy)[0]
         try:
             store = await asyncio.to_thread(self._store_factory, self.settings.bundle_path)
         except Exception as exc:
-            self.reload_error = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+            self.reload_error = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
             self.reload_state["rejected"] += 1
             self.metrics.bundle_reloads.labels("rejected").inc()
-            emit_event("policy_gateway.policy_bundle.rejected", {"error": self.reload_error})
+            emit_event(
+                "policy_gateway.policy_bundle.rejected",
+                {"error": self.reload_error, "revision": str(serving or "")},
+                severity=_logs.SeverityNumber.WARN,
+            )
             return False
         self.reload_error = None
         if _revision(store) == _revision(self.ctx.policy):
@@ -273,9 +281,15 @@ class GatewayApp:
         self.reload_state["reloads"] += 1
         self.metrics.bundle_reloads.labels("loaded").inc()
         self.metrics.bundle_loaded.set(time.time())
+        loaded = _revision(store)[0]
         emit_event(
             "policy_gateway.policy_bundle.reloaded",
-            {"versions": ",".join(f"{k}={v}" for k, v in sorted(store.versions.items()))},
+            {
+                "versions": ",".join(f"{k}={v}" for k, v in sorted(store.versions.items())),
+                "revision": str(loaded or ""),
+                "previous_revision": str(serving or ""),
+                "signed_by": str(store.status().get("signed_by") or ""),
+            },
         )
         return True
 

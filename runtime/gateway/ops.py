@@ -93,6 +93,19 @@ async def health(request: Request, responder: Responder) -> None:
     await send_json(responder, 200 if not problems else 503, json.dumps(body).encode(), [])
 
 
+def _loaded_policies(app: GatewayApp) -> dict[str, Any]:
+    try:
+        status = app.ctx.policy.status()
+    except Exception:
+        status = {}
+    return {
+        "revision": status.get("revision"),
+        "versions": _versions(app),
+        "modes": status.get("modes") or {k: v.get("mode") for k, v in sorted(app.settings.policies.items())},
+        "signed_by": status.get("signed_by"),
+    }
+
+
 def _versions(app: GatewayApp) -> dict[str, str]:
     try:
         return dict(app.ctx.policy.versions)
@@ -130,10 +143,8 @@ async def gateway_status(request: Request, responder: Responder) -> None:
             "reset_timeout_s": breaker.reset_timeout_s,
             "retry_after_s": round(breaker.retry_after_s(), 3),
         },
-        "policies": {
-            "versions": _versions(app),
-            "modes": {k: v.get("mode") for k, v in sorted(app.settings.policies.items())},
-        },
+        # What the loaded bundle says (a hot reload may have changed it since the start).
+        "policies": _loaded_policies(app),
         "rate_limit": {
             "requests_per_minute": app.settings.requests_per_minute,
             "tokens_per_minute": app.settings.tokens_per_minute,

@@ -2,8 +2,9 @@
 
 The checks run before uvicorn binds the port, so a refused start never accepts a connection:
 production without the gateway enabled, production with fail mode open, an unreadable
-gateway.json, a missing or corrupt policy bundle, no client keys, rate limits without Redis,
-an operations port equal to the gateway's.
+gateway.json, a missing or corrupt policy bundle, a bundle that is not proven (files that do not
+match its manifest, a missing or wrong signature where the specs require one, a policy off in
+production), no client keys, rate limits without Redis, an operations port equal to the gateway's.
 
 The gateway's port and the operations port are two uvicorn servers in one event loop, sharing
 the app; both speak HTTP/1.1 through runtime.gateway.server's protocol (the server limits).
@@ -15,6 +16,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Mapping
+from functools import partial
 from pathlib import Path
 
 from runtime.settings import Settings, SettingsError, load_settings, startup_problems
@@ -40,7 +42,7 @@ def prepare(env: str, generated_dir: Path | str, environ: Mapping[str, str] | No
     from runtime.policy import BundleError, PolicyStore
 
     try:
-        store = PolicyStore(settings.bundle_path)
+        store = PolicyStore(settings.bundle_path, trust=settings.bundle_trust)
     except BundleError as exc:
         raise StartupError(f"policy bundle {settings.bundle_path}: {exc}") from None
     return settings, store
@@ -69,7 +71,9 @@ def serve(
     from runtime.telemetry import configure_logging
 
     configure_logging(settings.log_level)
-    app = build_app(settings, store, store_factory=PolicyStore)  # type: ignore[arg-type]
+    # A hot reload proves the new bundle as the start did (digests, signature, modes).
+    reload_store = partial(PolicyStore, trust=settings.bundle_trust)
+    app = build_app(settings, store, store_factory=reload_store)  # type: ignore[arg-type]
     listeners = [Listener("gateway", app, port, settings.server, lifespan=True)]
     if settings.operations_port is not None:
         # a few scrapers and operators, never the clients' traffic

@@ -5,6 +5,7 @@ the request for the decision headers, reported as an event and in LiteLLM's own 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -38,18 +39,25 @@ class PolicyEvaluator(Protocol):
     def evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
-_stores: dict[Path, PolicyEvaluator] = {}
+_stores: dict[tuple[Path, str], PolicyEvaluator] = {}
 _stores_lock = threading.Lock()
 
 
-def _store_for(path: Path) -> PolicyEvaluator:
-    # Every guardrail entry names the same bundle; load it once per process.
-    with _stores_lock:
-        if path not in _stores:
-            from runtime.policy import PolicyStore
+def _store_for(path: Path, trust_config: Mapping[str, Any] | None) -> PolicyEvaluator:
+    # Every guardrail entry names the same bundle (and the same trust settings); load it once per process.
+    from runtime.policy import PolicyStore, TrustConfigError, bundle_trust
 
-            _stores[path] = PolicyStore(path)
-        return _stores[path]
+    key = (path, json.dumps(trust_config, sort_keys=True))
+    with _stores_lock:
+        if key not in _stores:
+            # What the bundle must prove, as the gateway's gateway.json says it (compiled from the
+            # specs' policy_bundle); SEA_ENV=production can only make it stricter.
+            try:
+                trust = bundle_trust(trust_config, os.environ, production=os.environ.get("SEA_ENV") == "production")
+            except TrustConfigError as exc:
+                raise GuardrailConfigError(f"bundle_trust: {exc}") from None
+            _stores[key] = PolicyStore(path, trust=trust)
+        return _stores[key]
 
 
 def _config_dir() -> Path:
@@ -119,6 +127,7 @@ class BundlePolicies(CustomGuardrail):
         self,
         *,
         policy_bundle: str | None = None,
+        bundle_trust: Mapping[str, Any] | None = None,
         fail_mode: str = "closed",
         reload_interval_s: float = 5.0,
         store: PolicyEvaluator | None = None,
@@ -143,7 +152,9 @@ class BundlePolicies(CustomGuardrail):
             )
         path = _resolve_bundle(policy_bundle)
         try:
-            self._store = _store_for(path)
+            self._store = _store_for(path, bundle_trust)
+        except GuardrailConfigError:
+            raise
         except Exception as exc:
             raise GuardrailConfigError(
                 f"guardrail {self.guardrail_name!r} cannot load the policy bundle {path}: "
@@ -223,18 +234,35 @@ class BundlePolicies(CustomGuardrail):
             return
         self._checked_at = now
         self.reloader = threading.Thread(
-            target=_reload, args=(reload, str(self.guardrail_name or "")), name="policy-bundle-reload", daemon=True
+            target=_reload, args=(self._store, str(self.guardrail_name or "")), name="policy-bundle-reload", daemon=True
         )
         self.reloader.start()
 
 
-def _reload(reload: Callable[[], bool], guardrail: str) -> None:
+def _reload(store: Any, guardrail: str) -> None:
+    """One reload check of the store: a new bundle is proven and swapped in, or refused (the loaded
+    one keeps serving); either is reported with the revision that serves."""
+    status = getattr(store, "status", None)
     try:
-        if reload():
-            emit_event("policy_gateway.guardrail.bundle_reloaded", {"guardrail": guardrail})
+        before = status() if status is not None else {}
+        reloaded = store.reload_if_changed()
+        after = status() if status is not None else {}
     except Exception:
         # The loaded bundle keeps serving; the next interval tries again.
         _log.exception("policy bundle reload failed", extra={"guardrail": guardrail})
+        return
+    if reloaded:
+        emit_event("policy_gateway.guardrail.bundle_reloaded", {
+            "guardrail": guardrail,
+            "revision": str(after.get("revision") or ""),
+            "previous_revision": str(before.get("revision") or ""),
+        })
+    elif after.get("last_error") and after.get("last_error") != before.get("last_error"):
+        emit_event("policy_gateway.guardrail.bundle_rejected", {
+            "guardrail": guardrail,
+            "error": str(after["last_error"]),
+            "revision": str(after.get("revision") or ""),
+        })
 
 
 def _public(v: Verdict) -> dict[str, Any]:

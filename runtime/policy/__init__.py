@@ -9,6 +9,11 @@ when it changes on disk.
 The decision document is described in docs/architecture.md ("Policy decision"). A bundle that
 holds policy.wasm is evaluated by the WebAssembly engine, any other by OPA's Rego engine; both
 give the same decisions. A policy whose mode is `off` is not evaluated at all.
+
+No bundle is loaded, at start or on a reload, before it is proven (runtime/policy/_trust.py): its
+files match the digests of its `.manifest`, and, as the `BundleTrust` given says, it is signed with
+the key the specs name and runs no policy `off` in production. A refused reload keeps the loaded
+bundle serving and reports why in `status()["last_error"]`.
 """
 
 from __future__ import annotations
@@ -23,14 +28,19 @@ from typing import Any, Literal
 
 from runtime.policy._bundle import Bundle, BundleError, fingerprint, read_bundle
 from runtime.policy._engines import Engine, EngineError, RegoEngine, WasmEngine
+from runtime.policy._trust import BundleTrust, TrustConfigError, bundle_trust, load_verification_key
 
 __all__ = [
     "DECISION_ENTRYPOINTS",
     "BundleError",
+    "BundleTrust",
     "PolicyEvaluationError",
     "PolicyName",
     "PolicyStore",
+    "TrustConfigError",
+    "bundle_trust",
     "load_engine",
+    "load_verification_key",
 ]
 
 PolicyName = Literal["prompt", "output"]
@@ -66,8 +76,9 @@ class PolicyStore:
     """A loaded bundle and its engine. Thread-safe; evaluations in flight during a swap finish on
     the bundle they started with."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, trust: BundleTrust | None = None) -> None:
         self._path = Path(path)
+        self._trust = trust or BundleTrust()
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
         self._loaded = self._load()
@@ -123,7 +134,7 @@ class PolicyStore:
             stamp = fingerprint(self._path)
         except OSError:
             stamp = ()
-        return read_bundle(self._path), stamp
+        return read_bundle(self._path, self._trust), stamp
 
     def _load(self) -> _Loaded:
         bundle, stamp = self._read()
@@ -140,11 +151,14 @@ class PolicyStore:
         return {
             "revision": loaded.bundle.revision,
             "versions": loaded.bundle.versions,
+            "modes": loaded.bundle.modes,
+            "signed_by": loaded.bundle.signed_by,
             "loaded_at": loaded.loaded_at,
             "last_error": self._last_error,
             "engine": loaded.engine.name,
             "path": str(self._path),
             "digest": loaded.bundle.digest,
+            "trust": self._trust.describe(),
         }
 
 

@@ -1,7 +1,10 @@
-"""Reading a compiled policy bundle (OPA's bundle format) from a .tar.gz or a directory.
+"""Reading a compiled policy bundle (OPA's bundle format) from a .tar.gz or a directory, and
+proving it before anything is loaded from it (runtime/policy/_trust.py): the manifest's digests,
+the signature where there is one or the specs require one, the modes production allows.
 
 Only what the in-process engines need: the Rego modules, data.json, .manifest and, when the
-compiler could build one, policy.wasm. Anything unreadable is a BundleError with a one-line reason.
+compiler could build one, policy.wasm. Anything unreadable or unproven is a BundleError with a
+one-line reason.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_BUNDLE_BYTES", "Bundle", "BundleError", "read_bundle"]
+from runtime.policy._digests import MANIFEST, POLICIES, SIGNATURES
+from runtime.policy._errors import BundleError
+from runtime.policy._trust import BundleTrust, check_manifest, check_modes, check_signature
 
-# A bundle larger than this is not one the compiler wrote.
+__all__ = ["MAX_BUNDLE_BYTES", "Bundle", "BundleError", "read_bundle", "read_bundle_files"]
+
+# A bundle larger than this (compressed, or all its files together) is not one the compiler wrote.
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
-POLICIES = ("prompt", "output")
-
-
-class BundleError(Exception):
-    """The bundle is missing, unreadable or not a policy bundle; the message is one line."""
+_MAX_CONTENT_BYTES = 4 * MAX_BUNDLE_BYTES
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class Bundle:
     manifest: Mapping[str, Any]  # .manifest
     wasm: bytes | None  # policy.wasm, when the bundle holds one
     digest: str  # sha256 of what was read (the file, or the directory's files)
+    signed_by: str | None = None  # the key id of a verified signature; None: unsigned
 
     @property
     def revision(self) -> str:
@@ -40,8 +44,17 @@ class Bundle:
 
     @property
     def versions(self) -> dict[str, str]:
-        policies: Mapping[str, Any] = self.manifest.get("metadata", {}).get("policies", {})
-        return {name: str(policies[name]["version"]) for name in POLICIES if name in policies}
+        policies = (self.manifest.get("metadata") or {}).get("policies") or {}
+        return {
+            name: str(policies[name]["version"])
+            for name in POLICIES
+            if isinstance(policies.get(name), Mapping) and "version" in policies[name]
+        }
+
+    @property
+    def modes(self) -> dict[str, str]:
+        """The mode data.json sets for each policy (what the store acts on)."""
+        return {name: str(self.config(name).get("mode")) for name in POLICIES}
 
     def config(self, policy: str) -> Mapping[str, Any]:
         """data.gateway.config.<policy>: the policy's mode and compiled data."""
@@ -51,23 +64,28 @@ class Bundle:
         return config
 
 
-def read_bundle(path: Path) -> Bundle:
-    """The bundle at path: a .tar.gz file or a directory with the same layout."""
+def read_bundle(path: Path, trust: BundleTrust | None = None) -> Bundle:
+    """The bundle at path (a .tar.gz file or a directory with the same layout), once proven:
+    its manifest's digests always, its signature and modes as `trust` requires."""
+    files, digest = read_bundle_files(path)
+    return _parse(files, digest, trust or BundleTrust())
+
+
+def read_bundle_files(path: Path) -> tuple[dict[str, bytes], str]:
+    """Every file of the bundle at path by its path inside the bundle, and the sha256 of what was
+    read (the archive, or the directory's files); nothing checked yet."""
     try:
         if path.is_dir():
             files = _read_dir(path)
-            digest = _digest_of_files(files)
-        else:
-            raw = path.read_bytes()
-            if len(raw) > MAX_BUNDLE_BYTES:
-                raise BundleError(f"{len(raw)} bytes is larger than a policy bundle can be")
-            files = _read_tar(raw)
-            digest = hashlib.sha256(raw).hexdigest()
+            return files, _digest_of_files(files)
+        raw = path.read_bytes()
+        if len(raw) > MAX_BUNDLE_BYTES:
+            raise BundleError(f"{len(raw)} bytes is larger than a policy bundle can be")
+        return _read_tar(raw), hashlib.sha256(raw).hexdigest()
     except FileNotFoundError:
         raise BundleError("no such file or directory") from None
     except OSError as exc:
         raise BundleError(f"cannot read it: {exc.strerror or exc}") from None
-    return _parse(files, digest)
 
 
 def fingerprint(path: Path) -> tuple[int, ...]:
@@ -81,28 +99,51 @@ def fingerprint(path: Path) -> tuple[int, ...]:
 
 
 def _read_tar(raw: bytes) -> dict[str, bytes]:
+    """Every regular file of the archive. Anything OPA and this reader could read differently is
+    refused: a name twice, a link, a path outside the bundle, more content than a bundle has."""
     files: dict[str, bytes] = {}
+    total = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
             for member in tar:
-                if not member.isfile():
+                if member.isdir():
                     continue
                 name = _normalise(member.name)
+                if not member.isfile():
+                    raise BundleError(f"{name} is a link or a special file, which a bundle does not hold")
+                if name in files:
+                    raise BundleError(f"{name} is in the archive twice")
+                total += member.size
+                if total > _MAX_CONTENT_BYTES:
+                    raise BundleError("the archive unpacks to more than a policy bundle can be")
                 handle = tar.extractfile(member)
-                if handle is not None:
-                    files[name] = handle.read()
+                files[name] = handle.read() if handle is not None else b""
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise BundleError(f"not a readable .tar.gz bundle ({type(exc).__name__}: {exc})") from None
     return files
 
 
 def _read_dir(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    files = {}
+    for p in sorted(root.rglob("*")):
+        name = _normalise(p.relative_to(root).as_posix())
+        if p.is_symlink():
+            raise BundleError(f"{name} is a link, which a bundle does not hold")
+        if p.is_file():
+            files[name] = p.read_bytes()
+    return files
 
 
 def _normalise(name: str) -> str:
     name = name.lstrip("/")
-    return name[2:] if name.startswith("./") else name
+    name = name[2:] if name.startswith("./") else name
+    parts = name.split("/")
+    if not name or any(part in ("", ".", "..") for part in parts):
+        raise BundleError(f"{name!r} is not a path inside a bundle")
+    # OPA takes any file ending in signatures.json for the signatures; only the root one is ours.
+    if name.endswith("signatures.json") and name != SIGNATURES:
+        raise BundleError(f"{name} would be read by OPA as the bundle's signatures")
+    return name
 
 
 def _digest_of_files(files: Mapping[str, bytes]) -> str:
@@ -112,11 +153,13 @@ def _digest_of_files(files: Mapping[str, bytes]) -> str:
     return h.hexdigest()
 
 
-def _parse(files: Mapping[str, bytes], digest: str) -> Bundle:
-    for required in (".manifest", "data.json"):
+def _parse(files: Mapping[str, bytes], digest: str, trust: BundleTrust) -> Bundle:
+    for required in (MANIFEST, "data.json"):
         if required not in files:
             raise BundleError(f"{required} is missing: not a bundle written by gatewayctl compile")
-    manifest = _json(files, ".manifest")
+    manifest = _json(files, MANIFEST)
+    check_manifest(files, manifest)
+    signed_by = check_signature(files, trust)
     data = _json(files, "data.json")
     modules = {}
     for name, raw in sorted(files.items()):
@@ -127,13 +170,14 @@ def _parse(files: Mapping[str, bytes], digest: str) -> Bundle:
                 raise BundleError(f"{name} is not UTF-8 text") from None
     if not modules:
         raise BundleError("the bundle holds no Rego modules")
-    bundle = Bundle(modules, data, manifest, files.get("policy.wasm"), digest)
+    bundle = Bundle(modules, data, manifest, files.get("policy.wasm"), digest, signed_by)
     missing = [name for name in POLICIES if name not in bundle.versions]
     if missing:
         raise BundleError(f".manifest names no version for the {' and '.join(missing)} policy")
     for name in POLICIES:
         if bundle.config(name).get("mode") not in ("enforce", "monitor", "off"):
             raise BundleError(f"data.json: gateway.config.{name}.mode is not enforce, monitor or off")
+    check_modes(manifest, bundle.modes, trust)
     return bundle
 
 

@@ -90,7 +90,7 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     compose.parent.mkdir()
     compose.write_bytes(generated[f"{env}/docker-compose.yml"])
     docker_compose = compose_binary()
-    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y"}
+    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem"}
     args = ["-f", str(compose), "--profile", "ai-governance", "config", "--format", "json"]
     run = subprocess.run([docker_compose, *args], capture_output=True, text=True,
                          env={**os.environ, **secrets}, check=False)
@@ -110,6 +110,15 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
         assert [v["target"] for v in proxy["volumes"]] == ["/app/generated/dev"]
     else:
         assert proxy["image"] == "ghcr.io/berriai/litellm:v1.106.2"
+    # prod requires signed bundles (specs/bundle.yaml): the gateway and OPA get the verification key
+    opa = loaded["services"]["opa"]["command"]
+    if env == "prod":
+        assert gateway["environment"]["POLICY_BUNDLE_PUBLIC_KEY"] == "pem"
+        assert opa[opa.index("--verification-key") + 1] == "pem"
+        assert opa[opa.index("--verification-key-id") + 1] == "policy-bundle-prod-1"
+    else:
+        assert "POLICY_BUNDLE_PUBLIC_KEY" not in gateway["environment"]
+        assert "--verification-key" not in opa
 
 
 def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes], tmp_path: Path) -> None:
@@ -117,10 +126,17 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
     compose.write_bytes(generated["prod/docker-compose.yml"])
     docker_compose = compose_binary()
     env = {k: v for k, v in os.environ.items() if k not in ("POLICY_GATEWAY_MASTER_KEY", "LITELLM_MASTER_KEY")}
-    run = subprocess.run([docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"],
-                         capture_output=True, text=True, env=env, check=False)
+    args = [docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"]
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem"},
+                         check=False)
     assert run.returncode != 0
     assert "POLICY_GATEWAY_MASTER_KEY" in run.stderr or "LITELLM_MASTER_KEY" in run.stderr
+    # prod verifies signed bundles: without the public key neither the gateway nor OPA starts
+    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y"}
+    env = {k: v for k, v in os.environ.items() if k != "POLICY_BUNDLE_PUBLIC_KEY"}
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
+    assert run.returncode != 0
+    assert "POLICY_BUNDLE_PUBLIC_KEY" in run.stderr
 
 
 def test_env_example_has_the_dual_mode_variables_of_seed_000(generated: dict[str, bytes]) -> None:

@@ -9,6 +9,7 @@ up and answer its probes. This catches a process that writes outside /tmp or nee
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -44,14 +46,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def sandboxed(env: dict[str, str], command: list[str], out: IO[bytes]) -> subprocess.Popen[bytes]:
-    """Start `command` in the sandbox with exactly `env`. unshare, the script, setpriv and env
-    all exec in place, so the returned pid is the command's own."""
+def sandboxed(
+    env: dict[str, str], command: list[str], out: IO[bytes], keep: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """Start `command` in the sandbox with exactly `env` (and `keep` visible besides KEEP).
+    unshare, the script, setpriv and env all exec in place, so the returned pid is the command's own."""
     unshare = shutil.which("unshare")
     assert unshare, "unshare (util-linux) is missing"
     assignments = [f"{k}={v}" for k, v in sorted(env.items())]
     return subprocess.Popen(
-        [unshare, "-m", "/bin/sh", str(SANDBOX), *KEEP, "--", "/usr/bin/env", "-i", *assignments, *command],
+        [unshare, "-m", "/bin/sh", str(SANDBOX), *KEEP, *keep, "--", "/usr/bin/env", "-i", *assignments, *command],
         stdout=out,
         stderr=subprocess.STDOUT,
     )
@@ -164,31 +168,76 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         server.stop()
 
 
-def gateway_container(render: Render, redis_url: str, port: int) -> tuple[dict[str, str], list[str]]:
+@dataclass(frozen=True)
+class Release:
+    """generated/ as the release step leaves it for prod (docs/deploy.md, "Signed policy
+    bundles"): the bundle signed with the key the specs name, its digest for the Helm values
+    (`--set checksums.policyBundle=…`), and the verification key the Secret gives the pod."""
+
+    generated: Path
+    bundle_sha256: str
+    public_key: str
+
+
+@pytest.fixture
+def release(tmp_path: Path) -> Release:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    generated = tmp_path / "release" / "generated"
+    shutil.copytree(GENERATED, generated)
+    signed = subprocess.run(
+        [tool("gatewayctl"), "-C", str(ROOT), "bundle", "sign", "--env", ENV, "--generated", str(generated)],
+        capture_output=True, text=True, check=False, env={**os.environ, "POLICY_BUNDLE_SIGNING_KEY": private},
+    )
+    assert signed.returncode == 0, signed.stderr
+    for path in (generated.parent, *generated.rglob("*")):  # readable by UID 1000
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    tmp_path.chmod(0o755)
+    sha = hashlib.sha256((generated / ENV / "opa" / "bundle.tar.gz").read_bytes()).hexdigest()
+    return Release(generated, sha, public)
+
+
+def gateway_container(
+    render: Render, redis_url: str, port: int, release: Release, *, signed: bool = True
+) -> tuple[dict[str, str], list[str]]:
     """The rendered gateway container as an environment and a command line for this machine:
-    the image's layout (/app/generated) replaced by the repository's generated/, the pod's address
-    by a free loopback port, Redis by the test's."""
-    manifests = parse_manifests(render(load_values(ENV)))
+    the image's layout (/app/generated) replaced by the release's generated/ (the repository's,
+    with the signed bundle; `signed=False`: the repository's as compiled), the pod's address by a
+    free loopback port, Redis by the test's, the Secret's verification key by the release's."""
+    values = load_values(ENV)
+    generated = release.generated if signed else GENERATED
+    if signed:
+        values["checksums"]["policyBundle"] = release.bundle_sha256  # helm … --set checksums.policyBundle=…
+    manifests = parse_manifests(render(values))
     (spec,) = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]["containers"]
     args = list(spec["args"])
-    args[args.index("--generated") + 1] = on_this_machine(args[args.index("--generated") + 1])
+    args[args.index("--generated") + 1] = str(generated)
     args[args.index("--host") + 1] = "127.0.0.1"
     args[args.index("--port") + 1] = str(port)
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": "/tmp"}
     env |= find(manifests, "ConfigMap", "policy-gateway-env")["data"]
     env |= container_env(spec)
-    env |= {"GENERATED_DIR": str(GENERATED), "REDIS_URL": redis_url}
+    assert "POLICY_BUNDLE_PUBLIC_KEY" in env  # from the Secret, where the specs require signed bundles
+    env |= {"GENERATED_DIR": str(generated), "REDIS_URL": redis_url, "POLICY_BUNDLE_PUBLIC_KEY": release.public_key}
     return env, ["/bin/sh", str(ENTRYPOINT), *args]
 
 
-def test_gateway_serves_under_the_pod_security_context(render: Render, redis_url: str, tmp_path: Path) -> None:
+def test_gateway_serves_under_the_pod_security_context(
+    render: Render, redis_url: str, release: Release, tmp_path: Path
+) -> None:
     port = free_port()
-    env, command = gateway_container(render, redis_url, port)
+    env, command = gateway_container(render, redis_url, port, release)
     # The chart pins this compile: the entrypoint checks both digests before starting.
     assert len(env["EXPECTED_POLICY_BUNDLE_SHA256"]) == len(env["EXPECTED_GATEWAY_SETTINGS_SHA256"]) == 64
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
-        proc = sandboxed(env, command, out)
+        proc = sandboxed(env, command, out, keep=(str(release.generated.parent),))
     try:
         wait_for(f"http://127.0.0.1:{port}/health/liveliness", proc, log)
         status = proc_status(proc.pid)
@@ -198,11 +247,28 @@ def test_gateway_serves_under_the_pod_security_context(render: Render, redis_url
         stop(proc)
 
 
-def test_gateway_image_refuses_a_bundle_from_another_compile(render: Render, redis_url: str, tmp_path: Path) -> None:
-    env, command = gateway_container(render, redis_url, free_port())
+def test_gateway_image_refuses_a_bundle_from_another_compile(
+    render: Render, redis_url: str, release: Release, tmp_path: Path
+) -> None:
+    env, command = gateway_container(render, redis_url, free_port(), release)
     env["EXPECTED_POLICY_BUNDLE_SHA256"] = "0" * 64
     log = tmp_path / "gateway.log"
     with log.open("wb") as out:
-        proc = sandboxed(env, command, out)
+        proc = sandboxed(env, command, out, keep=(str(release.generated.parent),))
     assert proc.wait(timeout=60) == 78
     assert "refusing to start: policy bundle" in log.read_text()
+
+
+def test_gateway_refuses_the_unsigned_compiled_bundle_in_production(
+    render: Render, redis_url: str, release: Release, tmp_path: Path
+) -> None:
+    # The image built without the release's signing step: prod requires a signed bundle.
+    env, command = gateway_container(render, redis_url, free_port(), release, signed=False)
+    log = tmp_path / "gateway.log"
+    with log.open("wb") as out:
+        proc = sandboxed(env, command, out)
+    assert proc.wait(timeout=60) == 1
+    lines = log.read_text().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "refusing to start: policy bundle" in lines[0]
+    assert "is not signed" in lines[0] and "policy-bundle-prod-1" in lines[0]

@@ -132,6 +132,8 @@ def test_emitted_guardrails_run_the_bundle_before_and_after_the_call(compiled: P
             "mode": hook,
             "default_on": True,
             "policy_bundle": "../opa/bundle.tar.gz",
+            # what the bundle must prove, as the gateway's gateway.json says it
+            "bundle_trust": json.loads((compiled / "dev" / "gateway.json").read_text())["policy_bundle"],
             "fail_mode": "closed",
         }
     assert (compiled / "dev" / "opa" / "bundle.tar.gz").is_file()

@@ -9,7 +9,7 @@ import tarfile
 from functools import cache
 from pathlib import Path
 
-from compiler.emit.opa_bundle import bundle_files, tar_gz
+from compiler.emit.opa_bundle import bundle_files, seal, tar_gz
 from compiler.load import load_specs
 from compiler.plan import EnvPlan, build_plan
 from compiler.validate import validate
@@ -43,16 +43,45 @@ def write_tar(target: Path, content: dict[str, bytes]) -> Path:
 
 
 def with_mode(content: dict[str, bytes], policy: str, mode: str) -> dict[str, bytes]:
+    """The bundle as a compile with another mode writes it: data.json and the manifest say the
+    mode, and the manifest's digests and revision follow (seal)."""
+    data = json.loads(content["data.json"])
+    data["gateway"]["config"][policy]["mode"] = mode
+    manifest = json.loads(content[".manifest"])
+    manifest["metadata"]["policies"][policy]["mode"] = mode
+    return seal({**content, "data.json": json.dumps(data).encode(), ".manifest": json.dumps(manifest).encode()})
+
+
+def with_version(content: dict[str, bytes], policy: str, version: str) -> dict[str, bytes]:
+    """The bundle as a compile of another version writes it (a new revision)."""
+    manifest = json.loads(content[".manifest"])
+    manifest["metadata"]["policies"][policy]["version"] = version
+    return seal({**content, ".manifest": json.dumps(manifest).encode()})
+
+
+def tampered_mode(content: dict[str, bytes], policy: str, mode: str) -> dict[str, bytes]:
+    """data.json edited after the compile, the manifest untouched: what hot reload must refuse."""
     data = json.loads(content["data.json"])
     data["gateway"]["config"][policy]["mode"] = mode
     return {**content, "data.json": json.dumps(data).encode()}
 
 
-def with_version(content: dict[str, bytes], policy: str, version: str) -> dict[str, bytes]:
-    manifest = json.loads(content[".manifest"])
-    manifest["metadata"]["policies"][policy]["version"] = version
-    manifest["revision"] = f"test-{policy}-{version}"
-    return {**content, ".manifest": json.dumps(manifest).encode()}
+def signed(content: dict[str, bytes], private_key_pem: str, key_id: str, algorithm: str = "ES256",
+           *, header_kid: str | None = None, payload: dict[str, object] | None = None) -> dict[str, bytes]:
+    """content with an OPA `.signatures.json` made directly with PyJWT (independent of
+    `gatewayctl bundle sign`): every file but the signatures, with OPA's hash."""
+    import jwt
+
+    from runtime.policy._digests import SIGNATURES, opa_file_hash
+
+    body = {k: v for k, v in content.items() if k != SIGNATURES}
+    claims: dict[str, object] = payload if payload is not None else {
+        "files": [{"name": n, "hash": opa_file_hash(n, v), "algorithm": "SHA-256"} for n, v in sorted(body.items())],
+        "keyid": key_id,
+    }
+    kid = key_id if header_kid is None else header_kid
+    token = jwt.encode(claims, private_key_pem, algorithm=algorithm, headers={"kid": kid} if kid else None)
+    return {**body, SIGNATURES: json.dumps({"signatures": [token]}).encode()}
 
 
 def members(tar_gz_bytes: bytes) -> list[tarfile.TarInfo]:

@@ -13,6 +13,7 @@ import pytest
 from policy_helpers import answer, chat, files, versions, with_mode, with_version, write_dir, write_tar
 
 import runtime.policy as policy_module
+from compiler.emit.opa_bundle import seal
 from runtime.policy import BundleError, PolicyEvaluationError, PolicyStore
 
 
@@ -24,6 +25,7 @@ def bundle(tmp_path: Path) -> Path:
 def test_public_names_are_the_documented_ones() -> None:
     assert set(policy_module.__all__) == {
         "DECISION_ENTRYPOINTS", "BundleError", "PolicyEvaluationError", "PolicyName", "PolicyStore", "load_engine",
+        "BundleTrust", "TrustConfigError", "bundle_trust", "load_verification_key",
     }
 
 
@@ -71,8 +73,9 @@ def test_a_bad_bundle_is_a_one_line_bundle_error(tmp_path: Path, problem: str) -
         path.write_bytes(b"not a bundle")
     elif problem == "no_manifest":
         write_tar(path, {k: v for k, v in content.items() if k != ".manifest"})
-    elif problem == "bad_rego":
-        write_tar(path, {**content, "rego/prompt_policy.rego": b"package gateway.prompt\n\ndeny[msg] { msg := 1 }\n"})
+    elif problem == "bad_rego":  # sealed: the manifest vouches for it, the engine refuses it
+        broken = b"package gateway.prompt\n\ndeny[msg] { msg := 1 }\n"
+        write_tar(path, seal({**content, "rego/prompt_policy.rego": broken}))
     elif problem == "bad_mode":
         write_tar(path, with_mode(content, "prompt", "enforced"))
     with pytest.raises(BundleError) as err:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from policy_helpers import WASM_FIXTURE, files, write_dir
 
+from compiler.emit.opa_bundle import seal
 from runtime.policy import BundleError, PolicyStore
 from runtime.policy._engines import EngineError, WasmEngine
 
@@ -65,7 +66,7 @@ def test_a_bundle_with_policy_wasm_is_served_by_the_wasm_engine(tmp_path: Path) 
     content = files("prod")
     manifest = json.loads(content[".manifest"])
     manifest["wasm"] = [{"entrypoint": "gateway/prompt/decision", "module": "/policy.wasm"}]
-    bundle = write_dir(tmp_path / "b", {**content, ".manifest": json.dumps(manifest).encode(),
-                                        "policy.wasm": WASM_FIXTURE.read_bytes()})
+    bundle = write_dir(tmp_path / "b", seal({**content, ".manifest": json.dumps(manifest).encode(),
+                                             "policy.wasm": WASM_FIXTURE.read_bytes()}))
     with pytest.raises(BundleError, match=r"policy\.wasm has no entrypoint gateway/output/decision"):
         PolicyStore(bundle)
