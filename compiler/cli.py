@@ -332,7 +332,7 @@ def test_policies(env_name: str | None) -> None:
         engine = f"opa test ({opa})"
     else:
         results = policy_tests.run_embedded(loaded.rego_sources, json.loads(data_json))
-        engine = "embedded OPA engine; no opa binary on PATH"
+        engine = "embedded OPA engine; no OPA CLI"
     for r in results:
         where = f" ({r.case.path}:{r.case.line})" if r.case.path else ""
         click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.case.rule}{where}" + ("" if r.passed else f": {r.detail}"))

@@ -163,14 +163,18 @@ def bundle_files_at(root: Path, ref: str, env_name: str) -> dict[str, bytes]:
 
 
 def _load(files: Mapping[str, bytes]) -> Compiled:
+    from compiler.emit.opa_bundle import seal
     from runtime.policy import PolicyStore
 
     data = json.loads(files["data.json"])
     for config in data["gateway"]["config"].values():
         config["mode"] = "enforce"
     block_at = {name: str(c.get("block_at", "low")) for name, c in data["gateway"]["config"].items()}
+    # The modes changed, so the manifest's digests are written again: the store loads only a
+    # bundle whose files match them.
+    sealed = seal({**files, "data.json": json.dumps(data).encode()})
     with tempfile.TemporaryDirectory(prefix="gatewayctl-bundle-") as tmp:
-        for path, content in {**files, "data.json": json.dumps(data).encode()}.items():
+        for path, content in sealed.items():
             target = Path(tmp, path)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)

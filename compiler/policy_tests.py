@@ -6,6 +6,7 @@ engine, embedded (the one the gateway runs). A test passes when its rule is true
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -113,5 +114,16 @@ def run_opa_cli(opa: str, sources: Mapping[str, str], data_json: bytes) -> list[
     return results
 
 
+# Where scripts/setup installs the pinned OPA CLI (with Go; `go install`), off PATH on purpose: the
+# compile builds policy.wasm only with an `opa` on PATH (compiler/opa_wasm.py), so installing the
+# CLI for tests never changes what `gatewayctl compile` writes.
+TOOLS_BIN = Path(__file__).resolve().parents[1] / ".tools" / "bin"
+
+
 def opa_binary() -> str | None:
-    return shutil.which("opa")
+    """The OPA CLI to use for tests: $OPA_BINARY (set and empty: none, the embedded engine), else
+    the one scripts/setup installed, else PATH's."""
+    if "OPA_BINARY" in os.environ:
+        return os.environ["OPA_BINARY"] or None
+    installed = TOOLS_BIN / "opa"
+    return str(installed) if installed.is_file() else shutil.which("opa")

@@ -81,7 +81,7 @@ def replace(bundle: Path, content: bytes) -> None:
 def wait_for(gateway: Gateway, done: Callable[[dict[str, Any]], bool], what: str) -> dict[str, Any]:
     deadline = time.monotonic() + 10
     while True:
-        status = gateway.get("/hot-reload/status").json()
+        status = gateway.ops("/hot-reload/status").json()
         if done(status):
             return status
         assert time.monotonic() < deadline, f"{what}: {status}"
@@ -107,7 +107,7 @@ def test_hot_reload_refuses_a_tampered_bundle_and_loads_a_signed_new_version(
     gateway = launch_gateway(generated, "staging", environ, tmp_path / "gateway.log")
     bundle = generated / "staging" / "opa" / "bundle.tar.gz"
     try:
-        before = gateway.get("/hot-reload/status").json()
+        before = gateway.ops("/hot-reload/status").json()
         assert (before["signed_by"], before["last_error"]) == (KEY_ID, None)
         assert gateway.chat(SSN_PROMPT).status_code == 403
 
@@ -120,11 +120,11 @@ def test_hot_reload_refuses_a_tampered_bundle_and_loads_a_signed_new_version(
         assert status["last_error"].startswith("data.json does not match its digest in .manifest")
         assert (status["revision"], status["signed_by"]) == (before["revision"], KEY_ID)  # the old bundle serves
         assert gateway.chat(SSN_PROMPT).status_code == 403
-        policies = gateway.get("/v1/gateway/status").json()["policies"]
+        policies = gateway.ops("/v1/gateway/status").json()["policies"]
         assert (policies["revision"], policies["modes"]["prompt"]) == (before["revision"], "enforce")
         rejected = log_events(gateway, "policy_gateway.policy_bundle.rejected")
         assert rejected and rejected[-1]["attributes"]["revision"] == before["revision"]
-        assert 'policy_gateway_bundle_reloads_total{result="rejected"} 1.0' in gateway.get("/metrics").text
+        assert 'policy_gateway_bundle_reloads_total{result="rejected"} 1.0' in gateway.ops("/metrics").text
 
         # A new version compiled properly (digests and revision consistent) but not signed.
         replace(bundle, (bumped / "staging" / "opa" / "bundle.tar.gz").read_bytes())
@@ -139,7 +139,7 @@ def test_hot_reload_refuses_a_tampered_bundle_and_loads_a_signed_new_version(
         status = wait_for(gateway, lambda s: s["versions"]["prompt"] == new, "signed bundle not loaded")
         assert status["revision"] != before["revision"] and status["revision"].startswith(f"prompt-{new}.")
         assert (status["last_error"], status["signed_by"], status["reloads"]) == (None, KEY_ID, 1)
-        assert gateway.get("/v1/gateway/status").json()["policies"]["revision"] == status["revision"]
+        assert gateway.ops("/v1/gateway/status").json()["policies"]["revision"] == status["revision"]
         assert gateway.chat().headers["x-policy-version"].startswith(f"prompt={new},")
         assert gateway.chat(SSN_PROMPT).status_code == 403
         reloaded = log_events(gateway, "policy_gateway.policy_bundle.reloaded")[-1]["attributes"]
@@ -190,7 +190,7 @@ def test_production_serves_the_signed_release_bundle(
     environ = gateway_environ(litellm_proxy.url, redis_server.url, POLICY_BUNDLE_PUBLIC_KEY=keys[1])
     gateway = launch_gateway(generated, "prod", environ, tmp_path / "gateway.log")
     try:
-        status = gateway.get("/hot-reload/status").json()
+        status = gateway.ops("/hot-reload/status").json()
         assert status["signed_by"] == KEY_ID
         assert status["trust"] == {"signature_required": True, "key_id": KEY_ID, "algorithm": "ES256",
                                    "production": True, "allow_off_in_production": False}

@@ -5,7 +5,6 @@ PATH), OPA itself accepts what we sign and we accept what OPA signs."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from policy_helpers import REPO, chat, tampered_mode, with_mode, write_dir, write_tar
 
 from compiler.cli import main
+from compiler.policy_tests import opa_binary
 from runtime.policy import BundleError, PolicyStore, bundle_trust
 from runtime.policy._bundle import read_bundle_files
 
@@ -166,13 +166,9 @@ def test_verify_reports_why_a_bundle_would_be_refused(generated: Path, keys: tup
 # --- OPA itself ------------------------------------------------------------------------------------
 
 
-def opa_binary() -> str | None:
-    return os.environ.get("OPA_BINARY") or shutil.which("opa")
-
-
 needs_opa = pytest.mark.skipif(
     opa_binary() is None,
-    reason="no opa binary (set OPA_BINARY or put opa on PATH; `go install github.com/open-policy-agent/opa@v1.20.2`)",
+    reason="no OPA CLI: scripts/setup installs it where Go is present (.tools/bin/opa); else set OPA_BINARY",
 )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -89,27 +88,27 @@ def test_explain_of_an_off_policy(project: Path) -> None:
 def test_test_policies_runs_every_rego_test_and_says_how_many_passed(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("OPA_BINARY", "")  # the embedded engine
     code, out, _ = run(project, "test-policies")
     assert code == 0, out
     lines = out.splitlines()
     assert all(line.startswith("PASS  gateway.") for line in lines[:-1])
     assert any(line.startswith("PASS  gateway.prompt_test.test_email (rego/prompt_policy_test.rego:") for line in lines)
     assert any(line.startswith("PASS  gateway.output_test.") for line in lines)
-    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed (data of prod; embedded OPA engine; no opa binary on PATH)"
+    assert lines[-1] == f"{len(lines) - 1} passed, 0 failed (data of prod; embedded OPA engine; no OPA CLI)"
 
 
 def test_a_failing_rego_test_fails_the_run(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("OPA_BINARY", "")
     test_file = project / "rego" / "prompt_policy_test.rego"
     test_file.write_text(test_file.read_text() + '\ntest_that_fails if _only("pii_email", "no email here")\n')
     code, out, _ = run(project, "test-policies")
     assert code == 1
     assert "FAIL  gateway.prompt_test.test_that_fails (rego/prompt_policy_test.rego:" in out
-    assert out.splitlines()[-1].endswith("passed, 1 failed (data of prod; embedded OPA engine; no opa binary on PATH)")
+    assert out.splitlines()[-1].endswith("passed, 1 failed (data of prod; embedded OPA engine; no OPA CLI)")
 
 
-def test_test_policies_uses_opa_test_when_opa_is_on_path(project: Path, tmp_path: Path,
+def test_test_policies_uses_the_opa_cli_when_there_is_one(project: Path, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # A stand-in for the opa binary that answers like `opa test --format=json`.
     bin_dir = tmp_path / "bin"
@@ -120,7 +119,7 @@ def test_test_policies_uses_opa_test_when_opa_is_on_path(project: Path, tmp_path
                    "echo '[{\"package\": \"data.gateway.prompt_test\", \"name\": \"test_email\"},"
                    " {\"package\": \"data.gateway.output_test\", \"name\": \"test_x\", \"fail\": true}]'\n")
     opa.chmod(opa.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("OPA_BINARY", str(opa))
     code, out, _ = run(project, "test-policies")
     assert code == 1
     assert out.splitlines()[0].startswith("PASS  gateway.prompt_test.test_email (rego/prompt_policy_test.rego:")

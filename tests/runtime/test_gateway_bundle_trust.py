@@ -4,6 +4,7 @@ is swapped in, and the status endpoints report the revision, modes and signer ac
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from gateway_fakes import chat
+from gateway_fakes import chat, ops_get
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "policy"))
 from policy_helpers import files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
@@ -82,25 +83,26 @@ async def test_an_unproven_bundle_is_rejected_and_a_signed_new_version_is_loaded
         # The finding: data.json says off, the manifest (and the signature) untouched.
         place(bundle, tampered_mode(first, "prompt", "off"))
         assert await app.check_bundle() is False
-        reload = (await client.get("/hot-reload/status")).json()
+        reload = (await ops_get(app, "/hot-reload/status")).json()
         assert reload["revision"] == revision
         assert reload["last_error"].startswith("data.json does not match its digest in .manifest")
         assert reload["rejected"] == 1 and reload["signed_by"] == KEY_ID
         assert events(caplog, "policy_gateway.policy_bundle.rejected")[-1]["revision"] == revision
-        assert 'policy_gateway_bundle_reloads_total{result="rejected"} 1.0' in (await client.get("/metrics")).text
+        assert 'policy_gateway_bundle_reloads_total{result="rejected"} 1.0' in (await ops_get(app, "/metrics")).text
         assert store.evaluate("prompt", {"texts": [{"field": "t", "role": "user", "text": SSN}]})["allow"] is False
         # A new version, compiled properly but not signed.
         place(bundle, with_version(files("prod"), "prompt", "9.0.0"))
         assert await app.check_bundle() is False
-        assert "is not signed" in (await client.get("/hot-reload/status")).json()["last_error"]
+        assert "is not signed" in (await ops_get(app, "/hot-reload/status")).json()["last_error"]
         # The same version, signed: loaded, and every status says so.
         place(bundle, signed(with_version(files("prod"), "prompt", "9.0.0"), private, KEY_ID))
         assert await app.check_bundle() is True
-        reload = (await client.get("/hot-reload/status")).json()
+        reload = (await ops_get(app, "/hot-reload/status")).json()
         assert reload["revision"] != revision and reload["revision"].startswith("prompt-9.0.0.")
         assert (reload["last_error"], reload["reloads"]) == (None, 1)
-        status = (await client.get("/v1/gateway/status")).json()["policies"]
-        assert status == {"revision": reload["revision"], "versions": {"prompt": "9.0.0", "output": "2.0.0"},
+        status = (await ops_get(app, "/v1/gateway/status")).json()["policies"]
+        output = json.loads(files("prod")[".manifest"])["metadata"]["policies"]["output"]["version"]
+        assert status == {"revision": reload["revision"], "versions": {"prompt": "9.0.0", "output": output},
                           "modes": {"prompt": "enforce", "output": "enforce"}, "signed_by": KEY_ID}
         loaded = events(caplog, "policy_gateway.policy_bundle.reloaded")[-1]
         assert (loaded["revision"], loaded["previous_revision"], loaded["signed_by"]) == (
