@@ -349,3 +349,21 @@ async def test_a_redirect_is_not_followed(client: Any, provider: Any) -> None:
 def test_every_json_endpoint_has_a_full_request() -> None:
     json_endpoints = {n for n, e in ENDPOINTS.items() if e.body == "json" and e.model_field} | {"batches"}
     assert json_endpoints <= set(FULL), json_endpoints - set(FULL)
+
+
+# Values split over two neighbouring texts (the policy joins texts of one conversation at each
+# junction). Not found: a value split around another text between the two halves (an id, a name);
+# docs/detection.md says so.
+SPLITS = {
+    "ssn over two messages": [{"role": "user", "content": "my ssn is 536-22-"}, {"role": "user", "content": "4198"}],
+    "card over two parts": [{"role": "user", "content": [{"type": "text", "text": "card 4111 1111 "},
+                                                         {"type": "text", "text": "1111 1111 please"}]}],
+}
+
+
+@pytest.mark.parametrize("split", SPLITS)
+async def test_a_value_split_over_two_texts_is_still_found(client: Any, provider: Any, split: str) -> None:
+    r = await client.post(PATHS["chat"], json={"model": "chat-default", "messages": SPLITS[split]})
+    assert r.status_code == 403, r.text
+    assert "pii" in r.json()["error"]["categories"]
+    assert provider.state.requests == []
