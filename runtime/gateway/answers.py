@@ -13,11 +13,12 @@ what was wrong, never a 500 or a dropped connection."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from runtime.endpoints import (
     Endpoint,
@@ -34,9 +35,9 @@ from runtime.endpoints import (
     validate_event,
 )
 from runtime.endpoints._vocabulary import FIELD_NAMES
+from runtime.endpoints.sse import parse_events
 from runtime.errors import bad_answer
 from runtime.gateway.context import Context, PolicyEngine
-from runtime.gateway.streaming import parse_events
 from runtime.policy.decision import Verdict, blocked_error, redact_texts
 
 __all__ = ["Answer", "content_kind", "judge_answer", "parse_answer"]
@@ -88,8 +89,10 @@ def parse_answer(
     payload: bytes,
     model: str | None,
     jsonl: bool = False,
+    read_texts: bool = True,
 ) -> Answer:
     """The answer read by its content type. `jsonl`: bytes that may be JSON lines (a file's content).
+    `read_texts`: list its texts (not when the output policy is off: nothing would read them).
     An error answer (4xx) that is not a JSON object comes back as kind "unknown": the caller
     replaces it with its own error."""
     # no content: a 202 or 204, or an endpoint that may answer with nothing (an MCP notification)
@@ -151,7 +154,7 @@ def parse_answer(
     out_type = {"json": "application/json", "jsonl": "application/jsonl", "sse": "text/event-stream"}.get(
         kind, content_type if _PRINTABLE.match(content_type) else "application/octet-stream"
     )
-    return Answer(status, out_type, payload, kind, docs, texts, usage, model)
+    return Answer(status, out_type, payload, kind, docs, texts if read_texts else [], usage, model)
 
 
 async def judge_answer(
@@ -231,14 +234,14 @@ def _redact(kind: str, docs: list[Any], texts: list[Text], verdict: Verdict, pay
 
 def _serialize(kind: str, docs: list[Any]) -> bytes:
     if kind == "json":
-        return json.dumps(docs[0], ensure_ascii=False).encode()
+        return orjson.dumps(docs[0])
     if kind == "jsonl":
-        return "".join(json.dumps(d, ensure_ascii=False) + "\n" for d in docs).encode()
+        return b"".join(orjson.dumps(d) + b"\n" for d in docs)
     events = []
     for name, data, parsed in docs:
         lines = [f"event: {name}"] if name is not None else []
         if data is not None:
-            lines.append("data: " + (json.dumps(data, ensure_ascii=False) if parsed else str(data).strip()))
+            lines.append("data: " + (orjson.dumps(data).decode() if parsed else str(data).strip()))
         events.append("\n".join(lines) + "\n\n")
     return "".join(events).encode()
 

@@ -31,6 +31,7 @@ class PolicyEngine(Protocol):
     """What the gateway needs from runtime.policy.PolicyStore."""
 
     def evaluate(self, policy: PolicyName, input: Mapping[str, Any]) -> dict[str, Any]: ...
+    def mode(self, policy: PolicyName) -> str: ...
     def status(self) -> dict[str, Any]: ...
     @property
     def versions(self) -> dict[str, str]: ...
@@ -61,6 +62,11 @@ class Context:
         without asking the engine; a decision that takes longer than the deadline counts as none.
         When no decision can be made the fail mode applies: closed raises the 503, open passes
         with an event and a metric."""
+        if self.mode(engine, policy) == "off":
+            # not evaluated at all: no thread, no span; counted like any decision
+            off = verdict(policy, engine.evaluate(policy, input), can_redact=can_redact)
+            self.metrics.decisions.labels(policy, off.mode, off.action, "none").inc()
+            return off
         with self.tracer.start_as_current_span(f"policy {policy}") as span:
             result = self._over_limit(engine, policy, input)
             if result is None:
@@ -85,6 +91,14 @@ class Context:
         for category in result.categories or ("none",):
             self.metrics.decisions.labels(policy, result.mode, result.action, category).inc()
         return result
+
+    @staticmethod
+    def mode(engine: PolicyEngine, policy: PolicyName) -> str:
+        """The loaded bundle's mode of a policy, without evaluating it (enforce when unknown)."""
+        try:
+            return engine.mode(policy)
+        except Exception:
+            return "enforce"
 
     def _over_limit(self, engine: PolicyEngine, policy: PolicyName, input: Mapping[str, Any]) -> Verdict | None:
         """The verdict for texts longer than the policy reads (policies.limits.max_text_chars), or

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -25,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
+import orjson
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.propagate import extract, inject
@@ -374,7 +374,10 @@ def admitted(ex: Exchange) -> Iterator[None]:
 
 async def check_prompt(ex: Exchange) -> None:
     """The prompt policy on everything the request sends upstream; each line of a batch input is
-    judged on its own and a refusal names its line."""
+    judged on its own and a refusal names its line. A policy that is off reads nothing."""
+    if ex.ctx.mode(ex.engine, "prompt") == "off":
+        await _judge(ex, {"endpoint": ex.endpoint.name, "texts": []})
+        return
     reading = read_params(ex.match.params, ex.query)
     for name in (*_PASSED_HEADERS, *ex.endpoint.forward_headers):
         if name in ex.request.headers:
@@ -456,6 +459,7 @@ async def forward(ex: Exchange) -> int:
             resp.release()
         answer = parse_answer(
             endpoint,
+            read_texts=ctx.mode(ex.engine, "output") != "off",
             status=resp.status,
             content_type=content,
             payload=payload,
@@ -482,13 +486,13 @@ def _upstream_body(ex: Exchange) -> tuple[bytes | None, str | None]:
     """The body the upstream gets: written from what was parsed (and read), never the raw bytes."""
     if ex.form is not None:
         if ex.lines:
-            data = "".join(json.dumps(line.request) + "\n" for line in ex.lines).encode()
+            data = b"".join(orjson.dumps(line.request) + b"\n" for line in ex.lines)
             upload = ex.form.files[0]
             files = [type(upload)(upload.field, upload.filename, upload.content_type, data)]
             return write_form(Form(ex.form.fields, files))
         return write_form(ex.form)
     if ex.body is not None:
-        return json.dumps(ex.body).encode(), "application/json"
+        return orjson.dumps(ex.body), "application/json"
     return None, None
 
 

@@ -42,10 +42,11 @@ from runtime.endpoints import (
     validate_event,
 )
 from runtime.endpoints._vocabulary import FIELD_NAMES
+from runtime.endpoints.sse import SseEvent, parse_events
 from runtime.errors import ApiError, bad_answer
 from runtime.policy.decision import Verdict, apply_redactions, blocked_error
 
-__all__ = ["SseFilter", "parse_events"]
+__all__ = ["SseFilter"]
 
 Check = Callable[[list[Text]], Awaitable[Verdict | None]]
 # A stream's texts in pieces (choices x content, reasoning, tool calls) and the events waiting behind
@@ -53,44 +54,6 @@ Check = Callable[[list[Text]], Awaitable[Verdict | None]]
 # per event, which grows with them, stays small.
 _MAX_CHANNELS = 1024
 _MAX_QUEUED = 16384
-
-
-@dataclass(frozen=True)
-class SseEvent:
-    name: str | None
-    data: str | None
-    id: str | None
-
-
-def parse_events(raw: bytes) -> tuple[list[SseEvent], bytes, bool]:
-    """(whole events, the unfinished rest, whether a comment or an unknown field was dropped).
-    Lines end with CRLF, LF or CR (the SSE rule); a CR at the very end waits for what follows.
-    Split as bytes and decoded event by event, so a character cut between two chunks stays whole
-    (the separators are ASCII, which never occurs inside a UTF-8 sequence)."""
-    keep_cr = raw.endswith(b"\r")
-    if keep_cr:
-        raw = raw[:-1]
-    raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-    events: list[SseEvent] = []
-    dropped = False
-    while b"\n\n" in raw:
-        block, raw = raw.split(b"\n\n", 1)
-        name = event_id = None
-        data: list[str] = []
-        for line in block.decode("utf-8", errors="replace").split("\n"):
-            key, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if key == "data":
-                data.append(value)
-            elif key == "event":
-                name = value
-            elif key == "id":
-                event_id = value
-            elif key != "retry":
-                dropped = dropped or bool(line)
-        if data or name is not None or event_id is not None:
-            events.append(SseEvent(name, "\n".join(data) if data else None, event_id))
-    return events, raw + (b"\r" if keep_cr else b""), dropped
 
 
 @dataclass(eq=False)

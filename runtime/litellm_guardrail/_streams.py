@@ -22,6 +22,7 @@ from litellm.types.utils import ModelResponse, ModelResponseStream, TextCompleti
 
 from runtime.endpoints import ENDPOINTS, Channel, Endpoint, Path, StreamFormat, Text, field_name, read
 from runtime.endpoints._vocabulary import FIELD_NAMES
+from runtime.endpoints.sse import SseEvent, parse_events
 from runtime.errors import ApiError
 from runtime.litellm_guardrail._answers import ANY_ANSWER, NO_DELTAS
 from runtime.litellm_guardrail._documents import Unparsable, json_form, set_text, text_at
@@ -207,47 +208,27 @@ def _stream_endpoint(item: Any) -> Endpoint:
 
 
 class _SseParser:
-    """Whole events out of an event stream's bytes (lines end with CRLF, LF or CR). Comments and
-    unknown fields are dropped; data that is not JSON (but [DONE]) raises Unparsable."""
+    """Whole events out of an event stream's bytes (runtime.endpoints.sse); comments and unknown
+    fields are dropped; data that is not JSON (but [DONE]) raises Unparsable."""
 
     def __init__(self) -> None:
         self._rest = b""
 
     def feed(self, data: bytes) -> list[_Event]:
-        raw = self._rest + data
-        keep_cr = raw.endswith(b"\r")  # maybe the first half of a CRLF
-        raw = (raw[:-1] if keep_cr else raw).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        *blocks, rest = raw.split(b"\n\n")
-        self._rest = rest + (b"\r" if keep_cr else b"")
-        return [e for e in map(_event, blocks) if e is not None]
+        events, self._rest, _ = parse_events(self._rest + data)
+        return [_event(e) for e in events]
 
 
-def _event(block: bytes) -> _Event | None:
+def _event(event: SseEvent) -> _Event:
+    if event.data is None:
+        return _Event(None, None, event.name, event.id)
+    if event.data.strip() == "[DONE]":
+        return _Event(None, None, event.name, event.id, verbatim="[DONE]")
     try:
-        lines = block.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        raise Unparsable("an event that is not UTF-8") from None
-    name = event_id = None
-    data: list[str] = []
-    for line in lines:
-        key, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if key == "data":
-            data.append(value)
-        elif key == "event":
-            name = value
-        elif key == "id":
-            event_id = value
-    if not data:
-        return _Event(None, None, name, event_id) if name is not None or event_id is not None else None
-    text = "\n".join(data)
-    if text.strip() == "[DONE]":
-        return _Event(None, None, name, event_id, verbatim="[DONE]")
-    try:
-        doc = json.loads(text)
+        doc = json.loads(event.data)
     except ValueError:
         raise Unparsable("an event that is not JSON") from None
-    return _Event(doc, doc, name, event_id)
+    return _Event(doc, doc, event.name, event.id)
 
 
 def _serialize(event: _Event) -> bytes:

@@ -146,6 +146,10 @@ class PolicyStore:
     def versions(self) -> dict[str, str]:
         return self._loaded.bundle.versions
 
+    def mode(self, policy: PolicyName) -> str:
+        """The loaded bundle's mode of a policy (enforce, monitor or off), without evaluating it."""
+        return str(self._loaded.bundle.config(policy).get("mode"))
+
     def status(self) -> dict[str, Any]:
         loaded = self._loaded
         return {

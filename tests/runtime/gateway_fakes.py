@@ -60,6 +60,9 @@ class FakePolicyStore:
     def reload_if_changed(self) -> bool:
         return False
 
+    def mode(self, policy: str) -> str:
+        return self.modes[policy]
+
     def evaluate(self, policy: str, input: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
             self.calls.append(policy)

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from runtime.endpoints import ENDPOINTS, Text
-from runtime.gateway.streaming import SseFilter, parse_events
+from runtime.endpoints.sse import parse_events
+from runtime.gateway.streaming import SseFilter
 from runtime.policy.decision import Verdict, apply_redactions
 
 SECRET = "AKIA0123456789ABCDEF"
