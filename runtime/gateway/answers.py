@@ -119,7 +119,8 @@ def parse_answer(
             return Answer(status, content_type, payload, "unknown", [], [], None, model)
         if ok:
             _check(validate_answer, endpoint, docs[0])
-        texts = read_answer(endpoint, docs[0]).texts
+        if read_texts:
+            texts = read_answer(endpoint, docs[0]).texts
         if isinstance(docs[0], dict):
             usage = endpoint.usage(docs[0])
             model = _model(docs[0].get("model"), model)
