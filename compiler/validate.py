@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 from compiler import bundle_trust, compose_check, policy_versions
 from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
 from compiler.errors import Position, SpecError, SpecErrors
+from compiler.exposure import BEHIND_GATEWAY, is_loopback, published
 from compiler.load import LoadedSpecs, SourceMap
+from compiler.locality import locality
 from compiler.model import SpecDocument
 from compiler.overlay import deep_merge, overlay_positions
 from compiler.ports import claims
@@ -94,6 +96,8 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _files_backend_rules(env)
     yield from _policy_rules(env)
     yield from _production_invariants(env)
+    yield from _exposure_rules(env)
+    yield from _fallback_locality_rules(env)
 
 
 def _in_env(env: EnvSpec, *positions: Position) -> str:
@@ -389,3 +393,53 @@ def _production_invariants(env: EnvSpec) -> Iterator[SpecError]:
                         f'environment "{env.name}" has SEA_ENV=production but fail_mode is "{fail_mode}"',
                         "production must fail closed: set fail_mode: closed")
     # A policy off in production, and unsigned bundles there: compiler/bundle_trust.py.
+
+
+def _exposure_rules(env: EnvSpec) -> Iterator[SpecError]:
+    """In production nothing may reach LiteLLM, OPA or Redis except through the gateway."""
+    doc, smap = env.document, env.source_map
+    if doc.environments[env.name].sea_env != "production":
+        return
+    for name, svc in doc.services.items():
+        if svc.role not in BEHIND_GATEWAY:
+            continue
+        ports = published(svc, production=True)
+        if not ports:
+            continue
+        field = "host_ip" if svc.publish.host_ip is not None else "enabled"
+        where = smap.locate(("services", name, "publish", field))
+        outside = [p for p in ports if not is_loopback(p.host_ip)]
+        if outside:
+            yield SpecError(where, f'service "{name}" ({svc.role}) would be reachable from outside on '
+                            + ", ".join(f"{p.host_ip}:{p.host_port}" for p in outside)
+                            + f' in production environment "{env.name}", around the policy gateway',
+                            "remove its publish (production publishes only the gateway), or override it per "
+                            "environment with publish: {enabled: false}")
+        else:
+            yield SpecError(where, f'service "{name}" ({svc.role}) is published on the host\'s loopback in '
+                            f'production environment "{env.name}": any process on the host can reach it around '
+                            "the gateway", "publish it in development environments only", "warning")
+
+
+def _fallback_locality_rules(env: EnvSpec) -> Iterator[SpecError]:
+    """A fallback must not carry a prompt off the site unless the environment allows it (seed 002, req. 16)."""
+    doc, smap = env.document, env.source_map
+    spec_env = doc.environments[env.name]
+    backend_of = {m.name: doc.backends.get(m.backend) for m in reversed(doc.models)}
+    for i, model in enumerate(doc.models):
+        source = backend_of.get(model.name)
+        for j, fallback in enumerate(model.fallbacks):
+            target = backend_of.get(fallback)
+            if source is None or target is None or locality(target) != "external":
+                continue  # unknown names are reported by _model_rules
+            where = smap.locate(("models", i, "fallbacks", j))
+            what = f'model "{model.name}" falls back to "{fallback}", whose backend is external'
+            if spec_env.air_gapped:
+                yield SpecError(where, f'{what}, in air-gapped environment "{env.name}"',
+                                "an air-gapped environment never calls an external provider: fall back to a "
+                                "local or private model, or remove the fallback")
+            elif locality(source) != "external" and not spec_env.allow_external_fallback:
+                yield SpecError(where, f'{what}: prompts for "{model.name}" ({locality(source)}) would leave the '
+                                f'site in environment "{env.name}"',
+                                f"fall back to a local or private model, or set allow_external_fallback: true on "
+                                f"environment {env.name} if its prompts may go to that provider")
