@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from compiler.bundle_trust import public_key_text
-from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities
+from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities, served_capabilities
 from compiler.exposure import Published, published
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
@@ -280,7 +280,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
     backends = {name: _backend_plan(name, b) for name, b in doc.backends.items()}
     backends.update({alias: backends[name] for name, b in doc.backends.items() for alias in b.legacy_names})
     exposed = exposed_endpoints(doc)
-    served = frozenset().union(*(model_capabilities(ENDPOINTS[name]) for name in exposed))
+    served = served_capabilities(doc)
     models = tuple(
         ModelPlan(
             name=m.name,

@@ -13,8 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, policy_versions
-from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
+from compiler import bundle_trust, compose_check, policy_versions, sizing
+from compiler.endpoints import (
+    BATCH_CAPABILITIES,
+    ENDPOINTS,
+    IN_PROXY_UNCHECKED,
+    exposed_endpoints,
+    model_capabilities,
+    served_capabilities,
+)
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.exposure import BEHIND_GATEWAY, is_loopback, published
 from compiler.load import LoadedSpecs, SourceMap
@@ -98,6 +105,7 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _production_invariants(env)
     yield from _exposure_rules(env)
     yield from _fallback_locality_rules(env)
+    yield from _ingress_sizing(env)
 
 
 def _in_env(env: EnvSpec, *positions: Position) -> str:
@@ -443,3 +451,45 @@ def _fallback_locality_rules(env: EnvSpec) -> Iterator[SpecError]:
                                 f'site in environment "{env.name}"',
                                 f"fall back to a local or private model, or set allow_external_fallback: true on "
                                 f"environment {env.name} if its prompts may go to that provider")
+
+
+def _ingress_sizing(env: EnvSpec) -> Iterator[SpecError]:
+    """An ingress annotation must not cut a request the environment serves (compiler/sizing.py)."""
+    doc, smap = env.document, env.source_map
+    ingress = doc.deployment.ingress
+    if not ingress.enabled:
+        return
+    base = ("deployment", "ingress", "annotations")
+    longest = sizing.longest_model(doc, served_capabilities(doc))
+    for key in (sizing.READ_TIMEOUT, sizing.SEND_TIMEOUT):
+        value = ingress.annotations.get(key)
+        if value is None or longest is None:
+            continue
+        where = smap.locate((*base, key))
+        seconds = sizing.parse_seconds(value)
+        index, model = longest
+        needed = sizing.model_timeout(model, doc)
+        if seconds is None:
+            yield SpecError(where, f"ingress annotation {key} is {value!r}, not a whole number of seconds",
+                            f"leave it out: the compiler sets {sizing.whole_seconds(needed)}")
+        elif seconds < needed:
+            set_at = smap.locate(("models", index, "timeout_s") if model.timeout_s is not None
+                                 else ("router", "timeout_s"))
+            yield SpecError(where, f"ingress annotation {key} is {seconds} s, shorter than model "
+                            f'"{model.name}"\'s timeout of {needed:g} s ({set_at}): the ingress would cut its '
+                            f"requests" + _in_env(env, where),
+                            f"leave it out (the compiler sets {sizing.whole_seconds(needed)}) or raise it to at "
+                            f"least {sizing.whole_seconds(needed)}")
+    value = ingress.annotations.get(sizing.BODY_SIZE)
+    if value is not None:
+        where = smap.locate((*base, sizing.BODY_SIZE))
+        size = sizing.parse_size(value)
+        limit = doc.gateway.max_body_bytes
+        if size is None:
+            yield SpecError(where, f"ingress annotation {sizing.BODY_SIZE} is {value!r}, not an nginx size",
+                            f"leave it out: the compiler sets {sizing.format_size(limit)}")
+        elif 0 < size < limit:
+            yield SpecError(where, f"ingress annotation {sizing.BODY_SIZE} is {value} ({size} bytes), below "
+                            f"gateway.max_body_bytes ({limit}): the ingress would refuse bodies the gateway "
+                            "accepts" + _in_env(env, where),
+                            f"leave it out (the compiler sets {sizing.format_size(limit)}) or raise it")

@@ -73,6 +73,11 @@ CASES: dict[str, tuple[int, int, str]] = {
                                    "allow_external_fallback: true on environment prod"),
     "air_gapped_fallback_to_external": (29, 17, 'falls back to "gpt-4o-mini", whose backend is external, in '
                                         'air-gapped environment "dev"'),
+    "ingress_timeout_shorter_than_model": (36, 55, "ingress annotation nginx.ingress.kubernetes.io/proxy-read-timeout "
+                                           'is 60 s, shorter than model "image-default"\'s timeout of 300 s '
+                                           "(specs/spec.yaml:29:16)"),
+    "ingress_body_size_below_gateway_limit": (36, 52, "proxy-body-size is 512k (524288 bytes), below "
+                                              "gateway.max_body_bytes (1048576)"),
 }
 
 # file stem in tests/specs/warn -> (line, col, words of the warning); the specs stay valid
