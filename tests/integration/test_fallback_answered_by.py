@@ -50,6 +50,11 @@ def test_headers_name_the_fallback_that_answered(
         paths = [req["path"] for req in fake_provider.requests()]
         assert f"{DOWN}/chat/completions" in paths  # the primary was tried first
         assert paths[-1] == "/v1/chat/completions"  # and the fallback answered
+        # a stream names the answering model in its headers too
+        r = gateway.chat(stream=True)
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("text/event-stream")
+        assert (r.headers["x-model-used"], r.headers["x-backend-used"]) == ("gpt-4o-mini", "openai")
         # with the primary back, the primary answers and the headers say so
         fake_provider.reset()
         r = gateway.chat()
