@@ -105,6 +105,7 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _production_invariants(env)
     yield from _exposure_rules(env)
     yield from _fallback_locality_rules(env)
+    yield from _fallbacks_outside_models(env)
     yield from _ingress_sizing(env)
 
 
@@ -451,6 +452,18 @@ def _fallback_locality_rules(env: EnvSpec) -> Iterator[SpecError]:
                                 f'site in environment "{env.name}"',
                                 f"fall back to a local or private model, or set allow_external_fallback: true on "
                                 f"environment {env.name} if its prompts may go to that provider")
+
+
+# LiteLLM settings that would route a request to another model, unseen by the fallback rules above.
+_LITELLM_FALLBACK_SETTINGS = ("content_policy_fallbacks", "context_window_fallbacks", "default_fallbacks", "fallbacks")
+
+
+def _fallbacks_outside_models(env: EnvSpec) -> Iterator[SpecError]:
+    for key in _LITELLM_FALLBACK_SETTINGS:
+        if key in env.document.litellm.settings:
+            yield SpecError(env.source_map.locate(("litellm", "settings", key), key=True),
+                            f"litellm.settings.{key} sends requests to other models where validate cannot check "
+                            "where their prompts go", "declare fallbacks on the model (models[].fallbacks)")
 
 
 def _ingress_sizing(env: EnvSpec) -> Iterator[SpecError]:

@@ -76,6 +76,8 @@ CASES: dict[str, tuple[int, int, str]] = {
     "ingress_timeout_shorter_than_model": (36, 55, "ingress annotation nginx.ingress.kubernetes.io/proxy-read-timeout "
                                            'is 60 s, shorter than model "image-default"\'s timeout of 300 s '
                                            "(specs/spec.yaml:29:16)"),
+    "fallbacks_in_litellm_settings": (28, 5, "litellm.settings.default_fallbacks sends requests to other models "
+                                      "where validate cannot check where their prompts go"),
     "ingress_body_size_below_gateway_limit": (36, 52, "proxy-body-size is 512k (524288 bytes), below "
                                               "gateway.max_body_bytes (1048576)"),
 }
