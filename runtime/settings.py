@@ -28,6 +28,8 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_TRUSTED_PROXIES        comma-separated proxy addresses/CIDRs whose X-Forwarded-For
                                         names the client address
   POLICY_GATEWAY_REDIS_MAX_CONNECTIONS  size of the Redis connection pool
+  POLICY_GATEWAY_ADMISSION_LEASE_S      life of an admission slot in Redis without renewal: how
+                                        long a crashed replica's slots stay taken
   <policy_bundle.signature.public_key_env>   the PEM key signed bundles are verified with, where the
                                         specs name a variable (e.g. POLICY_BUNDLE_PUBLIC_KEY)
 """
@@ -137,6 +139,7 @@ class Settings:
     operations_port: int | None = None  # None: the operations endpoints are not served
     server: ServerLimits = ServerLimits()
     redis_max_connections: int = 50
+    admission_lease_s: float = 30.0
     # what a bundle must prove before it is loaded (gateway.json's policy_bundle and its key)
     bundle_trust: BundleTrust = field(default_factory=BundleTrust)
     bundle_trust_problem: str | None = None  # why the trust settings cannot be used (a startup problem)
@@ -359,6 +362,12 @@ def load_settings(
                 env_or("POLICY_GATEWAY_REDIS_MAX_CONNECTIONS", rl.get("redis_max_connections", 50)),
                 int,
                 minimum=1,
+            ),
+            admission_lease_s=_number(
+                "POLICY_GATEWAY_ADMISSION_LEASE_S",
+                env_or("POLICY_GATEWAY_ADMISSION_LEASE_S", 30.0),
+                float,
+                minimum=0.3,
             ),
             bundle_trust=trust,
             bundle_trust_problem=trust_problem,

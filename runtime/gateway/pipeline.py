@@ -19,7 +19,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -164,7 +164,7 @@ async def _run(ex: Exchange, span: Span) -> int:
     _cancel_when_gone(ex)
     parse(ex)
     gate(ex, span)
-    with admitted(ex):
+    async with admitted(ex):
         await check_prompt(ex)
         status = await forward(ex)
     await charge(ex)
@@ -206,17 +206,19 @@ async def rate_limit(ex: Exchange) -> None:
 
 
 def _redis_down(ex: Exchange, purpose: str) -> None:
-    """Redis could not answer a limit decision: refuse (closed) or pass loudly (open)."""
+    """Redis could not answer a limit decision: refuse (closed) or pass loudly (open; admission
+    then counts in this replica only)."""
     if ex.ctx.settings.fail_mode == "open":
         ex.ctx.metrics.fail_open.labels(f"redis_{purpose}").inc()
         emit_event("policy_gateway.fail_open", {"reason": f"redis_unavailable_{purpose}"})
         return
+    what = "rate-limit" if purpose == "rate_limit" else "admission"
     raise ApiError(
         503,
-        "the rate-limit store (Redis) is unreachable, so the request was refused "
+        f"the {what} store (Redis) is unreachable, so the request was refused "
         "(POLICY_GATEWAY_FAIL_MODE=closed); retry shortly",
         type_="service_unavailable",
-        code="rate_limit_store_unavailable",
+        code=f"{what.replace('-', '_')}_store_unavailable",
         headers=[(b"retry-after", b"5")],
     )
 
@@ -355,8 +357,8 @@ def _images_params(ex: Exchange) -> Any:
     return _FormParams(ex.form) if ex.form is not None else ex.body
 
 
-@contextlib.contextmanager
-def admitted(ex: Exchange) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def admitted(ex: Exchange) -> AsyncIterator[None]:
     """The backend must be ready and have a free slot for this capability (429 when it has none);
     the slot is held until the answer is out."""
     if ex.backend is None:
@@ -364,7 +366,7 @@ def admitted(ex: Exchange) -> Iterator[None]:
         return
     ctx, capability = ex.ctx, ex.endpoint.capability or ""
     ctx.health.require_ready(ex.backend)
-    with ctx.admission.slot(ex.backend, capability):
+    async with ctx.admission.slot(ex.backend, capability, store_down=lambda: _redis_down(ex, "admission")):
         ctx.metrics.inflight.labels(ex.backend, capability).inc()
         try:
             yield
