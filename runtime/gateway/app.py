@@ -89,7 +89,7 @@ class GatewayApp:
             policy=policy,
             metrics=metrics,
             tracer=self.tracer_provider.get_tracer("policy_gateway"),
-            auth=Authenticator(settings.client_keys),
+            auth=Authenticator(settings.client_keys, settings.named_keys),
             limiter=(
                 RateLimiter(
                     redis,

@@ -59,6 +59,7 @@ from runtime.gateway.payload import check_images_answer, images_request
 from runtime.gateway.ratelimit import RedisUnavailableError
 from runtime.gateway.streaming import SseFilter
 from runtime.gateway.upstream import forward_headers
+from runtime.identity_header import IDENTITY_HEADER
 from runtime.policy.decision import Verdict, blocked_error, decision_headers
 from runtime.telemetry import emit_event
 
@@ -83,6 +84,7 @@ class Exchange:
         self.engine = ctx.policy
         self.log: dict[str, Any] = {"route": request.path, "endpoint": self.endpoint.name}
         self.key_id = ""
+        self.client: str | None = None  # the specs' name of the key: its identity in LiteLLM
         self.raw = b""
         self.body: Any = None  # the parsed JSON body
         self.form: Form | None = None
@@ -167,6 +169,10 @@ async def _run(ex: Exchange, span: Span) -> int:
     async with admitted(ex):
         await check_prompt(ex)
         status = await forward(ex)
+        if ex.gone is not None:
+            # the answer is out: a client hanging up now cancels nothing (the slot's release
+            # and the usage charge still run)
+            ex.gone.cancel()
     await charge(ex)
     return status
 
@@ -176,7 +182,10 @@ async def _run(ex: Exchange, span: Span) -> int:
 
 def authenticate(ex: Exchange) -> None:
     ex.key_id = ex.ctx.auth.authenticate(ex.request.headers)
+    ex.client = ex.ctx.auth.client_name(ex.key_id)
     ex.log["key_id"] = ex.key_id
+    if ex.client is not None:
+        ex.log["client"] = ex.client
 
 
 async def rate_limit(ex: Exchange) -> None:
@@ -422,6 +431,11 @@ async def forward(ex: Exchange) -> int:
             headers[name] = ex.request.headers[name]
     if content_type:
         headers["content-type"] = content_type
+    # LiteLLM runs the call as the client's key (runtime.litellm_identity); only the gateway
+    # names it: whatever a client sent under that name is dropped
+    headers.pop(IDENTITY_HEADER, None)
+    if ex.client is not None:
+        headers[IDENTITY_HEADER] = ex.client
     method = ex.request.scope["method"]
     name = f"{endpoint.name} {ex.model or ''}".strip()
     attributes = {"gen_ai.operation.name": endpoint.name}
