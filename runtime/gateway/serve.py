@@ -71,6 +71,11 @@ def serve(
     from runtime.telemetry import configure_logging
 
     configure_logging(settings.log_level)
+    if settings.missing_key_envs:
+        logging.getLogger("policy_gateway.server").warning(
+            "client keys of the specs have no value, so they cannot authenticate: set "
+            + ", ".join(settings.missing_key_envs)
+        )
     # A hot reload proves the new bundle as the start did (digests, signature, modes).
     reload_store = partial(PolicyStore, trust=settings.bundle_trust)
     app = build_app(settings, store, store_factory=reload_store)  # type: ignore[arg-type]

@@ -354,7 +354,7 @@ def test_proxy_with_in_proxy_guardrails_runs_the_policy_image_and_pins_the_bundl
 ) -> None:
     template = find(manifests, "Deployment", "llm-provider")["spec"]["template"]
     (container,) = template["spec"]["containers"]
-    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "config"]
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"].endswith("/config.yaml")]
     # A single file (subPath): the guardrail finds ../opa/bundle.tar.gz from the config's real path.
     assert mount == {
         "name": "config",
@@ -365,12 +365,18 @@ def test_proxy_with_in_proxy_guardrails_runs_the_policy_image_and_pins_the_bundl
     assert container["args"][:2] == ["--config", mount["mountPath"]]
     env_vars = {v["name"]: v.get("value") for v in container["env"]}
     annotations = template["metadata"]["annotations"]
+    # the specs declare client keys: LiteLLM reads their table beside the config, from the ConfigMap
+    (identities,) = [m for m in container["volumeMounts"] if m["mountPath"].endswith("/identities.json")]
+    assert identities == {**mount, "mountPath": f"/app/generated/{env}/litellm/identities.json",
+                          "subPath": "identities.json"}
+    configmap = find(manifests, "ConfigMap", "llm-provider-config")
+    assert json.loads(configmap["data"]["identities.json"]) == values["litellm"]["identities"]
+    assert "checksum/litellm-identities" in annotations
+    assert container["image"] == "ghcr.io/example/policy-gateway-litellm:0.1.0"  # runtime/ inside
     if values["litellm"]["guardrails"]:
-        assert container["image"] == "ghcr.io/example/policy-gateway-litellm:0.1.0"
         assert env_vars["GATEWAY_ENV"] == env
         assert env_vars["EXPECTED_POLICY_BUNDLE_SHA256"] == values["checksums"]["policyBundle"]
         assert annotations["checksum/policy-bundle"] == values["checksums"]["policyBundle"]
     else:
-        assert container["image"] == "ghcr.io/berriai/litellm:v1.106.2"
         assert "EXPECTED_POLICY_BUNDLE_SHA256" not in env_vars
         assert "checksum/policy-bundle" not in annotations
