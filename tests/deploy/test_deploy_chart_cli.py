@@ -8,7 +8,6 @@ the SDK does better: schema errors as exceptions, renders of mutated values, sna
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -64,33 +63,28 @@ def schema_location(rendered: dict[str, str], tmp_path_factory: pytest.TempPathF
     return write_kubeconform_schemas(KUBE_VERSION, kinds, tmp_path_factory.mktemp("kubeconform-schemas"))
 
 
-@pytest.fixture(scope="module")
-def kubeconform(schema_location: str) -> Callable[[Path], tuple[int, dict[str, Any]]]:
-    binary = field_tool("kubeconform")
-
-    def validate(path: Path) -> tuple[int, dict[str, Any]]:
-        # No -ignore-missing-schemas: a kind without a schema is an error, not a skip.
-        proc = run(binary, "-strict", "-summary", "-output", "json", "-kubernetes-version", KUBE_VERSION,
-                   "-schema-location", schema_location, str(path))
-        return proc.returncode, json.loads(proc.stdout)
-
-    return validate
+UNKNOWN_FIELD = "prod-unknown-field"
 
 
 @pytest.fixture(scope="module")
-def conftest() -> Callable[[Path], tuple[int, list[str], int]]:
-    binary = field_tool("conftest")
-
-    def test(path: Path) -> tuple[int, list[str], int]:
-        """exit code, the failure messages, how many checks passed"""
-        proc = run(binary, "test", "--no-color", "--output", "json", "--policy", str(DEPLOY_POLICY),
-                   "--namespace", CONFTEST_NAMESPACE, str(path))
-        assert proc.stdout, proc.stderr
-        results = json.loads(proc.stdout)
-        failures = sorted(f["msg"] for r in results for f in r.get("failures") or [])
-        return proc.returncode, failures, sum(r.get("successes", 0) for r in results)
-
-    return test
+def kubeconform(
+    rendered: dict[str, str], schema_location: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, Any]]]:
+    """kubeconform's verdict on every resource, by file: each environment's manifests, and prod's
+    with a field Kubernetes does not know. One run: kubeconform compiles each schema once per run."""
+    out = tmp_path_factory.mktemp("manifests")
+    files = {env: out / f"{env}.yaml" for env in [*ENVIRONMENTS, UNKNOWN_FIELD]}
+    for env in ENVIRONMENTS:
+        files[env].write_text(rendered[env])
+    docs = documents(rendered["prod"])
+    _gateway_container(docs)["readinessProbe"]["httpGet"]["paths"] = "/ready"
+    dump(docs, files[UNKNOWN_FIELD])
+    # No -ignore-missing-schemas: a kind without a schema is an error, not a skip.
+    proc = run(field_tool("kubeconform"), "-strict", "-verbose", "-output", "json", "-kubernetes-version",
+               KUBE_VERSION, "-schema-location", schema_location, *map(str, files.values()))
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the unknown field, below
+    resources = json.loads(proc.stdout)["resources"]
+    return {env: [r for r in resources if r["filename"] == str(path)] for env, path in files.items()}
 
 
 # --- helm ------------------------------------------------------------------------------------
@@ -131,27 +125,16 @@ def test_helm_cli_renders_what_the_sdk_renders(
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_rendered_manifests_pass_kubeconform_strict(
-    env: str, rendered: dict[str, str], kubeconform: Callable[[Path], tuple[int, dict[str, Any]]], tmp_path: Path
+    env: str, rendered: dict[str, str], kubeconform: dict[str, list[dict[str, Any]]]
 ) -> None:
-    manifests = tmp_path / f"{env}.yaml"
-    manifests.write_text(rendered[env])
-    code, report = kubeconform(manifests)
-    assert code == 0, report
-    summary = report["summary"]
-    assert (summary["invalid"], summary["errors"], summary["skipped"]) == (0, 0, 0)
-    assert summary["valid"] == len(documents(rendered[env]))
+    verdicts = kubeconform[env]
+    assert [r for r in verdicts if r["status"] != "statusValid"] == []
+    assert len(verdicts) == len(documents(rendered[env]))
 
 
-def test_kubeconform_refuses_a_field_kubernetes_does_not_know(
-    rendered: dict[str, str], kubeconform: Callable[[Path], tuple[int, dict[str, Any]]], tmp_path: Path
-) -> None:
-    docs = documents(rendered["prod"])
-    deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "policy-gateway")
-    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paths"] = "/ready"
-    code, report = kubeconform(dump(docs, tmp_path / "prod.yaml"))
-    assert code == 1
-    (invalid,) = [r for r in report["resources"] if r["status"] == "statusInvalid"]
-    assert (invalid["kind"], invalid["name"]) == ("Deployment", "policy-gateway")
+def test_kubeconform_refuses_a_field_kubernetes_does_not_know(kubeconform: dict[str, list[dict[str, Any]]]) -> None:
+    (invalid,) = [r for r in kubeconform[UNKNOWN_FIELD] if r["status"] != "statusValid"]
+    assert (invalid["kind"], invalid["name"], invalid["status"]) == ("Deployment", "policy-gateway", "statusInvalid")
     assert "additional properties 'paths' not allowed" in invalid["msg"]
 
 
@@ -162,17 +145,6 @@ def test_deployment_rules_pass_their_own_opa_tests() -> None:
     proc = run(field_tool("opa"), "test", str(DEPLOY_POLICY))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "PASS: " in proc.stdout and "FAIL" not in proc.stdout
-
-
-@pytest.mark.parametrize("env", ENVIRONMENTS)
-def test_rendered_manifests_keep_the_deployment_rules(
-    env: str, rendered: dict[str, str], conftest: Callable[[Path], tuple[int, list[str], int]], tmp_path: Path
-) -> None:
-    manifests = tmp_path / f"{env}.yaml"
-    manifests.write_text(rendered[env])
-    code, failures, passed = conftest(manifests)
-    assert (code, failures) == (0, [])
-    assert passed > 0
 
 
 def _gateway_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -213,14 +185,37 @@ BROKEN_RULES = {
 }
 
 
-@pytest.mark.parametrize(("mutate", "message"), BROKEN_RULES.values(), ids=BROKEN_RULES.keys())
+@pytest.fixture(scope="module")
+def conftest(rendered: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[list[str], int]]:
+    """conftest's failures and passed checks, by file: each environment's manifests, and prod's with
+    each rule of BROKEN_RULES broken (one file each). One run for all of them."""
+    out = tmp_path_factory.mktemp("manifests")
+    files = {env: out / f"{env}.yaml" for env in ENVIRONMENTS}
+    for env in ENVIRONMENTS:
+        files[env].write_text(rendered[env])
+    for name, (mutate, _) in BROKEN_RULES.items():
+        docs = documents(rendered["prod"])
+        mutate(_gateway_container(docs))
+        files[name] = dump(docs, out / f"prod-{name}.yaml")
+    proc = run(field_tool("conftest"), "test", "--no-color", "--output", "json", "--policy", str(DEPLOY_POLICY),
+               "--namespace", CONFTEST_NAMESPACE, *map(str, files.values()))
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # the broken rules, below
+    by_file = {r["filename"]: r for r in json.loads(proc.stdout)}
+    return {name: (sorted(f["msg"] for f in by_file[str(path)].get("failures") or []),
+                   by_file[str(path)].get("successes", 0)) for name, path in files.items()}
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_rendered_manifests_keep_the_deployment_rules(env: str, conftest: dict[str, tuple[list[str], int]]) -> None:
+    failures, passed = conftest[env]
+    assert failures == []
+    assert passed > 0
+
+
+@pytest.mark.parametrize("rule", BROKEN_RULES)
 def test_conftest_refuses_a_rendered_manifest_that_breaks_a_rule(
-    rendered: dict[str, str], conftest: Callable[[Path], tuple[int, list[str], int]], tmp_path: Path,
-    mutate: Callable[[dict[str, Any]], None], message: str,
+    conftest: dict[str, tuple[list[str], int]], rule: str
 ) -> None:
-    docs = copy.deepcopy(documents(rendered["prod"]))
-    mutate(_gateway_container(docs))
-    code, failures, _ = conftest(dump(docs, tmp_path / "prod.yaml"))
-    assert code == 1
+    failures, _ = conftest[rule]
     (failure,) = failures
-    assert failure.startswith(f"Deployment/policy-gateway: {message}")
+    assert failure.startswith(f"Deployment/policy-gateway: {BROKEN_RULES[rule][1]}")
