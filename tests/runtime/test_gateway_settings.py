@@ -159,3 +159,12 @@ def test_without_a_server_section_the_production_defaults_apply(tmp_path: Path) 
         auth_failures_per_minute=20,
         trusted_proxies=(),
     )
+
+
+def test_the_policy_engine_is_auto_unless_policy_engine_names_one(tmp_path: Path) -> None:
+    root = generated(tmp_path)
+    assert load_settings("test", root, {}).policy_engine == "auto"
+    assert load_settings("test", root, {"POLICY_ENGINE": "wasm"}).policy_engine == "wasm"
+    assert load_settings("test", root, {"POLICY_ENGINE": "rego"}).policy_engine == "rego"
+    with pytest.raises(SettingsError, match="POLICY_ENGINE='opa' must be auto, rego or wasm"):
+        load_settings("test", root, {"POLICY_ENGINE": "opa"})
