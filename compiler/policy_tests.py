@@ -153,14 +153,13 @@ def _results(proc: subprocess.CompletedProcess[str], sources: Mapping[str, str])
     return results
 
 
-# Where scripts/setup installs the pinned OPA CLI (with Go; `go install`), off PATH on purpose: the
-# compile builds policy.wasm only with an `opa` on PATH (compiler/opa_wasm.py), so installing the
-# CLI for tests never changes what `gatewayctl compile` writes.
+# Where scripts/setup installs the pinned OPA CLI (with Go; `go install`), off PATH: the one the
+# tests and the compile (policy.wasm, compiler/opa_wasm.py) use unless OPA_BINARY names another.
 TOOLS_BIN = Path(__file__).resolve().parents[1] / ".tools" / "bin"
 
 
 def opa_binary() -> str | None:
-    """The OPA CLI to use for tests: $OPA_BINARY (set and empty: none, the embedded engine), else
+    """The OPA CLI to use for tests and policy.wasm: $OPA_BINARY (set and empty: none, the embedded engine), else
     the one scripts/setup installed, else PATH's."""
     if "OPA_BINARY" in os.environ:
         return os.environ["OPA_BINARY"] or None

@@ -32,6 +32,8 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_REDIS_MAX_CONNECTIONS  size of the Redis connection pool
   POLICY_GATEWAY_ADMISSION_LEASE_S      life of an admission slot in Redis without renewal: how
                                         long a crashed replica's slots stay taken
+  POLICY_ENGINE                         auto | rego | wasm: the engine of the policy decisions
+                                        (auto: the faster, OPA's Rego engine; also the guardrail's)
   <policy_bundle.signature.public_key_env>   the PEM key signed bundles are verified with, where the
                                         specs name a variable (e.g. POLICY_BUNDLE_PUBLIC_KEY)
 """
@@ -46,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.policy import ENGINES, EngineChoice
 from runtime.policy._trust import BundleTrust, TrustConfigError, bundle_trust
 
 __all__ = [
@@ -56,6 +59,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "load_settings",
+    "policy_engine",
     "startup_problems",
 ]
 
@@ -148,6 +152,7 @@ class Settings:
     # what a bundle must prove before it is loaded (gateway.json's policy_bundle and its key)
     bundle_trust: BundleTrust = field(default_factory=BundleTrust)
     bundle_trust_problem: str | None = None  # why the trust settings cannot be used (a startup problem)
+    policy_engine: EngineChoice = "auto"  # POLICY_ENGINE
 
     @property
     def is_production(self) -> bool:
@@ -157,6 +162,15 @@ class Settings:
     def client_keys(self) -> tuple[str, ...]:
         keys = (self.master_key, *self.api_keys, *self.named_keys.values())
         return tuple(k for k in keys if k)
+
+
+def policy_engine(environ: Mapping[str, str]) -> EngineChoice:
+    """POLICY_ENGINE: which engine decides (auto, the default, is the faster one)."""
+    value = environ.get("POLICY_ENGINE") or "auto"
+    for choice in ENGINES:
+        if value == choice:
+            return choice
+    raise SettingsError(f"POLICY_ENGINE={value!r} must be auto, rego or wasm")
 
 
 def _bool(name: str, value: str) -> bool:
@@ -378,6 +392,7 @@ def load_settings(
                 minimum=0.3,
             ),
             bundle_trust=trust,
+            policy_engine=policy_engine(environ),
             bundle_trust_problem=trust_problem,
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:

@@ -353,7 +353,17 @@ encoded_runs(decode, text, lowered_digits) := [] if {
 	some p in array.slice(found, 0, decode.max_runs)
 	d := _decoded(substring(text, p[0], min([p[1] - p[0], decode.max_run_chars])))
 	d != ""
+	_is_text(d)
 ]
+
+# Decoded bytes that are UTF-8 text without U+FFFD: binary (a key, an image) hides no words, and
+# OPA's WebAssembly target aborts on such bytes where its Go engine reads each as U+FFFD. The two
+# regexes say the same in both engines: Go matches any byte with "." and a bad one as U+FFFD, the
+# module's RE2 matches no bad byte with ".".
+_is_text(d) if {
+	regex.match(`^(?s:.)*$`, d)
+	not regex.match(`\x{fffd}`, d)
+}
 
 _decoded(run) := base64.decode(run) if {
 	regex.match(`^[A-Za-z0-9+/]+={0,2}$`, run)

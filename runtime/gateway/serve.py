@@ -42,7 +42,7 @@ def prepare(env: str, generated_dir: Path | str, environ: Mapping[str, str] | No
     from runtime.policy import BundleError, PolicyStore
 
     try:
-        store = PolicyStore(settings.bundle_path, trust=settings.bundle_trust)
+        store = PolicyStore(settings.bundle_path, trust=settings.bundle_trust, engine=settings.policy_engine)
     except BundleError as exc:
         raise StartupError(f"policy bundle {settings.bundle_path}: {exc}") from None
     return settings, store

@@ -184,3 +184,12 @@ def test_the_admission_lease_has_a_variable_and_a_floor(tmp_path: Path) -> None:
     assert load_settings("test", root, {"POLICY_GATEWAY_ADMISSION_LEASE_S": "2.5"}).admission_lease_s == 2.5
     with pytest.raises(SettingsError, match=re.escape("POLICY_GATEWAY_ADMISSION_LEASE_S='0.1' must be at least 0.3")):
         load_settings("test", root, {"POLICY_GATEWAY_ADMISSION_LEASE_S": "0.1"})
+
+
+def test_the_policy_engine_is_auto_unless_policy_engine_names_one(tmp_path: Path) -> None:
+    root = generated(tmp_path)
+    assert load_settings("test", root, {}).policy_engine == "auto"
+    assert load_settings("test", root, {"POLICY_ENGINE": "wasm"}).policy_engine == "wasm"
+    assert load_settings("test", root, {"POLICY_ENGINE": "rego"}).policy_engine == "rego"
+    with pytest.raises(SettingsError, match="POLICY_ENGINE='opa' must be auto, rego or wasm"):
+        load_settings("test", root, {"POLICY_ENGINE": "opa"})
