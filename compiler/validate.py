@@ -7,22 +7,20 @@ runs the rules on each; all problems of all environments are reported together.
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, policy_versions
+from compiler import bundle_trust, compose_check, litellm_rules, policy_versions
 from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
 from compiler.errors import Position, SpecError, SpecErrors
+from compiler.litellm_surface.secrets import literal_secrets
 from compiler.load import LoadedSpecs, SourceMap
 from compiler.model import SpecDocument
 from compiler.overlay import deep_merge, overlay_positions
 from compiler.ports import claims
 from compiler.typecheck import check_document
 
-SECRET_KEY_RE = re.compile(r"(api_key|secret|token|password|access_key|private_key)", re.I)
 # Sections that hold for every environment at once, with what to do instead of overriding them.
 REPOSITORY_WIDE = {
     "environments": "set sea_env, enable_policy_gateway and fail_mode on the environment itself",
@@ -72,10 +70,13 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
         problems += env_problems
         if doc is not None:
             envs.append(EnvSpec(env_name, doc, env_map, overlay_map))
-    if problems or base is None:
+    # Every value, overlays included, before any rule: a secret is an error wherever it is written.
+    problems += literal_secrets(loaded.document, smap)
+    if base is None:  # a required value is wrong: the rules would check a spec nobody wrote
         raise SpecErrors(problems)
     for env in envs:
         problems += _rules(env)
+        problems += litellm_rules.check(env.document, env.name, env.source_map, loaded.root)
     problems += compose_check.check(loaded.root, [(e.document, e.source_map) for e in envs], base.compose_scan)
     problems += policy_versions.check(loaded, envs, with_lock=check_lock)
     problems += bundle_trust.check(loaded.root, envs)
@@ -252,11 +253,6 @@ def _model_rules(env: EnvSpec) -> Iterator[SpecError]:
                             f'backend "{model.backend}" does not support {model.capability} '
                             f'(supports: {", ".join(backend.capabilities)})',
                             "route this model to a backend with that capability")
-        if not isinstance(model.litellm_params.get("model"), str):
-            yield SpecError(smap.locate((*base, "litellm_params")),
-                            f'model "{model.name}" has no litellm_params.model',
-                            "add e.g. `model: openai/gpt-4o-mini` (provider/model)")
-        yield from _literal_secrets(model.litellm_params, (*base, "litellm_params"), smap)
         for j, fallback in enumerate(model.fallbacks):
             if fallback == model.name or fallback not in model_names:
                 yield SpecError(smap.locate((*base, "fallbacks", j)),
@@ -339,15 +335,6 @@ def _files_backend_rules(env: EnvSpec) -> Iterator[SpecError]:
         yield SpecError(where, f'litellm.files_backend "{name}" cannot run batches (supports: '
                         f'{", ".join(backend.capabilities)})',
                         f"name a backend that does {_either(BATCH_CAPABILITIES)}")
-
-
-def _literal_secrets(params: dict[str, Any], path: tuple[str | int, ...], smap: SourceMap) -> Iterator[SpecError]:
-    for key, value in params.items():
-        if isinstance(value, dict):
-            yield from _literal_secrets(value, (*path, key), smap)
-        elif SECRET_KEY_RE.search(key) and isinstance(value, str) and not value.startswith("os.environ/"):
-            yield SpecError(smap.locate((*path, key)), f"{key} holds a literal secret",
-                            "never put secrets in specs: set the backend's api_key_env or write os.environ/NAME")
 
 
 def _policy_rules(env: EnvSpec) -> Iterator[SpecError]:

@@ -12,6 +12,7 @@ from typing import Any
 from compiler.emit import gateway_settings
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
+from compiler.litellm_surface import providers
 from compiler.plan import AgentPlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
 
 
@@ -21,9 +22,12 @@ def _env_ref(name: str) -> str:
 
 def _model_entry(model: ModelPlan) -> dict[str, Any]:
     params: dict[str, Any] = {"model": model.litellm_params["model"]}
-    if "api_base" not in model.litellm_params:
+    provider = providers.provider_of(params["model"])
+    # Bedrock and Vertex authenticate by the cloud's identity: the backend's URL and key are not theirs.
+    backend_is_endpoint = provider not in providers.CLOUD_IDENTITY
+    if backend_is_endpoint and "api_base" not in model.litellm_params:
         params["api_base"] = model.backend.base_url
-    if model.backend.api_key_env and "api_key" not in model.litellm_params:
+    if backend_is_endpoint and model.backend.api_key_env and "api_key" not in model.litellm_params:
         params["api_key"] = _env_ref(model.backend.api_key_env)
     params["timeout"] = model.timeout_s
     params["max_retries"] = model.retries
@@ -122,6 +126,7 @@ def config(env: EnvPlan) -> dict[str, Any]:
         "timeout": env.router.timeout_s,
         "allowed_fails": env.router.allowed_fails,
         "cooldown_time": env.router.cooldown_time_s,
+        **dict(sorted(env.router.litellm_extra.items())),
     }
     if fallbacks:
         router["fallbacks"] = fallbacks

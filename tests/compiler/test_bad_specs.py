@@ -25,7 +25,8 @@ CASES: dict[str, tuple[int, int, str]] = {
     "duplicate_model_name": (25, 11, 'model "chat-default" is defined twice (first at specs/spec.yaml:22:11)'),
     "duplicate_yaml_key": (7, 3, 'duplicate key "policy-gateway"'),
     "yaml_syntax_error": (7, 15, "YAML syntax: expected ',' or ']'"),
-    "literal_secret": (24, 52, "api_key holds a literal secret"),
+    "literal_secret": (24, 52, "models[0].litellm_params.api_key holds an API key (sk-...) in plain text (hint: write "
+                       "os.environ/CHAT_DEFAULT_API_KEY"),
     "bad_semver": (26, 21, "policies.prompt.version: '1.0' has the wrong format (hint: use a semantic version"),
     "mode_for_unknown_env": (27, 64, 'sets a mode for unknown environment "qa"'),
     "missing_mode_for_env": (27, 34, 'policy "output" has no mode for environment "prod"'),

@@ -1,0 +1,101 @@
+"""Rules of the LiteLLM surface a schema cannot say: llmrouter strategies and their files, context
+window fallbacks, and seed 002's moat mode (an air-gapped environment reaches no vendor cloud)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from compiler.errors import SpecError
+from compiler.litellm_surface.callbacks import is_cloud_only
+from compiler.litellm_surface.router import strategy_args_problems
+from compiler.load import KeyPath, SourceMap
+from compiler.model import SpecDocument
+
+# Hosts inside the network: a compose or Kubernetes service name (no dot), or these suffixes.
+_INTERNAL_SUFFIXES = (".internal", ".local", ".lan", ".svc", ".cluster.local", ".corp", ".home.arpa", ".localhost")
+
+
+def check(doc: SpecDocument, env_name: str, smap: SourceMap, root: Path) -> Iterator[SpecError]:
+    yield from _router_rules(doc, smap, root)
+    yield from _context_window_fallbacks(doc, smap)
+    if doc.environments[env_name].air_gapped:
+        yield from _air_gapped(doc, env_name, smap)
+
+
+def _router_rules(doc: SpecDocument, smap: SourceMap, root: Path) -> Iterator[SpecError]:
+    router = doc.router
+    for field, message, hint in strategy_args_problems(router.routing_strategy, router.routing_strategy_args):
+        yield SpecError(smap.locate(("router", field)), f"router.{message}", hint)
+    args = router.routing_strategy_args
+    if args is None:
+        return
+    for key in ("model_path", "llm_data_path"):
+        path = getattr(args, key)
+        if path is None:
+            continue
+        where = smap.locate(("router", "routing_strategy_args", key))
+        if args.mounted and not path.startswith("/"):
+            yield SpecError(where, f"router.routing_strategy_args.{key} {path!r} is mounted but not absolute",
+                            "a mounted path is where the file is inside the proxy's container: start it with /")
+        elif not args.mounted and (path.startswith("/") or not (root / path).is_file()):
+            yield SpecError(where, f"router.routing_strategy_args.{key}: {path!r} is not a file in the repository",
+                            "give a path relative to the repository root, or set `mounted: true` when the "
+                            "file is mounted into the proxy at run time")
+
+
+def _context_window_fallbacks(doc: SpecDocument, smap: SourceMap) -> Iterator[SpecError]:
+    names = {m.name for m in doc.models}
+    for model, fallbacks in doc.router.context_window_fallbacks.items():
+        base = ("router", "context_window_fallbacks", model)
+        if model not in names:
+            yield SpecError(smap.locate(base, key=True), f'context window fallback for unknown model "{model}"',
+                            _known(names))
+        for i, fallback in enumerate(fallbacks):
+            if fallback not in names or fallback == model:
+                yield SpecError(smap.locate((*base, i)), f'model "{model}" falls back on a long context to '
+                                + ("itself" if fallback == model else f'unknown model "{fallback}"'), _known(names))
+
+
+def _known(names: set[str]) -> str:
+    return "known models: " + ", ".join(sorted(names))
+
+
+def _air_gapped(doc: SpecDocument, env_name: str, smap: SourceMap) -> Iterator[SpecError]:
+    marker = smap.locate(("environments", env_name, "air_gapped"))
+    settings = doc.litellm.settings
+    for field in ("callbacks", "success_callback", "failure_callback", "service_callback"):
+        for i, name in enumerate(getattr(settings, field) or ()):
+            if is_cloud_only(name):
+                yield SpecError(smap.locate(("litellm", "settings", field, i)),
+                                f'callback "{name}" sends data to a vendor cloud, and environment "{env_name}" is '
+                                f"air-gapped ({marker})",
+                                "use a self-hosted one (prometheus, otel to your collector, self-hosted langfuse) "
+                                "or leave it out of this environment's overrides")
+    used = {m.backend for m in doc.models}
+    urls: list[tuple[KeyPath, str]] = [(("backends", n, "base_url"), b.base_url) for n, b in doc.backends.items()
+                                        if n in used]
+    urls += [(("mcp_servers", n, "url"), s.url) for n, s in doc.mcp_servers.items()]
+    urls += [(("agents", n, "url"), a.url) for n, a in doc.agents.items()]
+    hosts = [(path, urlsplit(url).hostname or "") for path, url in urls]
+    if doc.router.redis_host:
+        hosts.append((("router", "redis_host"), doc.router.redis_host))
+    cache = settings.cache_params
+    if cache is not None and isinstance(cache.host, str) and not cache.host.startswith("os.environ/"):
+        hosts.append((("litellm", "settings", "cache_params", "host"), cache.host))
+    for path, host in hosts:
+        if not is_internal_host(host):
+            yield SpecError(smap.locate(path), f'{".".join(map(str, path))} reaches "{host}" outside the network, '
+                            f'and environment "{env_name}" is air-gapped ({marker})',
+                            "use a host inside the network (a service name, *.internal, a private address), "
+                            "e.g. a VPC endpoint or a self-hosted model server")
+
+
+def is_internal_host(host: str) -> bool:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." not in host or host.endswith(_INTERNAL_SUFFIXES)
+    return address.is_private or address.is_loopback or address.is_link_local

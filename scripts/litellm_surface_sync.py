@@ -1,0 +1,85 @@
+"""Write compiler/litellm_surface/_from_litellm.py from the installed LiteLLM's own types.
+
+The compiler must not import LiteLLM (`gatewayctl validate` stays fast), so the names LiteLLM
+accepts are copied here once per LiteLLM upgrade: `python scripts/litellm_surface_sync.py`.
+tests/compiler/test_litellm_surface_sync.py fails when the file differs from what this writes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import sys
+import types
+import typing
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "compiler" / "litellm_surface" / "_from_litellm.py"
+
+
+def _names(values: typing.Iterable[str]) -> str:
+    body = "".join(f"    {json.dumps(v)},\n" for v in sorted(set(values)))
+    return "frozenset({\n" + body + "})"
+
+
+def _read_by_name(package: Path, section: str) -> set[str]:
+    """Keys LiteLLM's proxy reads from a settings section by name (`general_settings.get("x")`)."""
+    pattern = re.compile(section + r'(?:\.get\(\s*|\[)"([a-z_0-9]+)"')
+    return {m for path in sorted((package / "proxy").rglob("*.py"))
+            for m in pattern.findall(path.read_text(encoding="utf-8"))}
+
+
+def render() -> str:
+    import litellm
+    from litellm.caching.caching import Cache
+    from litellm.proxy import proxy_server
+    from litellm.proxy._types import ConfigGeneralSettings
+    from litellm.types.caching import CachingSupportedCallTypes, LiteLLMCacheType
+    from litellm.types.litellm_params import RoutingStrategyName
+    from litellm.types.router import GenericLiteLLMParams
+
+    general_read = _read_by_name(Path(litellm.__file__).parent, "general_settings")
+    router_args = set(litellm.Router.get_valid_args()) - set(proxy_server.ROUTER_SETTINGS_MANAGED_OUTSIDE_CONFIG)
+    # litellm_settings: the proxy sets litellm.<key> = value for every key it has no branch for,
+    # so the module's public, non-callable attributes are what it can take.
+    module_settings = {
+        name for name, value in vars(litellm).items()
+        if not name.startswith("_") and not callable(value) and not isinstance(value, types.ModuleType)
+        and not name.isupper()
+    }
+    callbacks = set(typing.get_args(litellm._custom_logger_compatible_callbacks_literal))
+    cache_params = set(inspect.signature(Cache.__init__).parameters) - {"self", "kwargs", "_backend"}
+    version = getattr(litellm, "__version__", None) or __import__("importlib.metadata").metadata.version("litellm")
+    return (
+        '"""Names the pinned LiteLLM accepts, copied from its own types by scripts/litellm_surface_sync.py.\n\n'
+        "DO NOT EDIT: rerun the script after upgrading LiteLLM.\n"
+        '"""\n\n'
+        f"LITELLM_VERSION = {json.dumps(version)}\n\n"
+        "# litellm.Router.get_valid_args() less ROUTER_SETTINGS_MANAGED_OUTSIDE_CONFIG (proxy_server.py)\n"
+        f"ROUTER_ARGS = {_names(router_args)}\n\n"
+        "# litellm.types.litellm_params.RoutingStrategyName\n"
+        f"ROUTING_STRATEGIES = {_names(typing.get_args(RoutingStrategyName))}\n\n"
+        "# litellm.types.router.GenericLiteLLMParams fields (what a model_list entry's litellm_params take)\n"
+        f"LITELLM_PARAMS = {_names(GenericLiteLLMParams.model_fields)}\n\n"
+        "# litellm.proxy._types.ConfigGeneralSettings fields, and the keys litellm/proxy reads by name\n"
+        f"GENERAL_SETTINGS = {_names(set(ConfigGeneralSettings.model_fields) | general_read)}\n\n"
+        "# public non-callable attributes of the litellm module (litellm_settings keys become litellm.<key>)\n"
+        f"MODULE_SETTINGS = {_names(module_settings)}\n\n"
+        "# litellm.caching.caching.Cache.__init__ parameters (litellm_settings.cache_params)\n"
+        f"CACHE_PARAMS = {_names(cache_params)}\n\n"
+        f"CACHE_TYPES = {_names(t.value for t in LiteLLMCacheType)}\n\n"
+        f"CACHE_CALL_TYPES = {_names(typing.get_args(CachingSupportedCallTypes))}\n\n"
+        "# litellm._custom_logger_compatible_callbacks_literal\n"
+        f"LOGGER_CALLBACKS = {_names(callbacks)}\n"
+    )
+
+
+def main() -> int:
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT.relative_to(Path.cwd()) if OUT.is_relative_to(Path.cwd()) else OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
