@@ -28,7 +28,7 @@ def check(doc: SpecDocument, env_name: str, smap: SourceMap, root: Path) -> Iter
 def _router_rules(doc: SpecDocument, smap: SourceMap, root: Path) -> Iterator[SpecError]:
     router = doc.router
     for field, message, hint in strategy_args_problems(router.routing_strategy, router.routing_strategy_args):
-        yield SpecError(smap.locate(("router", field)), f"router.{message}", hint)
+        yield SpecError(smap.locate(("router", field)), f"router.{field}: {message}", hint)
     args = router.routing_strategy_args
     if args is None:
         return
@@ -73,7 +73,7 @@ def _air_gapped(doc: SpecDocument, env_name: str, smap: SourceMap) -> Iterator[S
                                 f'callback "{name}" sends data to a vendor cloud, and environment "{env_name}" is '
                                 f"air-gapped ({marker})",
                                 "use a self-hosted one (prometheus, otel to your collector, self-hosted langfuse) "
-                                "or leave it out of this environment's overrides")
+                                "or set it only for environments that are not air-gapped (overrides)")
     used = {m.backend for m in doc.models}
     urls: list[tuple[KeyPath, str]] = [(("backends", n, "base_url"), b.base_url) for n, b in doc.backends.items()
                                         if n in used]

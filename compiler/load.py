@@ -89,6 +89,11 @@ def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
     return node
 
 
+def plain_data(node: Any, rel: str, smap: SourceMap) -> Any:
+    """A YAML document as plain data, its positions recorded in `smap`."""
+    return _plain(node, (), rel, smap)
+
+
 def spec_files(spec_dir: Path) -> list[Path]:
     return sorted(p for p in spec_dir.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
 

@@ -211,7 +211,7 @@ def _type_hint(kind: str) -> str:
         "list_type": "write a list ([a, b] or one '- item' per line)",
         "model_type": "write a mapping (key: value)",
         "model_attributes_type": "write a mapping (key: value)",
-    }.get(kind, "see schemas/spec.schema.json")
+    }.get(kind, "see the JSON schemas in schemas/")
 
 
 def _field_names(root: type[BaseModel], loc: KeyPath) -> list[str]:

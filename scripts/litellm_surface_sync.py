@@ -23,11 +23,14 @@ def _names(values: typing.Iterable[str]) -> str:
     return "frozenset({\n" + body + "})"
 
 
+def _found(paths: typing.Iterable[Path], pattern: str) -> set[str]:
+    regex = re.compile(pattern)
+    return {m for path in sorted(paths) for m in regex.findall(path.read_text(encoding="utf-8"))}
+
+
 def _read_by_name(package: Path, section: str) -> set[str]:
-    """Keys LiteLLM's proxy reads from a settings section by name (`general_settings.get("x")`)."""
-    pattern = re.compile(section + r'(?:\.get\(\s*|\[)"([a-z_0-9]+)"')
-    return {m for path in sorted((package / "proxy").rglob("*.py"))
-            for m in pattern.findall(path.read_text(encoding="utf-8"))}
+    """Keys LiteLLM reads from a settings section by name (`general_settings.get("x")`)."""
+    return _found(package.rglob("*.py"), r'\b_?' + section + r'(?:\.get\(\s*|\[)"([a-z_0-9]+)"')
 
 
 def render() -> str:
@@ -39,14 +42,18 @@ def render() -> str:
     from litellm.types.litellm_params import RoutingStrategyName
     from litellm.types.router import GenericLiteLLMParams
 
-    general_read = _read_by_name(Path(litellm.__file__).parent, "general_settings")
+    package = Path(litellm.__file__).parent
+    general_read = _read_by_name(package, "general_settings")
+    settings_read = _read_by_name(package, "litellm_settings")
+    # Callbacks the proxy and the logging core resolve by name (`callback == "x"`).
+    string_callbacks = _found([package / "proxy" / "common_utils" / "callback_utils.py",
+                               package / "litellm_core_utils" / "litellm_logging.py"], r'callback == "([a-z_0-9]+)"')
     router_args = set(litellm.Router.get_valid_args()) - set(proxy_server.ROUTER_SETTINGS_MANAGED_OUTSIDE_CONFIG)
     # litellm_settings: the proxy sets litellm.<key> = value for every key it has no branch for,
     # so the module's public, non-callable attributes are what it can take.
     module_settings = {
         name for name, value in vars(litellm).items()
-        if not name.startswith("_") and not callable(value) and not isinstance(value, types.ModuleType)
-        and not name.isupper()
+        if re.fullmatch(r"[a-z][a-z0-9_]*", name) and not callable(value) and not isinstance(value, types.ModuleType)
     }
     callbacks = set(typing.get_args(litellm._custom_logger_compatible_callbacks_literal))
     cache_params = set(inspect.signature(Cache.__init__).parameters) - {"self", "kwargs", "_backend"}
@@ -64,14 +71,17 @@ def render() -> str:
         f"LITELLM_PARAMS = {_names(GenericLiteLLMParams.model_fields)}\n\n"
         "# litellm.proxy._types.ConfigGeneralSettings fields, and the keys litellm/proxy reads by name\n"
         f"GENERAL_SETTINGS = {_names(set(ConfigGeneralSettings.model_fields) | general_read)}\n\n"
-        "# public non-callable attributes of the litellm module (litellm_settings keys become litellm.<key>)\n"
-        f"MODULE_SETTINGS = {_names(module_settings)}\n\n"
+        "# public non-callable snake_case attributes of the litellm module (litellm_settings keys become\n"
+        "# litellm.<key>), and the keys litellm reads from litellm_settings by name\n"
+        f"MODULE_SETTINGS = {_names(module_settings | settings_read)}\n\n"
         "# litellm.caching.caching.Cache.__init__ parameters (litellm_settings.cache_params)\n"
         f"CACHE_PARAMS = {_names(cache_params)}\n\n"
         f"CACHE_TYPES = {_names(t.value for t in LiteLLMCacheType)}\n\n"
         f"CACHE_CALL_TYPES = {_names(typing.get_args(CachingSupportedCallTypes))}\n\n"
         "# litellm._custom_logger_compatible_callbacks_literal\n"
-        f"LOGGER_CALLBACKS = {_names(callbacks)}\n"
+        f"LOGGER_CALLBACKS = {_names(callbacks)}\n\n"
+        "# callbacks proxy/common_utils/callback_utils.py and litellm_core_utils/litellm_logging.py resolve by name\n"
+        f"STRING_CALLBACKS = {_names(string_callbacks)}\n"
     )
 
 

@@ -8,15 +8,9 @@ from typing import Annotated
 from pydantic import AfterValidator
 
 from compiler.litellm_surface._base import did_you_mean, rule_error
-from compiler.litellm_surface._from_litellm import LOGGER_CALLBACKS
+from compiler.litellm_surface._from_litellm import LOGGER_CALLBACKS, STRING_CALLBACKS
 
-# The string callbacks litellm_core_utils/litellm_logging.py set_callbacks() handles itself
-# (`callback == "..."`), beside the CustomLogger-compatible ones of LOGGER_CALLBACKS.
-LEGACY_CALLBACKS = frozenset({
-    "athina", "datadog", "dynamodb", "greenscale", "helicone", "langfuse", "logfire", "lunary", "newrelic",
-    "openmeter", "promptlayer", "s3", "sentry", "slack", "supabase", "traceloop", "wandb",
-})
-KNOWN_CALLBACKS = LOGGER_CALLBACKS | LEGACY_CALLBACKS
+KNOWN_CALLBACKS = LOGGER_CALLBACKS | STRING_CALLBACKS
 
 # A custom callback: a dotted path to an instance in a module next to the config
 # (`custom_callbacks.proxy_handler_instance`).
@@ -49,6 +43,9 @@ SELF_HOSTED_CALLBACKS = frozenset({
     "generic_api", "smtp_email", "arize_phoenix", "openmeter", "lago", "argilla", "gitlab",
     "dynamic_rate_limiter", "dynamic_rate_limiter_v3", "anthropic_cache_control_hook",
     "vector_store_pre_call_hook", "dotprompt", "compression_interception", "litellm_agent",
+    "websearch_interception", "code_interpreter_interception", "presidio", "hide_secrets", "banned_keywords",
+    "blocked_user_check", "detect_prompt_injection", "batch_redis_requests", "llmguard_moderations",
+    "llamaguard_moderations",
 })
 
 

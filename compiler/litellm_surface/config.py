@@ -13,6 +13,9 @@ from compiler.litellm_surface.providers import LiteLLMParams
 from compiler.litellm_surface.router import RouterSettings
 from compiler.litellm_surface.settings import LitellmSettings
 
+# environment_variables values: the proxy sets os.environ[key] = str(value)
+Scalar = str | int | float | bool | None
+
 
 class ModelEntry(LiteLLMModel):
     """litellm.types.router.ModelConfig / Deployment: one entry of model_list."""
@@ -20,6 +23,9 @@ class ModelEntry(LiteLLMModel):
     model_name: str = Field(min_length=1, description="the name clients ask for")
     litellm_params: LiteLLMParams
     model_info: dict[str, Any] | None = None
+    # The router reads these beside litellm_params too (router.py: model.get("tpm")).
+    tpm: int | None = Field(None, ge=0)
+    rpm: int | None = Field(None, ge=0)
 
 
 class GuardrailEntry(LiteLLMModel):
@@ -35,7 +41,7 @@ class LiteLLMConfig(LiteLLMModel):
     router_settings: RouterSettings | None = None
     litellm_settings: LitellmSettings | None = None
     general_settings: GeneralSettings | None = None
-    environment_variables: dict[str, str | int | float | bool] | None = None
+    environment_variables: dict[str, Scalar] | None = None
     guardrails: list[GuardrailEntry] | None = None
     # Read by load_config as lists or maps of entries LiteLLM validates itself when it loads them.
     mcp_servers: dict[str, dict[str, Any]] | None = None

@@ -29,8 +29,9 @@ REQUEST_DEFAULTS = frozenset({
 })
 _HTTP = frozenset({"api_base", "api_key"})
 
-# provider -> (model prefixes, its own parameters). Bedrock authenticates by IAM (aws_*) and takes
-# its endpoint as aws_bedrock_runtime_endpoint: no api_base, no api_key.
+# provider -> (model prefixes, its own parameters). Bedrock authenticates by IAM (aws_*) or a
+# Bedrock API key (api_key), its endpoint overridable (api_base, aws_bedrock_runtime_endpoint:
+# PrivateLink); batches stage files in S3 (s3_*).
 PROVIDERS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "openai": (("openai", "text-completion-openai"),
                _HTTP | {"organization", "use_chat_completions_api", "openai_identity_provider_id",
@@ -38,7 +39,7 @@ PROVIDERS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     "azure": (("azure", "azure_text"),
               _HTTP | {"api_version", "azure_ad_token", "tenant_id", "client_id", "client_secret", "azure_username",
                        "azure_password", "azure_scope"}),
-    "bedrock": (("bedrock",), frozenset({n for n in LITELLM_PARAMS if n.startswith("aws_")} | {"bedrock_tags"})),
+    "bedrock": (("bedrock",), _HTTP | {n for n in LITELLM_PARAMS if n.startswith(("aws_", "s3_"))} | {"bedrock_tags"}),
     "vertex_ai": (("vertex_ai", "vertex_ai_beta"),
                   frozenset({"api_base", "vertex_project", "vertex_location", "vertex_credentials"})),
     "anthropic": (("anthropic",), _HTTP | {n for n in LITELLM_PARAMS if n.startswith("anthropic_")}),

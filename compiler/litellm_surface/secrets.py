@@ -41,11 +41,20 @@ def secret_shape(value: str) -> str | None:
     return next((what for pattern, what in _SECRET_SHAPES if pattern.search(value)), None)
 
 
+# The names LiteLLM's own documentation uses for these.
+_CONVENTIONAL = {"master_key": "LITELLM_MASTER_KEY", "database_url": "DATABASE_URL", "redis_password": "REDIS_PASSWORD",
+                 "redis_url": "REDIS_URL", "slack_webhook_url": "SLACK_WEBHOOK_URL"}
+# A secret inside these sections is named after what it unlocks.
+_SECTION_PREFIX = {"cache_params": "redis"}
+
+
 def suggest_env_name(path: KeyPath, document: Any) -> str:
     """An environment variable name for the secret at `path`: its key, prefixed with the nearest
     name above it (a model's, a service's) when the key alone says little (api_key, password)."""
     key = str(path[-1])
-    prefix = ""
+    if key.lower() in _CONVENTIONAL:
+        return _CONVENTIONAL[key.lower()]
+    prefix = _SECTION_PREFIX.get(next((str(p) for p in path if str(p) in _SECTION_PREFIX), ""), "")
     if key.lower() in {"api_key", "password", "token", "secret", "key", "url", "dsn"}:
         node = document
         for part in path[:-1]:
@@ -54,7 +63,7 @@ def suggest_env_name(path: KeyPath, document: Any) -> str:
                 named = node.get("model_name") or node.get("name")
                 if isinstance(named, str):
                     prefix = named
-            if isinstance(part, str) and part not in ("litellm_params", "cache_params", "settings"):
+            if isinstance(part, str) and part not in ("litellm_params", "settings", "litellm"):
                 prefix = prefix or part
     name = re.sub(r"[^A-Za-z0-9]+", "_", f"{prefix}_{key}" if prefix else key).strip("_").upper()
     return name if name[:1].isalpha() else f"SECRET_{name}"
@@ -84,7 +93,7 @@ def literal_secrets(
     env = suggest_env_name(path, root)
     where = _dotted(path)
     yield SpecError(smap.locate(path), f"{where} holds {what} in plain text",
-                    f"write os.environ/{env} and set {env} in the environment (never in the specs)")
+                    f"write os.environ/{env} and set {env} where the process runs (never in a file under git)")
 
 
 def _dotted(path: KeyPath) -> str:
