@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.emit import gateway_settings
+from compiler.emit import gateway_settings, litellm
 from compiler.emit.gateway_settings import operations_port, redis_url
 from compiler.plan import EnvPlan
 
@@ -49,6 +49,13 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         "LLM_POLICY_GATEWAY_API_KEY=",
         *(f"{name}=" for name in secrets),
     ]
+    proxy_env = litellm.env_references(env)
+    if proxy_env:
+        lines += [
+            "# What the LiteLLM proxy reads (os.environ/ references in litellm/config.yaml, and the",
+            "# variables its callbacks need).",
+            *(f"{name}=" for name in proxy_env if name not in secrets),
+        ]
     key_env = gateway_settings.verification_key_env(env)
     if key_env:
         lines += [

@@ -13,11 +13,14 @@ from compiler.emit import gateway_settings
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
 from compiler.litellm_surface import providers
+from compiler.litellm_surface.callbacks import CALLBACK_ENV
 from compiler.plan import AgentPlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
+
+ENV_PREFIX = "os.environ/"
 
 
 def _env_ref(name: str) -> str:
-    return f"os.environ/{name}"
+    return f"{ENV_PREFIX}{name}"
 
 
 def _model_entry(model: ModelPlan) -> dict[str, Any]:
@@ -146,6 +149,29 @@ def config(env: EnvPlan) -> dict[str, Any]:
     if env.guardrails == "in_proxy":
         out["guardrails"] = _guardrails(env)
     return out
+
+
+def env_references(env: EnvPlan) -> list[str]:
+    """The environment variables the proxy reads for this config: every os.environ/NAME in it and
+    those its callbacks need (compiler/litellm_surface/callbacks.py), the master key aside."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value.startswith(ENV_PREFIX):
+            names.add(value.removeprefix(ENV_PREFIX))
+
+    walk(config(env))
+    settings = env.litellm.settings
+    for key in ("callbacks", "success_callback", "failure_callback", "service_callback"):
+        for callback in settings.get(key) or ():
+            names.update(CALLBACK_ENV.get(callback, ()))
+    return sorted(names - {env.litellm.master_key_env})
 
 
 def render_env(env: EnvPlan) -> dict[str, str]:
