@@ -86,7 +86,6 @@ class LitellmSettings(_SettingsPassthrough):
     max_budget: float | None = Field(None, ge=0)
     budget_duration: Duration | None = None
     modify_params: bool | None = None
-    telemetry: bool | None = None
 
     def all_callbacks(self) -> list[str]:
         return sorted({*(self.callbacks or ()), *(self.success_callback or ()), *(self.failure_callback or ()),

@@ -102,7 +102,8 @@ def _first_model(config: dict, prefix: str) -> dict:  # type: ignore[type-arg]
 # mutation -> the words of the error it must draw
 MUTATIONS = {
     "router_settings typo": (lambda c: c["router_settings"].update(routing_stratgy="least-busy"),
-                             'unknown key "routing_stratgy" in router_settings (hint: did you mean "routing_strategy"?)'),
+                             'unknown key "routing_stratgy" in router_settings (hint: did you mean '
+                             '"routing_strategy"?)'),
     "drop_params not a bool": (lambda c: c["litellm_settings"].update(drop_params="maybe"),
                                "litellm_settings.drop_params: Input should be a valid boolean"),
     "litellm_settings typo": (lambda c: c["litellm_settings"].update(request_tmeout=600),
