@@ -1,13 +1,14 @@
-"""Building blocks of the LiteLLM surface models: strict models, pass-through fields, rule errors."""
+"""Building blocks of the LiteLLM surface models: strict models, pass-through keys, rule errors."""
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
-from pydantic_core import PydanticCustomError
+from pydantic import BaseModel, ConfigDict, GetJsonSchemaHandler, ValidationError, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, InitErrorDetails, PydanticCustomError
 
 
 class LiteLLMModel(BaseModel):
@@ -16,22 +17,44 @@ class LiteLLMModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, protected_namespaces=())
 
 
-def passthrough(
-    name: str, names: Iterable[str], section: str, base: type[LiteLLMModel] = LiteLLMModel
-) -> type[LiteLLMModel]:
-    """A model that takes each of `names` as a value LiteLLM accepts and we do not type further.
+class PassThrough(LiteLLMModel):
+    """A section whose common keys are typed fields and whose other keys are the names LiteLLM
+    accepts there (`passthrough_keys`), passed on unchecked; any other key is an error at that key,
+    reported with the typed fields' own errors.
 
-    The typed subclasses override the fields they check; the rest keep unknown keys out (a typo is
-    an error) without pretending to know more about them than LiteLLM's own signature does.
+    Why not one Any field per name: LiteLLM's sections take hundreds of names, and building that
+    many fields costs `gatewayctl validate` most of its time budget (docs/benchmarks.md, P1).
     """
-    fields: dict[str, Any] = {}
-    for key in sorted(set(names) - set(base.model_fields)):
-        description = f"LiteLLM {section}.{key} (passed through; see LiteLLM's documentation)"
-        if hasattr(BaseModel, key):  # json, copy, schema, ...: keep pydantic's attribute, alias the key
-            fields[f"{key}_"] = (Any, Field(None, alias=key, description=description))
-        else:
-            fields[key] = (Any, Field(None, description=description))
-    return create_model(name, __base__=base, **fields)
+
+    model_config = ConfigDict(extra="allow")
+    passthrough_keys: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def accepted_keys(cls) -> frozenset[str]:
+        return frozenset(f.alias or n for n, f in cls.model_fields.items()) | cls.passthrough_keys
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _only_accepted_keys(cls, data: Any, handler: Any) -> Any:
+        if not isinstance(data, dict):
+            return handler(data)
+        accepted = cls.accepted_keys()
+        unknown = [key for key in data if key not in accepted]
+        if not unknown:
+            return handler(data)
+        errors = [InitErrorDetails(type="extra_forbidden", loc=(key,), input=data[key]) for key in unknown]
+        try:
+            handler({k: v for k, v in data.items() if k not in unknown})
+        except ValidationError as exc:  # the typed fields' errors too, in the same run
+            errors += [InitErrorDetails(type=PydanticCustomError(e["type"], e["msg"].replace("{", "(").replace(
+                "}", ")"), e.get("ctx")), loc=e["loc"], input=e["input"]) for e in exc.errors()]
+        raise ValidationError.from_exception_data(cls.__name__, errors)
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        schema["propertyNames"] = {"enum": sorted(cls.accepted_keys())}  # editors complete and check the names
+        return schema
 
 
 def rule_error(message: str, hint: str) -> PydanticCustomError:

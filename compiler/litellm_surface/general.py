@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from compiler.litellm_surface._base import LiteLLMModel, passthrough
+from compiler.litellm_surface._base import PassThrough
 from compiler.litellm_surface._from_litellm import GENERAL_SETTINGS
 
-if TYPE_CHECKING:
-    _GeneralPassthrough = LiteLLMModel
-else:
-    _GeneralPassthrough = passthrough("_GeneralPassthrough", GENERAL_SETTINGS, "general_settings")
 
+class GeneralSettings(PassThrough):
+    passthrough_keys = GENERAL_SETTINGS
 
-class GeneralSettings(_GeneralPassthrough):
     master_key: str | None = Field(None, description="os.environ/NAME: the proxy's admin key")
     database_url: str | None = Field(None, description="os.environ/NAME: PostgreSQL, credentials included")
     database_connection_pool_limit: int | None = Field(None, ge=1)

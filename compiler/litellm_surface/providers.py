@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Discriminator, Field, Tag, create_model
 
-from compiler.litellm_surface._base import LiteLLMModel, passthrough
+from compiler.litellm_surface._base import PassThrough
 from compiler.litellm_surface._from_litellm import LITELLM_PARAMS
 
 # The parameters every provider takes: limits, retries, budgets, tags, pricing, mocks.
@@ -78,40 +78,33 @@ def wrong_provider_hint(provider: str, param: str) -> str:
     return f"{provider}/ takes {own} (and the common ones: timeout, max_retries, rpm, tpm, ...)"
 
 
-class _Common(LiteLLMModel):
-    model: str = Field(min_length=1, description="provider/model, e.g. openai/gpt-4o-mini")
-    timeout: float | None = Field(None, gt=0)
-    stream_timeout: float | None = Field(None, gt=0)
-    max_retries: int | None = Field(None, ge=0)
-    rpm: int | None = Field(None, ge=0)
-    tpm: int | None = Field(None, ge=0)
-    tags: list[str] | None = None
-    api_version: str | None = Field(None, min_length=1, description="azure/: the API version, e.g. 2024-10-21")
-    aws_region_name: str | None = Field(None, min_length=1, description="bedrock/: e.g. eu-west-1")
-    aws_role_name: str | None = Field(None, min_length=1, description="bedrock/: the IAM role ARN to assume")
-    vertex_project: str | None = Field(None, min_length=1, description="vertex_ai/: the GCP project")
-    vertex_location: str | None = Field(None, min_length=1, description="vertex_ai/: e.g. europe-west4")
+# The parameters typed here; a provider's model keeps those it takes.
+_TYPED: dict[str, Any] = {
+    "timeout": (float | None, Field(None, gt=0)),
+    "stream_timeout": (float | None, Field(None, gt=0)),
+    "max_retries": (int | None, Field(None, ge=0)),
+    "rpm": (int | None, Field(None, ge=0)),
+    "tpm": (int | None, Field(None, ge=0)),
+    "tags": (list[str] | None, None),
+    "api_version": (str | None, Field(None, min_length=1, description="azure/: the API version, e.g. 2024-10-21")),
+    "aws_region_name": (str | None, Field(None, min_length=1, description="bedrock/: e.g. eu-west-1")),
+    "aws_role_name": (str | None, Field(None, min_length=1, description="bedrock/: the IAM role ARN to assume")),
+    "vertex_project": (str | None, Field(None, min_length=1, description="vertex_ai/: the GCP project")),
+    "vertex_location": (str | None, Field(None, min_length=1, description="vertex_ai/: e.g. europe-west4")),
+}
 
 
-def _typed_base(provider: str | None, allowed: frozenset[str]) -> type[LiteLLMModel]:
-    """_Common without the typed fields this provider does not take."""
-    drop = {name for name in _Common.model_fields if name != "model" and name not in allowed}
-    fields: dict[str, Any] = {n: (f.annotation, f) for n, f in _Common.model_fields.items() if n not in drop}
+def _params_model(provider: str | None) -> type[PassThrough]:
+    accepted = frozenset(allowed(provider or "other"))
     # The editor's schema tells the providers apart by the model's prefix (a oneOf needs exactly one).
-    known = "|".join(sorted(_PREFIX_TO_PROVIDER))
     prefixes = "|".join(PROVIDERS[provider][0]) if provider else None
-    pattern = f"^({prefixes})/" if prefixes else f"^(?!({known})/)"
+    pattern = f"^({prefixes})/" if prefixes else f"^(?!({'|'.join(sorted(_PREFIX_TO_PROVIDER))})/)"
+    fields: dict[str, Any] = {name: spec for name, spec in _TYPED.items() if name in accepted}
     fields["model"] = (str, Field(min_length=1, description="provider/model, e.g. openai/gpt-4o-mini",
                                   json_schema_extra={"pattern": pattern}))
-    return create_model(f"_{provider or 'other'}_typed", __base__=LiteLLMModel, **fields)
-
-
-def _params_model(provider: str | None) -> type[LiteLLMModel]:
-    own = PROVIDERS[provider][1] if provider else LITELLM_PARAMS
-    allowed = frozenset(own | _COMMON | REQUEST_DEFAULTS)
     title = f"{provider}/ litellm_params" if provider else "litellm_params of another provider"
-    base = _typed_base(provider, allowed)
-    model = passthrough(f"{provider or 'Other'}Params", allowed - {"model"}, "litellm_params", base)
+    model = create_model(f"{provider or 'Other'}Params", __base__=PassThrough, **fields)
+    model.passthrough_keys = accepted
     model.model_config["title"] = title
     return model
 
@@ -128,7 +121,7 @@ def _discriminate(value: Any) -> str:
 
 # Tags carry "[...]" so error locations drop them (compiler/typecheck.py), like pydantic's own.
 if TYPE_CHECKING:
-    LiteLLMParams = LiteLLMModel
+    LiteLLMParams = PassThrough
 else:
     _TAGGED = tuple(Annotated[m, Tag(f"provider[{name}]")]
                     for name, m in (*PROVIDER_MODELS.items(), ("other", OTHER_MODEL)))

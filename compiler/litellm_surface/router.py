@@ -3,11 +3,11 @@ and UpdateRouterConfig), the llmrouter-* strategies of seed 002 and their routin
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, model_validator
 
-from compiler.litellm_surface._base import LiteLLMModel, did_you_mean, passthrough, rule_error
+from compiler.litellm_surface._base import LiteLLMModel, PassThrough, did_you_mean, rule_error
 from compiler.litellm_surface._from_litellm import ROUTER_ARGS, ROUTING_STRATEGIES
 
 # Seed 002 requirement 2: LLMRouter's strategies (ML routers), named llmrouter-<router>. LiteLLM
@@ -65,15 +65,11 @@ def strategy_args_problems(strategy: str, args: RoutingStrategyArgs | None) -> l
     return []
 
 
-if TYPE_CHECKING:
-    _RouterPassthrough = LiteLLMModel
-else:
-    _RouterPassthrough = passthrough("_RouterPassthrough", ROUTER_ARGS, "router_settings")
-
-
-class RouterSettings(_RouterPassthrough):
+class RouterSettings(PassThrough):
     """A LiteLLM config's router_settings: every Router argument the proxy passes on, the common
     ones typed (names and types from litellm.types.router.RouterConfig / UpdateRouterConfig)."""
+
+    passthrough_keys = ROUTER_ARGS
 
     routing_strategy: RoutingStrategy = "simple-shuffle"
     routing_strategy_args: RoutingStrategyArgs | None = None

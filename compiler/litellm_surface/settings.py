@@ -3,11 +3,11 @@ other attribute of the litellm module (proxy_server.py load_config)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
-from compiler.litellm_surface._base import LiteLLMModel, did_you_mean, passthrough, rule_error
+from compiler.litellm_surface._base import PassThrough, did_you_mean, rule_error
 from compiler.litellm_surface._from_litellm import CACHE_CALL_TYPES, CACHE_PARAMS, MODULE_SETTINGS
 from compiler.litellm_surface.callbacks import CallbackName
 from compiler.litellm_surface.router import FallbackList
@@ -32,18 +32,12 @@ def _call_type(value: str) -> str:
 CacheCallType = Annotated[str, AfterValidator(_call_type)]
 Duration = Annotated[str, Field(pattern=r"^\d+(s|m|h|d|w|mo)$", description="30s, 10m, 24h, 7d, 1mo")]
 
-if TYPE_CHECKING:
-    _CachePassthrough = LiteLLMModel
-    _SettingsPassthrough = LiteLLMModel
-else:
-    _CachePassthrough = passthrough("_CachePassthrough", CACHE_PARAMS, "litellm_settings.cache_params")
-    _SettingsPassthrough = passthrough("_SettingsPassthrough", MODULE_SETTINGS | PROXY_BRANCHES, "litellm_settings")
-
-
-class CacheParams(_CachePassthrough):
+class CacheParams(PassThrough):
     """litellm.caching.caching.Cache's arguments: Redis (host/port/password, or a cluster through
     redis_startup_nodes, or Sentinel through service_name and sentinel_nodes), TTLs, namespace,
     the call types that are cached."""
+
+    passthrough_keys = CACHE_PARAMS
 
     type: Literal["local", "redis", "redis-semantic", "s3", "disk", "qdrant-semantic", "valkey-semantic",
                   "azure-blob", "gcs"] = "redis"
@@ -67,9 +61,11 @@ class CacheParams(_CachePassthrough):
     similarity_threshold: float | None = Field(None, ge=0, le=1)
 
 
-class LitellmSettings(_SettingsPassthrough):
+class LitellmSettings(PassThrough):
     """A LiteLLM config's litellm_settings: the common keys typed, every other litellm attribute
     passed through (a name LiteLLM has no attribute for is an error, not silently set)."""
+
+    passthrough_keys = MODULE_SETTINGS | PROXY_BRANCHES
 
     drop_params: bool | None = None
     set_verbose: bool | None = None

@@ -159,3 +159,22 @@ def test_the_pre_commit_hook_runs_litellm_check_on_config_files() -> None:
     assert hook.get("pass_filenames", True) is True
     assert re.search(hook["files"], "deploy/litellm/config.yaml")
     assert re.search(hook["files"], "litellm_config.yaml")
+
+
+def test_the_json_schema_accepts_the_generated_configs_and_refuses_typos() -> None:
+    """schemas/litellm-config.schema.json says what litellm-check says, for editors."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "schemas" / "litellm-config.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    for path in GENERATED:
+        config = _load(path)
+        assert not list(validator.iter_errors(config)), path
+    config["router_settings"]["routing_stratgy"] = "least-busy"
+    assert [e.path[0] for e in validator.iter_errors(config)] == ["router_settings"]
+    del config["router_settings"]["routing_stratgy"]
+    _first_model(config, "bedrock/")["litellm_params"]["api_version"] = "1"
+    assert [e.path[0] for e in validator.iter_errors(config)] == ["model_list"]
