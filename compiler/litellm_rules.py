@@ -9,8 +9,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from compiler.errors import SpecError
+from compiler.litellm_surface._from_litellm import LITELLM_VERSION
 from compiler.litellm_surface.callbacks import is_cloud_only
-from compiler.litellm_surface.router import strategy_args_problems
+from compiler.litellm_surface.router import (
+    LLMROUTER_HINT,
+    LLMROUTER_STRATEGIES,
+    RoutingStrategyArgs,
+    strategy_args_problems,
+)
 from compiler.load import KeyPath, SourceMap
 from compiler.model import SpecDocument
 
@@ -27,23 +33,36 @@ def check(doc: SpecDocument, env_name: str, smap: SourceMap, root: Path) -> Iter
 
 def _router_rules(doc: SpecDocument, smap: SourceMap, root: Path) -> Iterator[SpecError]:
     router = doc.router
-    for field, message, hint in strategy_args_problems(router.routing_strategy, router.routing_strategy_args):
-        yield SpecError(smap.locate(("router", field)), f"router.{field}: {message}", hint)
     args = router.routing_strategy_args
-    if args is None:
-        return
+    problems = [SpecError(smap.locate(("router", field)), f"router.{field}: {message}", hint)
+                for field, message, hint in strategy_args_problems(router.routing_strategy, args)]
+    problems += _strategy_paths(args, smap, root)
+    yield from problems
+    if router.routing_strategy in LLMROUTER_STRATEGIES and not problems:
+        yield SpecError(smap.locate(("router", "routing_strategy")),
+                        f"router.routing_strategy {router.routing_strategy!r}: LiteLLM {LITELLM_VERSION} refuses it "
+                        "(Invalid routing_strategy), so this config loads only in a proxy with the LLMRouter "
+                        "integration", LLMROUTER_HINT, "warning")
+
+
+def _strategy_paths(args: RoutingStrategyArgs | None, smap: SourceMap, root: Path) -> list[SpecError]:
+    """The llmrouter model and data: files of the repository, or absolute paths mounted at run time."""
+    problems: list[SpecError] = []
     for key in ("model_path", "llm_data_path"):
-        path = getattr(args, key)
-        if path is None:
+        path = getattr(args, key) if args is not None else None
+        if args is None or path is None:
             continue
         where = smap.locate(("router", "routing_strategy_args", key))
         if args.mounted and not path.startswith("/"):
-            yield SpecError(where, f"router.routing_strategy_args.{key} {path!r} is mounted but not absolute",
-                            "a mounted path is where the file is inside the proxy's container: start it with /")
+            problems.append(SpecError(
+                where, f"router.routing_strategy_args.{key} {path!r} is mounted but not absolute",
+                "a mounted path is where the file is inside the proxy's container: start it with /"))
         elif not args.mounted and (path.startswith("/") or not (root / path).is_file()):
-            yield SpecError(where, f"router.routing_strategy_args.{key}: {path!r} is not a file in the repository",
-                            "give a path relative to the repository root, or set `mounted: true` when the "
-                            "file is mounted into the proxy at run time")
+            problems.append(SpecError(
+                where, f"router.routing_strategy_args.{key}: {path!r} is not a file in the repository",
+                "give a path relative to the repository root, or set `mounted: true` when the file is mounted "
+                "into the proxy at run time"))
+    return problems
 
 
 def _context_window_fallbacks(doc: SpecDocument, smap: SourceMap) -> Iterator[SpecError]:

@@ -279,6 +279,7 @@ def _router_extra(doc: SpecDocument) -> dict[str, Any]:
     extra: dict[str, Any] = router.model_dump(
         include={"routing_strategy_args", "disable_cooldowns", "redis_host", "redis_port", "redis_password",
                  "redis_url"}, exclude_none=True, exclude_unset=True)
+    extra.get("routing_strategy_args", {}).pop("mounted", None)  # the compiler's, not LiteLLM's
     if router.retry_after_s is not None:
         extra["retry_after"] = router.retry_after_s
     if router.context_window_fallbacks:

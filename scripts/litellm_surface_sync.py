@@ -38,8 +38,8 @@ def render() -> str:
     from litellm.caching.caching import Cache
     from litellm.proxy import proxy_server
     from litellm.proxy._types import ConfigGeneralSettings
+    from litellm.router_utils.routing_groups import VALID_ROUTING_STRATEGIES
     from litellm.types.caching import CachingSupportedCallTypes, LiteLLMCacheType
-    from litellm.types.litellm_params import RoutingStrategyName
     from litellm.types.router import GenericLiteLLMParams
 
     package = Path(litellm.__file__).parent
@@ -65,8 +65,8 @@ def render() -> str:
         f"LITELLM_VERSION = {json.dumps(version)}\n\n"
         "# litellm.Router.get_valid_args() less ROUTER_SETTINGS_MANAGED_OUTSIDE_CONFIG (proxy_server.py)\n"
         f"ROUTER_ARGS = {_names(router_args)}\n\n"
-        "# litellm.types.litellm_params.RoutingStrategyName\n"
-        f"ROUTING_STRATEGIES = {_names(typing.get_args(RoutingStrategyName))}\n\n"
+        "# litellm.router_utils.routing_groups.VALID_ROUTING_STRATEGIES (what the Router accepts)\n"
+        f"ROUTING_STRATEGIES = {_names(VALID_ROUTING_STRATEGIES)}\n\n"
         "# litellm.types.router.GenericLiteLLMParams fields (what a model_list entry's litellm_params take)\n"
         f"LITELLM_PARAMS = {_names(GenericLiteLLMParams.model_fields)}\n\n"
         "# litellm.proxy._types.ConfigGeneralSettings fields, and the keys litellm/proxy reads by name\n"

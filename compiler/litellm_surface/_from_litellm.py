@@ -59,12 +59,13 @@ ROUTER_ARGS = frozenset({
     "timeout",
 })
 
-# litellm.types.litellm_params.RoutingStrategyName
+# litellm.router_utils.routing_groups.VALID_ROUTING_STRATEGIES (what the Router accepts)
 ROUTING_STRATEGIES = frozenset({
     "cost-based-routing",
     "lar1",
     "latency-based-routing",
     "least-busy",
+    "provider-budget-routing",
     "simple-shuffle",
     "usage-based-routing",
     "usage-based-routing-v2",

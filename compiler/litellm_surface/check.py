@@ -10,6 +10,7 @@ from ruamel.yaml.comments import CommentedMap
 from compiler.errors import Position, SpecError
 from compiler.litellm_surface._from_litellm import LITELLM_VERSION
 from compiler.litellm_surface.config import LiteLLMConfig
+from compiler.litellm_surface.router import LLMROUTER_HINT
 from compiler.litellm_surface.secrets import literal_secrets
 from compiler.load import SourceMap, plain_data
 from compiler.safe_yaml import YamlProblem, read_yaml
@@ -35,7 +36,6 @@ def check_config(path: Path, rel: str) -> list[SpecError]:
         if strategy.startswith("llmrouter-"):
             problems.append(SpecError(
                 smap.locate(("router_settings", "routing_strategy")),
-                f"routing strategy {strategy!r} is not one of LiteLLM {LITELLM_VERSION}'s own",
-                "the proxy needs the LLMRouter integration installed beside it (docs/litellm-surface.md)",
-                "warning"))
+                f"router_settings.routing_strategy: LiteLLM {LITELLM_VERSION} refuses {strategy!r} "
+                "(Invalid routing_strategy)", LLMROUTER_HINT))
     return problems

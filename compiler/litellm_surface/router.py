@@ -11,11 +11,15 @@ from compiler.litellm_surface._base import LiteLLMModel, PassThrough, did_you_me
 from compiler.litellm_surface._from_litellm import ROUTER_ARGS, ROUTING_STRATEGIES
 
 # Seed 002 requirement 2: LLMRouter's strategies (ML routers), named llmrouter-<router>. LiteLLM
-# itself does not know them: they need the LLMRouter integration installed next to the proxy.
+# 1.106 refuses them (Router: "Invalid routing_strategy"): they need a proxy with the LLMRouter
+# integration, so the specs take them (with a warning) and litellm-check refuses them.
 LLMROUTER_STRATEGIES = tuple(f"llmrouter-{name}" for name in (
     "knn", "svm", "mlp", "mf", "elo", "hybrid", "graph", "automix", "causallm", "routerdc",
     "knn-multiround", "llm-multiround", "router-r1", "gmt", "personalized", "smallest", "largest", "custom",
 ))
+
+LLMROUTER_HINT = ("run the proxy with the LLMRouter integration (docs/litellm-surface.md, \"llmrouter strategies\"), "
+                  "or use one of LiteLLM's own strategies")
 
 
 def _strategy(value: str) -> str:
@@ -25,7 +29,7 @@ def _strategy(value: str) -> str:
                      did_you_mean(value, (*sorted(ROUTING_STRATEGIES), *LLMROUTER_STRATEGIES), listing=8))
 
 
-# litellm.types.litellm_params.RoutingStrategyName plus the llmrouter-* names.
+# litellm.router_utils.routing_groups.VALID_ROUTING_STRATEGIES plus the llmrouter-* names.
 RoutingStrategy = Annotated[str, AfterValidator(_strategy)]
 # LiteLLM's fallback lists: [{model_group: [fallback, ...]}, ...]
 FallbackList = list[dict[str, list[str]]]

@@ -124,6 +124,10 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
     "in_proxy_overlay_lists_unchecked_endpoints": (
         20, 28, "rerank (the documents it sends back), files (file content downloads, batch outputs among them) "
         "(hint: route these through the gateway"),
+    "llmrouter_strategy_needs_the_integration": (
+        29, 21, "router.routing_strategy 'llmrouter-knn': LiteLLM 1.106.2 refuses it (Invalid routing_strategy), so "
+        "this config loads only in a proxy with the LLMRouter integration (hint: run the proxy with the LLMRouter "
+        "integration"),
 }
 
 
@@ -196,3 +200,18 @@ def test_good_minimal_spec_is_valid(tmp_path: Path) -> None:
     code, output = run_validate(BAD.parent / "good" / "minimal.yaml", tmp_path)
     assert code == 0, output
     assert "specs OK: 2 environments" in output
+
+
+def test_an_llmrouter_strategy_is_compiled_with_its_args(tmp_path: Path) -> None:
+    """Seed 002 requirements 2-3: the strategy and its model, data and reload settings reach LiteLLM."""
+    from ruamel.yaml import YAML
+
+    (tmp_path / "specs").mkdir()
+    shutil.copy(WARN / "llmrouter_strategy_needs_the_integration.yaml", tmp_path / "specs" / "spec.yaml")
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "compile", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    config = YAML(typ="safe").load((tmp_path / "out" / "prod" / "litellm" / "config.yaml").read_text())
+    assert config["router_settings"]["routing_strategy"] == "llmrouter-knn"
+    assert config["router_settings"]["routing_strategy_args"] == {
+        "model_path": "/models/knn_router.pkl", "llm_data_path": "/models/llm_candidates.json",
+        "hot_reload": True, "reload_interval": 300}
