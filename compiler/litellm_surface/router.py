@@ -31,6 +31,17 @@ def _strategy(value: str) -> str:
 
 # litellm.router_utils.routing_groups.VALID_ROUTING_STRATEGIES plus the llmrouter-* names.
 RoutingStrategy = Annotated[str, AfterValidator(_strategy)]
+def _not_env_ref(value: str) -> str:
+    if value.startswith("os.environ/"):
+        raise rule_error(
+            "LiteLLM's Router takes this as written: it resolves os.environ/ only in litellm_params and cache_params",
+            f"leave it out and set {value.removeprefix('os.environ/')} in the proxy's environment: LiteLLM's Redis "
+            "client reads REDIS_HOST, REDIS_PORT, REDIS_PASSWORD and REDIS_URL itself")
+    return value
+
+
+# A router_settings Redis value: literal (the Router does not resolve os.environ/), never a secret.
+RouterRedisValue = Annotated[str, AfterValidator(_not_env_ref)]
 # LiteLLM's fallback lists: [{model_group: [fallback, ...]}, ...]
 FallbackList = list[dict[str, list[str]]]
 
@@ -87,10 +98,10 @@ class RouterSettings(PassThrough):
     fallbacks: FallbackList | None = None
     context_window_fallbacks: FallbackList | None = None
     content_policy_fallbacks: FallbackList | None = None
-    redis_host: str | None = Field(None, min_length=1)
-    redis_port: int | str | None = None  # a number, or an os.environ/ reference
-    redis_password: str | None = None
-    redis_url: str | None = None
+    redis_host: RouterRedisValue | None = None
+    redis_port: int | None = Field(None, ge=1, le=65535)
+    redis_password: RouterRedisValue | None = None
+    redis_url: RouterRedisValue | None = None
     enable_pre_call_checks: bool | None = None
     set_verbose: bool | None = None
     model_group_alias: dict[str, Any] | None = None

@@ -44,6 +44,8 @@ def secret_shape(value: str) -> str | None:
 # The names LiteLLM's own documentation uses for these.
 _CONVENTIONAL = {"master_key": "LITELLM_MASTER_KEY", "database_url": "DATABASE_URL", "redis_password": "REDIS_PASSWORD",
                  "redis_url": "REDIS_URL", "slack_webhook_url": "SLACK_WEBHOOK_URL"}
+# Secrets LiteLLM takes only as written (the Router resolves no os.environ/), so from the environment.
+_ENV_ONLY = {(section, key) for section in ("router", "router_settings") for key in ("redis_password", "redis_url")}
 # A secret inside these sections is named after what it unlocks.
 _SECTION_PREFIX = {"cache_params": "redis"}
 
@@ -92,8 +94,11 @@ def literal_secrets(
     what = shape or "a secret"
     env = suggest_env_name(path, root)
     where = _dotted(path)
-    yield SpecError(smap.locate(path), f"{where} holds {what} in plain text",
-                    f"write os.environ/{env} and set {env} where the process runs (never in a file under git)")
+    if tuple(map(str, path[-2:])) in _ENV_ONLY:
+        hint = f"leave it out and set {env} where the proxy runs: LiteLLM's Redis client reads it itself"
+    else:
+        hint = f"write os.environ/{env} and set {env} where the process runs (never in a file under git)"
+    yield SpecError(smap.locate(path), f"{where} holds {what} in plain text", hint)
 
 
 def _dotted(path: KeyPath) -> str:

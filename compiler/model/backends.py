@@ -8,7 +8,7 @@ from pydantic import Field
 
 from compiler.litellm_surface.general import GeneralSettings
 from compiler.litellm_surface.providers import LiteLLMParams
-from compiler.litellm_surface.router import RoutingStrategy, RoutingStrategyArgs
+from compiler.litellm_surface.router import RouterRedisValue, RoutingStrategy, RoutingStrategyArgs
 from compiler.litellm_surface.settings import LitellmSettings
 from compiler.model._base import Capability, EnvVarName, HttpUrl, Name, StrictModel, UrlPath
 
@@ -68,10 +68,12 @@ class Router(StrictModel):
     disable_cooldowns: bool | None = None
     context_window_fallbacks: dict[str, list[str]] = Field(
         default_factory=dict, description="model -> models with a larger context window, tried when it overflows")
-    redis_host: str | None = Field(None, min_length=1, description="Redis for routing state shared by replicas")
+    # Redis for routing state shared by replicas. The Router takes these as written (no os.environ/):
+    # the password comes from REDIS_PASSWORD in the proxy's environment.
+    redis_host: RouterRedisValue | None = Field(None, description="Redis for routing state shared by replicas")
     redis_port: int | None = Field(None, ge=1, le=65535)
-    redis_password: str | None = Field(None, description="os.environ/NAME")
-    redis_url: str | None = Field(None, description="instead of host/port/password; os.environ/NAME with a password")
+    redis_password: RouterRedisValue | None = Field(None, description="leave out: set REDIS_PASSWORD instead")
+    redis_url: RouterRedisValue | None = Field(None, description="instead of host and port, without a password")
 
 
 class LiteLLM(StrictModel):

@@ -84,12 +84,15 @@ CASES: dict[str, tuple[int, int, str]] = {
                                    "password in plain text (hint: write os.environ/DATABASE_URL"),
     "secret_in_cache_params": (31, 56, "litellm.settings.cache_params.password holds a secret in plain text (hint: "
                                "write os.environ/REDIS_PASSWORD"),
-    "secret_in_router": (30, 19, "router.redis_password holds a secret in plain text (hint: write "
-                         "os.environ/REDIS_PASSWORD"),
+    "secret_in_router": (30, 19, "router.redis_password holds a secret in plain text (hint: leave it out and set "
+                         "REDIS_PASSWORD where the proxy runs"),
     "secret_in_service_environment": (10, 39, "services.llm-provider.environment.LITELLM_MASTER_KEY holds an API key "
                                       "(sk-...) in plain text (hint: write os.environ/LITELLM_MASTER_KEY"),
     "secret_in_overrides": (19, 48, "environments.dev.overrides.litellm.general_settings.master_key holds an API key "
                             "(sk-...) in plain text (hint: write os.environ/LITELLM_MASTER_KEY"),
+    "router_redis_env_reference": (30, 14, "router.redis_url: LiteLLM's Router takes this as written: it resolves "
+                                   "os.environ/ only in litellm_params and cache_params (hint: leave it out and set "
+                                   "REDIS_URL in the proxy's environment"),
     # provider parameters
     "provider_param_on_wrong_provider": (24, 91, 'bedrock/ models do not take "api_version" '
                                          "(models[0].litellm_params.api_version) (hint: api_version is a parameter of "
