@@ -3,7 +3,6 @@ window fallbacks, and seed 002's moat mode (an air-gapped environment reaches no
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,10 +17,8 @@ from compiler.litellm_surface.router import (
     strategy_args_problems,
 )
 from compiler.load import KeyPath, SourceMap
+from compiler.locality import host_locality, locality
 from compiler.model import SpecDocument
-
-# Hosts inside the network: a compose or Kubernetes service name (no dot), or these suffixes.
-_INTERNAL_SUFFIXES = (".internal", ".local", ".lan", ".svc", ".cluster.local", ".corp", ".home.arpa", ".localhost")
 
 
 def check(doc: SpecDocument, env_name: str, smap: SourceMap, root: Path) -> Iterator[SpecError]:
@@ -93,10 +90,16 @@ def _air_gapped(doc: SpecDocument, env_name: str, smap: SourceMap) -> Iterator[S
                                 f"air-gapped ({marker})",
                                 "use a self-hosted one (prometheus, otel to your collector, self-hosted langfuse) "
                                 "or set it only for environments that are not air-gapped (overrides)")
-    used = {m.backend for m in doc.models}
-    urls: list[tuple[KeyPath, str]] = [(("backends", n, "base_url"), b.base_url) for n, b in doc.backends.items()
-                                        if n in used]
-    urls += [(("mcp_servers", n, "url"), s.url) for n, s in doc.mcp_servers.items()]
+    for i, model in enumerate(doc.models):
+        backend = doc.backends.get(model.backend)
+        if backend is not None and locality(backend) == "external":
+            host = urlsplit(backend.base_url).hostname
+            yield SpecError(smap.locate(("models", i, "backend")),
+                            f'model "{model.name}" runs on backend "{model.backend}" ({host}), outside the network, '
+                            f'and environment "{env_name}" is air-gapped ({marker})',
+                            "serve it from a backend inside the network (a self-hosted server, a VPC endpoint with "
+                            "`locality: private`), or leave the model out of this environment")
+    urls: list[tuple[KeyPath, str]] = [(("mcp_servers", n, "url"), s.url) for n, s in doc.mcp_servers.items()]
     urls += [(("agents", n, "url"), a.url) for n, a in doc.agents.items()]
     hosts = [(path, urlsplit(url).hostname or "") for path, url in urls]
     if doc.router.redis_host:
@@ -105,16 +108,7 @@ def _air_gapped(doc: SpecDocument, env_name: str, smap: SourceMap) -> Iterator[S
     if cache is not None and isinstance(cache.host, str) and not cache.host.startswith("os.environ/"):
         hosts.append((("litellm", "settings", "cache_params", "host"), cache.host))
     for path, host in hosts:
-        if not is_internal_host(host):
+        if host_locality(host) == "external":
             yield SpecError(smap.locate(path), f'{".".join(map(str, path))} reaches "{host}" outside the network, '
                             f'and environment "{env_name}" is air-gapped ({marker})',
-                            "use a host inside the network (a service name, *.internal, a private address), "
-                            "e.g. a VPC endpoint or a self-hosted model server")
-
-
-def is_internal_host(host: str) -> bool:
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "." not in host or host.endswith(_INTERNAL_SUFFIXES)
-    return address.is_private or address.is_loopback or address.is_link_local
+                            "use a host inside the network (a service name, *.internal, *.svc, a private address)")

@@ -25,6 +25,11 @@ class Environment(StrictModel):
         description="seed 002 requirement 16 (moat mode): no cloud-only callbacks and no hosts outside the "
         "internal network (backends, MCP servers, agents, Redis)",
     )
+    allow_external_fallback: bool = Field(
+        False,
+        description="a model on a local or private backend may fall back to one on an external backend (the "
+        "prompt then leaves the site); never in an air-gapped environment",
+    )
     overrides: dict[str, Any] = Field(
         default_factory=dict,
         description="a partial spec document merged over the base for this environment",

@@ -113,9 +113,27 @@ CASES: dict[str, tuple[int, int, str]] = {
     # moat mode (seed 002 requirement 16)
     "air_gapped_cloud_callback": (29, 45, 'callback "datadog" sends data to a vendor cloud, and environment "dev" is '
                                   "air-gapped (specs/spec.yaml:15:73) (hint: use a self-hosted one"),
-    "air_gapped_external_host": (19, 15, 'backends.gpu_fast.base_url reaches "api.openai.com" outside the network, '
-                                 'and environment "dev" is air-gapped (specs/spec.yaml:15:73) (hint: use a host inside '
-                                 "the network"),
+    "air_gapped_external_host": (23, 14, 'model "chat-default" runs on backend "gpu_fast" (api.openai.com), outside '
+                                 'the network, and environment "dev" is air-gapped (specs/spec.yaml:15:73) (hint: '
+                                 "serve it from a backend inside the network"),
+    "prod_exposes_litellm": (11, 24, 'service "llm-provider" (llm-provider) would be reachable from outside on '
+                             '0.0.0.0:8001 in production environment "prod", around the policy gateway'),
+    "prod_exposes_opa": (15, 39, 'service "opa" (policy-engine) would be reachable from outside on 0.0.0.0:8181'),
+    "prod_exposes_redis_in_overlay": (30, 36, 'service "redis" (cache) would be reachable from outside on '
+                                      '0.0.0.0:6379 in production environment "prod"'),
+    "local_fallback_to_external": (29, 17, 'model "chat-default" falls back to "gpt-4o-mini", whose backend is '
+                                   'external: prompts for "chat-default" (private) would leave the site in '
+                                   'environment "prod" (hint: fall back to a local or private model, or set '
+                                   "allow_external_fallback: true on environment prod"),
+    "air_gapped_fallback_to_external": (29, 17, 'falls back to "gpt-4o-mini", whose backend is external, in '
+                                        'air-gapped environment "dev"'),
+    "ingress_timeout_shorter_than_model": (36, 55, "ingress annotation nginx.ingress.kubernetes.io/proxy-read-timeout "
+                                           'is 60 s, shorter than model "image-default"\'s timeout of 300 s '
+                                           "(specs/spec.yaml:29:16)"),
+    "fallbacks_in_litellm_settings": (28, 5, "litellm.settings.default_fallbacks sends requests to other models "
+                                      "where validate cannot check where their prompts go"),
+    "ingress_body_size_below_gateway_limit": (36, 52, "proxy-body-size is 512k (524288 bytes), below "
+                                              "gateway.max_body_bytes (1048576)"),
 }
 
 # file stem in tests/specs/warn -> (line, col, words of the warning); the specs stay valid
@@ -131,6 +149,8 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
         29, 21, "router.routing_strategy 'llmrouter-knn': LiteLLM 1.106.2 refuses it (Invalid routing_strategy), so "
         "this config loads only in a proxy with the LLMRouter integration (hint: run the proxy with the LLMRouter "
         "integration"),
+    "prod_publishes_redis_on_loopback": (
+        30, 36, 'service "redis" (cache) is published on the host\'s loopback in production environment "prod"'),
 }
 
 

@@ -98,3 +98,16 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- with .tag }}:{{ . }}{{ end -}}
 {{- with .digest }}@{{ . }}{{ end -}}
 {{- end -}}
+
+{{/*
+A preStop sleep: the pod keeps serving while it leaves the Service's endpoints, so no request
+arrives after SIGTERM closes its listener. Python sleeps (both images have it; no shell needed).
+*/}}
+{{- define "pg.preStop" -}}
+{{- if gt (int .) 0 }}
+lifecycle:
+  preStop:
+    exec:
+      command: ["python", "-c", "import time; time.sleep({{ . }})"]
+{{- end }}
+{{- end }}
