@@ -13,6 +13,7 @@ from pydantic_core import ErrorDetails
 
 from compiler.errors import SpecError
 from compiler.litellm_surface import providers
+from compiler.litellm_surface._base import PassThrough
 from compiler.load import KeyPath, SourceMap
 from compiler.model import SpecDocument
 
@@ -224,6 +225,8 @@ def _field_names(root: type[BaseModel], loc: KeyPath) -> list[str]:
     model = _model_of(annotation)
     if model is None:
         return []
+    if issubclass(model, PassThrough):  # LiteLLM's sections: the typed keys and the names passed through
+        return sorted(model.accepted_keys())
     return [f.alias or name for name, f in model.model_fields.items()]
 
 

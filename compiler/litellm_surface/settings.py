@@ -82,7 +82,3 @@ class LitellmSettings(PassThrough):
     max_budget: float | None = Field(None, ge=0)
     budget_duration: Duration | None = None
     modify_params: bool | None = None
-
-    def all_callbacks(self) -> list[str]:
-        return sorted({*(self.callbacks or ()), *(self.success_callback or ()), *(self.failure_callback or ()),
-                       *(self.service_callback or ())})

@@ -119,6 +119,10 @@ MUTATIONS = {
                          "unknown callback 'promethus' (hint: did you mean \"prometheus\"?"),
     "cache_params typo": (lambda c: c["litellm_settings"]["cache_params"].update(hots="redis"),
                           'unknown key "hots" in litellm_settings.cache_params (hint: did you mean "host"?)'),
+    # a name LiteLLM reads that the models pass through untyped: still a "did you mean"
+    "general_settings pass-through typo": (lambda c: c["general_settings"].update(disable_spend_log=True),
+                                           'unknown key "disable_spend_log" in general_settings (hint: did you '
+                                           'mean "disable_spend_logs"?)'),
     "model_list entry typo": (lambda c: c["model_list"][0].update(model_nmae="x"),
                               'unknown key "model_nmae" in model_list[0]'),
 }
