@@ -23,6 +23,7 @@ from compiler.model import SpecDocument
 
 def check(doc: SpecDocument, env_name: str, smap: SourceMap, root: Path) -> Iterator[SpecError]:
     yield from _router_rules(doc, smap, root)
+    yield from _master_key(doc, smap)
     yield from _context_window_fallbacks(doc, smap)
     if doc.environments[env_name].air_gapped:
         yield from _air_gapped(doc, env_name, smap)
@@ -60,6 +61,15 @@ def _strategy_paths(args: RoutingStrategyArgs | None, smap: SourceMap, root: Pat
                 "give a path relative to the repository root, or set `mounted: true` when the file is mounted "
                 "into the proxy at run time"))
     return problems
+
+
+def _master_key(doc: SpecDocument, smap: SourceMap) -> Iterator[SpecError]:
+    """The compiler writes general_settings.master_key from litellm.master_key_env (the gateway and
+    compose use that name too): a second one would silently win in LiteLLM's config only."""
+    if "master_key" in doc.litellm.general_settings.model_fields_set:
+        yield SpecError(smap.locate(("litellm", "general_settings", "master_key"), key=True),
+                        "litellm.general_settings.master_key would override litellm.master_key_env",
+                        "remove it and name the variable in litellm.master_key_env")
 
 
 def _context_window_fallbacks(doc: SpecDocument, smap: SourceMap) -> Iterator[SpecError]:

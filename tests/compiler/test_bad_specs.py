@@ -88,8 +88,11 @@ CASES: dict[str, tuple[int, int, str]] = {
                          "REDIS_PASSWORD where the proxy runs"),
     "secret_in_service_environment": (10, 39, "services.llm-provider.environment.LITELLM_MASTER_KEY holds an API key "
                                       "(sk-...) in plain text (hint: write os.environ/LITELLM_MASTER_KEY"),
-    "secret_in_overrides": (19, 48, "environments.dev.overrides.litellm.general_settings.master_key holds an API key "
-                            "(sk-...) in plain text (hint: write os.environ/LITELLM_MASTER_KEY"),
+    "secret_in_overrides": (19, 50, "environments.dev.overrides.litellm.general_settings.database_url holds a "
+                            "connection string with a password in plain text (hint: write os.environ/DATABASE_URL"),
+    "master_key_in_general_settings": (29, 22, "litellm.general_settings.master_key would override "
+                                       "litellm.master_key_env (hint: remove it and name the variable in "
+                                       "litellm.master_key_env)"),
     "router_redis_env_reference": (30, 14, "router.redis_url: LiteLLM's Router takes this as written: it resolves "
                                    "os.environ/ only in litellm_params and cache_params (hint: leave it out and set "
                                    "REDIS_URL in the proxy's environment"),
