@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 from compiler.errors import SpecError
 from compiler.litellm_surface import providers
 from compiler.litellm_surface._base import PassThrough
-from compiler.load import KeyPath, SourceMap
+from compiler.load import KeyPath, SourceMap, dotted
 from compiler.model import SpecDocument
 
 M = TypeVar("M", bound=BaseModel)
@@ -104,44 +104,44 @@ def _to_spec_error(err: ErrorDetails, smap: SourceMap, root: type[BaseModel]) ->
     provider = next((p[9:-1] for p in err["loc"] if isinstance(p, str) and p.startswith("provider[")), None)
     on_key = "[key]" in err["loc"]  # a mapping key is wrong (a name), not its value
     kind = err["type"]
-    dotted = _dotted(loc)
+    at = dotted(loc)
     if kind == "extra_forbidden":
         key = str(loc[-1])
         if provider is not None and provider != "other" and providers.belongs_elsewhere(provider, key):
-            return SpecError(smap.locate(loc, key=True), f'{provider}/ models do not take "{key}" ({_dotted(loc)})',
+            return SpecError(smap.locate(loc, key=True), f'{provider}/ models do not take "{key}" ({dotted(loc)})',
                              providers.wrong_provider_hint(provider, key))
         allowed = providers.allowed(provider) if provider is not None else _field_names(root, loc[:-1])
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
         hint = f'did you mean "{close[0]}"?' if close else (
             "allowed keys: " + _some(allowed) if allowed else "remove it")
         where = smap.locate(loc, key=True)
-        return SpecError(where, f'unknown key "{key}" in {_dotted(loc[:-1]) or "document"}', hint)
+        return SpecError(where, f'unknown key "{key}" in {dotted(loc[:-1]) or "document"}', hint)
     if kind == "missing" and len(loc) == 1:
         return SpecError(smap.locate(()), f'no spec file defines the required section "{loc[0]}"',
                          f"add `{loc[0]}:` to a file in specs/")
     if kind == "missing":
-        parent = _dotted(loc[:-1]) or "document"
+        parent = dotted(loc[:-1]) or "document"
         return SpecError(smap.locate(loc[:-1]), f'missing required key "{loc[-1]}" in {parent}', f"add `{loc[-1]}:`")
     where = smap.locate(loc, key=on_key)
     value = err.get("input")
     ctx = err.get("ctx") or {}
     if kind == "gateway_rule":  # our own validators' errors carry their hint
-        return SpecError(where, f"{dotted}: {err['msg']}" if dotted else err["msg"], str(ctx.get("hint", "")))
+        return SpecError(where, f"{at}: {err['msg']}" if at else err["msg"], str(ctx.get("hint", "")))
     if kind == "literal_error":
-        return SpecError(where, f"{dotted}: {value!r} is not allowed", _literal_hint(root, loc, value, ctx))
+        return SpecError(where, f"{at}: {value!r} is not allowed", _literal_hint(root, loc, value, ctx))
     if kind == "string_pattern_mismatch":
         if on_key:
-            return SpecError(where, f"{_dotted(loc[:-1])}: the name {value!r} has the wrong format", _pattern_hint(loc))
-        return SpecError(where, f"{dotted}: {value!r} has the wrong format", _pattern_hint(loc))
+            return SpecError(where, f"{dotted(loc[:-1])}: the name {value!r} has the wrong format", _pattern_hint(loc))
+        return SpecError(where, f"{at}: {value!r} has the wrong format", _pattern_hint(loc))
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         bound = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">", "less_than": "<"}[kind]
         limit = next(iter(ctx.values()), "")
         hint = "a port must be between 1 and 65535" if _is_port(loc) else f"use a value {bound} {limit}"
-        return SpecError(where, f"{dotted}: {value!r} is out of range (must be {bound} {limit})", hint)
+        return SpecError(where, f"{at}: {value!r} is out of range (must be {bound} {limit})", hint)
     if kind == "too_short":
-        return SpecError(where, f"{dotted}: must not be empty", "add at least one entry")
+        return SpecError(where, f"{at}: must not be empty", "add at least one entry")
     msg = err["msg"].removeprefix("Value error, ")
-    return SpecError(where, f"{dotted}: {msg}" if dotted else msg, _type_hint(kind))
+    return SpecError(where, f"{at}: {msg}" if at else msg, _type_hint(kind))
 
 
 def _some(names: list[str], shown: int = 15) -> str:
@@ -149,13 +149,6 @@ def _some(names: list[str], shown: int = 15) -> str:
     names = sorted(names)
     more = f", ... ({len(names)} in all; see the JSON schema)" if len(names) > shown else ""
     return ", ".join(names[:shown]) + more
-
-
-def _dotted(loc: KeyPath) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _is_port(loc: KeyPath) -> bool:

@@ -12,7 +12,8 @@ from compiler.litellm_surface._from_litellm import ROUTER_ARGS, ROUTING_STRATEGI
 
 # Seed 002 requirement 2: LLMRouter's strategies (ML routers), named llmrouter-<router>. LiteLLM
 # 1.106 refuses them (Router: "Invalid routing_strategy"): they need a proxy with the LLMRouter
-# integration, so the specs take them (with a warning) and litellm-check refuses them.
+# integration, so the specs take them (with a warning) and litellm-check refuses them. The first ten
+# are the seed's; the multi-round and personalized variants are named after LLMRouter's routers.
 LLMROUTER_STRATEGIES = tuple(f"llmrouter-{name}" for name in (
     "knn", "svm", "mlp", "mf", "elo", "hybrid", "graph", "automix", "causallm", "routerdc",
     "knn-multiround", "llm-multiround", "router-r1", "gmt", "personalized", "smallest", "largest", "custom",
@@ -31,6 +32,8 @@ def _strategy(value: str) -> str:
 
 # litellm.router_utils.routing_groups.VALID_ROUTING_STRATEGIES plus the llmrouter-* names.
 RoutingStrategy = Annotated[str, AfterValidator(_strategy)]
+
+
 def _not_env_ref(value: str) -> str:
     if value.startswith("os.environ/"):
         raise rule_error(

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from compiler.errors import SpecError
-from compiler.load import KeyPath, SourceMap
+from compiler.load import KeyPath, SourceMap, dotted
 
 ENV_REF = re.compile(r"^os\.environ/[A-Za-z_][A-Za-z0-9_]*$")
 # Compose's own interpolation (a service's environment), which is a reference too.
@@ -93,16 +93,9 @@ def literal_secrets(
         return
     what = shape or "a secret"
     env = suggest_env_name(path, root)
-    where = _dotted(path)
+    where = dotted(path)
     if tuple(map(str, path[-2:])) in _ENV_ONLY:
         hint = f"leave it out and set {env} where the proxy runs: LiteLLM's Redis client reads it itself"
     else:
         hint = f"write os.environ/{env} and set {env} where the process runs (never in a file under git)"
     yield SpecError(smap.locate(path), f"{where} holds {what} in plain text", hint)
-
-
-def _dotted(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
