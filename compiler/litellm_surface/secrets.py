@@ -14,7 +14,8 @@ ENV_REF = re.compile(r"^os\.environ/[A-Za-z_][A-Za-z0-9_]*$")
 # Compose's own interpolation (a service's environment), which is a reference too.
 COMPOSE_REF = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*([:?-][^}]*)?\}$")
 # Words that make a key a secret (snake_case parts), and the parts that say it is not one.
-_SECRET_WORDS = {"password", "passwd", "secret", "token", "dsn", "credential", "credentials"}
+_SECRET_WORDS = {"password", "passwd", "secret", "dsn", "credential", "credentials"}
+_LAST_WORDS = {"token"}  # auth_token, session_token; not token_budget or token_rate_limit_type
 _SECRET_KEYS = {"api_key", "master_key", "access_key", "private_key", "access_key_id", "secret_access_key",
                 "session_token", "webhook_url", "database_url", "connection_string", "key"}
 _SECRET_SUFFIXES = ("_api_key", "_master_key", "_secret_key", "_private_key", "_access_key", "_signing_key",
@@ -34,7 +35,8 @@ def is_secret_key(key: str) -> bool:
     if parts[-1] in _NOT_SECRET or "public" in parts or "max" in parts:
         return False
     lowered = key.lower()
-    return lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES) or bool(_SECRET_WORDS & set(parts))
+    return (lowered in _SECRET_KEYS or lowered.endswith(_SECRET_SUFFIXES) or bool(_SECRET_WORDS & set(parts))
+            or parts[-1] in _LAST_WORDS)
 
 
 def secret_shape(value: str) -> str | None:

@@ -182,3 +182,16 @@ def test_the_json_schema_accepts_the_generated_configs_and_refuses_typos() -> No
     del config["router_settings"]["routing_stratgy"]
     _first_model(config, "bedrock/")["litellm_params"]["api_version"] = "1"
     assert [e.path[0] for e in validator.iter_errors(config)] == ["model_list"]
+
+
+def test_bedrock_models_get_no_backend_url_or_key() -> None:
+    """Bedrock authenticates by IAM and finds its endpoint from the region: the backend's base_url
+    and api_key_env are not injected (they were, before the provider parameters were typed)."""
+    for path in GENERATED:
+        bedrock = _first_model(_load(path), "bedrock/")["litellm_params"]
+        assert "api_base" not in bedrock and "api_key" not in bedrock, path
+        assert bedrock["aws_region_name"] == "eu-west-1"
+        assert bedrock["aws_role_name"] == "os.environ/BEDROCK_ROLE_ARN"
+        openai = _first_model(_load(path), "openai/gpt-4o-mini")["litellm_params"]
+        assert openai["api_base"] == "https://api.openai.com/v1"  # the others still get their backend's
+        assert openai["api_key"] == "os.environ/OPENAI_API_KEY"
