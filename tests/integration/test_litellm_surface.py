@@ -21,6 +21,8 @@ from tests.integration.gateway_stack import (
     litellm_test_config,
 )
 
+pytestmark = pytest.mark.integration
+
 AUTH = {"Authorization": f"Bearer {LITELLM_MASTER_KEY}"}
 
 
