@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import re
 import sys
 import types
@@ -34,6 +35,7 @@ def _read_by_name(package: Path, section: str) -> set[str]:
 
 
 def render() -> str:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: the cost map shipped with it
     import litellm
     from litellm.caching.caching import Cache
     from litellm.proxy import proxy_server
