@@ -50,6 +50,8 @@ def add_wasm(rendered: Mapping[str, str | bytes], plan: Plan, previous: Iterable
         if path not in out:
             continue
         files = bundle_files(env)
+        if not any(name.endswith(".rego") for name in files):
+            continue  # a project without Rego (rego/ absent): nothing to compile
         source = wasm_source(files)
         module = _BUILT.get(source) or _reused(source, [d / path for d in previous])
         if module is None:

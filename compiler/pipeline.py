@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from compiler.emit import render_all
+from compiler.emit import render_all, render_helm
 from compiler.emit.docs import policy_table, ports_section
 from compiler.errors import SpecError
 from compiler.load import load_specs
@@ -33,6 +33,7 @@ def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> Co
     spec = check(root)
     plan = build_plan(spec)
     rendered = add_wasm(render_all(plan), plan, previous=(out_dir, root / "generated"))
+    rendered = dict(sorted({**rendered, **render_helm(plan, rendered)}.items()))
     if envs:
         unknown = set(envs) - {e.name for e in plan.environments}
         if unknown:

@@ -34,10 +34,21 @@ EMITTERS: tuple[Emitter, ...] = (
     per_environment(compose.render_env),
     per_environment(env_example.render_env),
     per_environment(gateway_settings.render_env),
-    per_environment(helm.render_env),
     per_environment(opa_bundle.render_env),
     docs.render,
 )
+
+
+def render_helm(plan: Plan, rendered: Mapping[str, Content]) -> dict[str, Content]:
+    """The Helm values, after the bundles are final (policy.wasm added): they carry each bundle's
+    sha256 and revision, which roll the pods when a policy changes."""
+    out: dict[str, Content] = {}
+    for env in plan.environments:
+        bundle = rendered[f"{env.name}/{opa_bundle.BUNDLE_PATH}"]
+        assert isinstance(bundle, bytes)
+        for path, content in helm.render_env(env, bundle).items():
+            out[f"{env.name}/{path}"] = content
+    return out
 
 
 def render_all(plan: Plan) -> dict[str, Content]:

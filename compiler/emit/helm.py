@@ -131,14 +131,13 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     }
 
 
-def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
+def values(env: EnvPlan, gateway: ServicePlan, bundle: bytes) -> dict[str, Any]:
     d = env.deployment
     proxy = env.service_with_role("llm-provider")
     cache = env.service_with_role("cache")
     engine = env.service_with_role("policy-engine")
     settings = gateway_settings.render_env(env)["gateway.json"]
-    bundle = opa_bundle.render_env(env)[opa_bundle.BUNDLE_PATH]
-    manifest = json.loads(opa_bundle.bundle_files(env)[".manifest"])
+    manifest = json.loads(opa_bundle.read_manifest(bundle))
     out: dict[str, Any] = {
         "environment": env.name,
         "seaEnv": env.sea_env,
@@ -199,7 +198,9 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
     return out
 
 
-def render_env(env: EnvPlan) -> dict[str, str]:
+def render_env(env: EnvPlan, bundle: bytes) -> dict[str, str]:
+    """bundle: the environment's final opa/bundle.tar.gz (with policy.wasm), whose digest and
+    revision the values carry."""
     gateway = env.service_with_role("policy-gateway")
     if gateway is None:  # no gateway in the specs: nothing for the chart to deploy
         return {}
@@ -207,4 +208,4 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         f"# Values of {CHART} for environment {env.name} (tier {env.deployment.tier}):\n"
         f"#   helm upgrade --install policy-gateway {CHART} -f generated/{env.name}/helm/values.yaml\n"
     )
-    return {"helm/values.yaml": usage + dump_yaml(values(env, gateway))}
+    return {"helm/values.yaml": usage + dump_yaml(values(env, gateway, bundle))}

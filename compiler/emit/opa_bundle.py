@@ -32,7 +32,7 @@ from compiler.policy_data import config
 from compiler.policy_versions import policy_digest
 from runtime.policy._digests import FILE_DIGESTS_KEY, MANIFEST, file_digests, revision
 
-__all__ = ["BUNDLE_PATH", "bundle_files", "render_env", "seal", "tar_gz"]
+__all__ = ["BUNDLE_PATH", "bundle_files", "read_manifest", "render_env", "seal", "tar_gz"]
 
 BUNDLE_PATH = "opa/bundle.tar.gz"
 ROOTS = ["gateway"]
@@ -89,6 +89,15 @@ def tar_gz(files: Mapping[str, bytes]) -> bytes:
     with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=9) as gz:
         gz.write(raw.getvalue())
     return out.getvalue()
+
+
+def read_manifest(bundle: bytes) -> bytes:
+    """The .manifest of a bundle written by tar_gz."""
+    with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
+        handle = tar.extractfile(MANIFEST)
+        if handle is None:
+            raise KeyError(MANIFEST)
+        return handle.read()
 
 
 def _json(value: Any) -> bytes:

@@ -21,8 +21,11 @@ from helmchart import GENERATED, load_values, parse_manifests
 
 Pair = frozenset[str]
 NAME_LABEL = "app.kubernetes.io/name"
+# production's compose file requires every secret it names, the client keys of the specs among them
+CLIENT_KEYS = {key["key_env"]: "k"
+               for key in json.loads((GENERATED / "prod" / "gateway.json").read_text())["client_keys"].values()}
 SECRETS = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-           "REDIS_PASSWORD": "z"}
+           "REDIS_PASSWORD": "z", **CLIENT_KEYS}
 
 
 def load_compose(env: str) -> dict[str, Any]:
