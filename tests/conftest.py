@@ -31,3 +31,13 @@ def promtool() -> str:
     if not found:
         pytest.skip("promtool not installed: scripts/setup builds it into .tools/bin where Go is installed")
     return found
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> str:
+    """The GitHub workflow linter: .tools/bin/actionlint (scripts/setup) or one on PATH."""
+    local = REPO / ".tools" / "bin" / "actionlint"
+    found = str(local) if local.exists() else shutil.which("actionlint")
+    if not found:
+        pytest.skip("actionlint not installed: scripts/setup builds it into .tools/bin where Go is installed")
+    return found
