@@ -112,9 +112,7 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
 def _redis(env: EnvPlan, cache: ServicePlan | None) -> dict[str, Any]:
     """Where the network policies let the gateway reach Redis: the cache service's port and, with
     Redis Sentinel, the sentinels' ports."""
-    if cache is None:
-        return {}
-    out: dict[str, Any] = {"host": cache.name, "port": cache.container_port}
+    out: dict[str, Any] = {"host": cache.name, "port": cache.container_port} if cache else {}
     if env.redis is not None and env.redis.sentinels:
         out["sentinelPorts"] = sorted({int(s.rpartition(":")[2]) for s in env.redis.sentinels})
     return out
