@@ -108,7 +108,6 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _fallbacks_outside_models(env)
     yield from _ingress_sizing(env)
     yield from identity_rules.check(env.document, env.source_map)
-    yield from _redis_rules(env)
 
 
 def _in_env(env: EnvSpec, *positions: Position) -> str:
@@ -377,18 +376,6 @@ def _policy_rules(env: EnvSpec) -> Iterator[SpecError]:
         if model_name not in model_names:
             yield SpecError(smap.locate(("policies", "prompt", "token_budget", "per_model", model_name), key=True),
                             f'token budget for unknown model "{model_name}"', _suggest(model_name, model_names))
-
-
-def _redis_rules(env: EnvSpec) -> Iterator[SpecError]:
-    """A REDIS_URL from the Secret beside Sentinel: the gateway would get both and refuse to start."""
-    doc, smap = env.document, env.source_map
-    if doc.redis is None or doc.redis.sentinel is None or not doc.deployment.redis_url_from_secret:
-        return
-    sentinel = smap.locate(("redis", "sentinel"), key=True)
-    yield SpecError(smap.locate(("deployment", "redis_url_from_secret")),
-                    f"deployment.redis_url_from_secret gives the gateway REDIS_URL, but redis.sentinel ({sentinel}) "
-                    "has it find Redis through Sentinel; it refuses to start with both" + _in_env(env, sentinel),
-                    "remove redis_url_from_secret and name the password's variable in redis.password_env")
 
 
 def _production_invariants(env: EnvSpec) -> Iterator[SpecError]:

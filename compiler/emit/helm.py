@@ -82,10 +82,16 @@ def _backend_ports(env: EnvPlan) -> list[int]:
     return sorted(ports)
 
 
+def _redis_url_from_secret(env: EnvPlan) -> bool:
+    """REDIS_URL (with its password) from the Secret: for a single Redis only; Sentinel's addresses
+    are plain settings and its password comes apart (redis.password_env)."""
+    return env.deployment.redis_url_from_secret and not (env.redis is not None and env.redis.sentinels)
+
+
 def _gateway_env(env: EnvPlan) -> dict[str, str]:
     """The gateway's plain settings; REDIS_URL comes from the Secret when Redis has a password."""
     out = gateway_settings.environment(env)
-    if env.deployment.redis_url_from_secret:
+    if _redis_url_from_secret(env):
         out.pop("REDIS_URL", None)
     return out
 
@@ -97,7 +103,7 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
         "POLICY_GATEWAY_API_KEYS": "POLICY_GATEWAY_API_KEYS",
         "POLICY_GATEWAY_MASTER_KEY": "POLICY_GATEWAY_MASTER_KEY",
     }
-    if env.deployment.redis_url_from_secret:
+    if _redis_url_from_secret(env):
         out["REDIS_URL"] = "REDIS_URL"  # it holds the Redis password
     out |= {name: name for name in gateway_settings.client_key_envs(env)}
     password_env = gateway_settings.redis_password_env(env)

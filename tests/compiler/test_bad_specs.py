@@ -94,9 +94,6 @@ CASES: dict[str, tuple[int, int, str]] = {
     "redis_url_and_sentinel": (29, 3, "redis: give either `url` or `sentinel`, not both"),
     "redis_sentinel_without_port": (30, 17, "redis.sentinel.sentinels[0]: 'sentinel-0' has the wrong format "
                                     "(hint: write host:port"),
-    "redis_sentinel_with_url_from_secret": (31, 26, "deployment.redis_url_from_secret gives the gateway REDIS_URL, "
-                                            "but redis.sentinel (specs/spec.yaml:29:3) has it find Redis through "
-                                            "Sentinel"),
     "redis_url_with_password": (29, 8, "(hint: use redis://host:port/db; a password goes in redis.password_env"),
     "alert_for_not_a_duration": (30, 25, "monitoring.alerts.breaker_open.for: '5 minutes' has the wrong format "
                                  "(hint: use a Prometheus duration"),

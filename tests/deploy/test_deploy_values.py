@@ -287,6 +287,7 @@ def test_redis_sentinel_reaches_the_gateway_in_helm_and_compose(project: Path, r
     )
     assert env["REDIS_SENTINEL_MASTER"] == "gateway"
     pod = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]
+    assert "REDIS_URL" not in {v["name"] for v in pod["containers"][0]["env"]}  # nor from the Secret
     (password,) = [v for v in pod["containers"][0]["env"] if v["name"] == "REDIS_PASSWORD"]
     assert password["valueFrom"]["secretKeyRef"] == {"name": "policy-gateway-secrets", "key": "REDIS_PASSWORD_PROD"}
     gateway_policy = find(manifests, "NetworkPolicy", "policy-gateway")
