@@ -168,9 +168,9 @@ class GatewayMetrics:
         )
         self.redis_unavailable = Counter(
             "policy_gateway_redis_unavailable",
-            "Rate-limit decisions and token charges Redis could not make (unreachable, or its breaker "
-            "open), by operation; what happened to the request is the fail mode's (fail_open counts the "
-            "ones let through).",
+            "Rate-limit and shared-admission decisions and token charges Redis could not make "
+            "(unreachable, or its breaker open), by operation; what happened to the request is the fail "
+            "mode's (fail_open counts the ones let through).",
             ["operation"],
             registry=r,
         )

@@ -65,8 +65,8 @@ RULES: Mapping[str, _Rule] = {
         "PolicyGatewayRedisUnavailable",
         lambda m, t: f"sum(increase({q.select(q.REDIS_UNAVAILABLE, m)}[{q.WINDOW}])) > {t}",
         "The policy gateway cannot reach Redis",
-        lambda a, f: f"Rate-limit decisions failed for want of Redis in the last {q.WINDOW}; with fail mode "
-        f"{f} those requests were {'refused (503)' if f == 'closed' else 'let through unlimited'}.",
+        lambda a, f: f"Rate-limit or admission decisions failed for want of Redis in the last {q.WINDOW}; "
+        f"with fail mode {f} those requests were {'refused (503)' if f == 'closed' else 'let through unlimited'}.",
     ),
 }
 
