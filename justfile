@@ -3,6 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 bin := justfile_directory() / ".venv/bin"
+actionlint := justfile_directory() / ".tools/bin/actionlint"
 
 # Compile specs/ into generated/ (atomic; all environments)
 compile:
@@ -22,10 +23,12 @@ check: rego-lint
 doctor:
     {{bin}}/gatewayctl doctor
 
-# Lint and type-check the Python code
+# Lint and type-check the Python code; lint the GitHub workflows with actionlint (scripts/setup
+# builds it into .tools/bin where Go is installed)
 lint:
     {{bin}}/ruff check compiler runtime tests bench
     {{bin}}/mypy
+    {{actionlint}}
 
 # The whole test suite (what CI runs)
 test: check lint opa-test ts-test

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, cast
 
 from compiler.bundle_trust import public_key_text
 from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities, served_capabilities
@@ -19,6 +19,7 @@ from compiler.exposure import Published, published
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
+from compiler.model.monitoring import ALERT_DEFAULTS, AlertName
 from compiler.model.services import Server
 from compiler.policy_data import spec_data
 from compiler.validate import EnvSpec, ValidatedSpec
@@ -228,6 +229,33 @@ class DeploymentPlan:
 
 
 @dataclass(frozen=True)
+class RedisPlan:
+    """Where the gateway's shared state is: a URL, or sentinels and a master name."""
+
+    url: str | None  # None with sentinels
+    sentinels: tuple[str, ...] = ()  # host:port
+    master_name: str | None = None
+    password_env: str | None = None  # None: no password of its own (see `service`)
+    service: str | None = None  # the registry's cache service, whose password compose sets (REDIS_PASSWORD)
+
+
+@dataclass(frozen=True)
+class AlertPlan:
+    name: AlertName
+    for_: str
+    threshold: float | None  # None: breaker_open, which has none
+    severity: str  # page | ticket
+
+
+@dataclass(frozen=True)
+class MonitoringPlan:
+    alerts: tuple[AlertPlan, ...]  # the enabled ones, in spec order
+    prometheus_rule: bool
+    runbook_url: str | None
+    match_labels: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))  # added to every selector
+
+
+@dataclass(frozen=True)
 class EnvPlan:
     name: str
     sea_env: str
@@ -254,6 +282,8 @@ class EnvPlan:
     policy_bundle: PolicyBundlePlan = PolicyBundlePlan()
     teams: tuple[AllowancePlan, ...] = ()
     keys: tuple[KeyPlan, ...] = ()
+    redis: RedisPlan | None = None  # None: no Redis (no cache service and no `redis` section)
+    monitoring: MonitoringPlan = MonitoringPlan((), False, None)
 
     @property
     def proxy_runs_runtime(self) -> bool:
@@ -384,7 +414,40 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
         keys=tuple(KeyPlan(name, tuple(k.models), k.max_budget, k.budget_duration, k.rpm_limit, k.tpm_limit,
                            key_env=k.key.removeprefix("os.environ/"), team=k.team)
                    for name, k in sorted(doc.keys.items())),
+        redis=_redis_plan(doc),
+        monitoring=_monitoring_plan(doc, spec_env.sea_env, spec_env.fail_mode or doc.routing.fail_mode),
     )
+
+
+def _redis_plan(doc: SpecDocument) -> RedisPlan | None:
+    """The `redis` section, else the registry's cache service by URL."""
+    spec = doc.redis
+    if spec is not None and spec.sentinel is not None:
+        return RedisPlan(None, tuple(spec.sentinel.sentinels), spec.sentinel.master_name, spec.password_env)
+    if spec is not None and spec.url is not None:
+        return RedisPlan(spec.url, password_env=spec.password_env)
+    cache = next((name for name, svc in doc.services.items() if svc.role == "cache"), None)
+    if cache is None:
+        return None
+    svc = doc.services[cache]
+    return RedisPlan(f"redis://{cache}:{svc.container_port or svc.port}/0", service=cache)
+
+
+def _monitoring_plan(doc: SpecDocument, sea_env: str, fail_mode: str) -> MonitoringPlan:
+    """Each alert's spec over the defaults of its sea_env; an open breaker is an outage (page) only
+    when the fail mode is closed."""
+    defaults = ALERT_DEFAULTS.get(sea_env, ALERT_DEFAULTS["development"])
+    alerts = []
+    for field_name, spec in doc.monitoring.alerts:
+        name = cast(AlertName, field_name)
+        if not spec.enabled:
+            continue
+        d = defaults[name]
+        severity = d.severity if name != "breaker_open" or fail_mode == "closed" else "ticket"
+        threshold = None if name == "breaker_open" else (spec.threshold if spec.threshold is not None else d.threshold)
+        alerts.append(AlertPlan(name, spec.for_ or d.for_, threshold, spec.severity or severity))
+    return MonitoringPlan(tuple(alerts), doc.monitoring.prometheus_rule, doc.monitoring.runbook_url,
+                          _frozen(dict(sorted(doc.monitoring.match_labels.items()))))
 
 
 def _policy_bundle_plan(doc: SpecDocument, env_name: str, root: Path) -> PolicyBundlePlan:

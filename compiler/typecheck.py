@@ -184,6 +184,12 @@ def _pattern_hint(loc: KeyPath) -> str:
         return "use lowercase letters, digits and '_', starting with a letter: LiteLLM names tools <server>-<tool>"
     if last == "version":
         return "use a semantic version such as 1.2.0"
+    if loc[:1] == ("redis",) and last == "url":
+        return "use redis://host:port/db; a password goes in redis.password_env, never in the URL"
+    if "sentinels" in loc:
+        return "write host:port, e.g. redis-sentinel-0.redis:26379"
+    if last == "for":
+        return "use a Prometheus duration such as 30s, 5m or 1h"
     if last.endswith("_env"):
         return "name an environment variable in UPPER_SNAKE_CASE"
     if last.endswith("url"):

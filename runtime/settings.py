@@ -10,6 +10,10 @@ Environment variables (all optional; documented in the README):
   <client_keys.*.key_env of gateway.json>  the value of each client key the specs name (`keys:`);
                                         the gateway calls LiteLLM as that key
   REDIS_URL                             shared rate-limit / budget state
+  REDIS_SENTINELS                       instead of REDIS_URL: comma-separated host:port of Redis
+                                        Sentinels (REDIS_SENTINEL_MASTER names the master)
+  REDIS_SENTINEL_MASTER                 the master name the sentinels monitor
+  REDIS_PASSWORD                        the Redis password (with REDIS_URL or the sentinels)
   POLICY_GATEWAY_FAIL_MODE              closed | open
   POLICY_GATEWAY_CB_FAILURE_THRESHOLD   consecutive upstream failures that open the breaker
   POLICY_GATEWAY_CB_RESET_TIMEOUT_S     seconds before the half-open probe
@@ -123,6 +127,10 @@ class Settings:
     master_key: str | None = None
     api_keys: tuple[str, ...] = ()
     redis_url: str | None = None
+    # Redis Sentinel instead of redis_url: (host, port) of each sentinel and the master's name
+    redis_sentinels: tuple[tuple[str, int], ...] = ()
+    redis_sentinel_master: str | None = None
+    redis_password: str | None = None
     cb_failure_threshold: int = 5
     cb_reset_timeout_s: float = 30.0
     requests_per_minute: int | None = None
@@ -157,6 +165,10 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.sea_env == "production"
+
+    @property
+    def uses_redis(self) -> bool:
+        return bool(self.redis_url or self.redis_sentinels)
 
     @property
     def client_keys(self) -> tuple[str, ...]:
@@ -233,6 +245,27 @@ def _models(raw: Mapping[str, Any]) -> dict[str, ModelSettings]:
         )
         for name, m in raw.items()
     }
+
+
+def _sentinels(environ: Mapping[str, str]) -> tuple[tuple[str, int], ...]:
+    """REDIS_SENTINELS as (host, port) pairs; it and REDIS_URL exclude each other, and it needs
+    REDIS_SENTINEL_MASTER."""
+    raw = environ.get("REDIS_SENTINELS", "")
+    entries = [e.strip() for e in raw.split(",") if e.strip()]
+    if not entries:
+        return ()
+    if environ.get("REDIS_URL"):
+        raise SettingsError("set REDIS_URL or REDIS_SENTINELS, not both")
+    if not environ.get("REDIS_SENTINEL_MASTER"):
+        raise SettingsError("REDIS_SENTINELS is set but REDIS_SENTINEL_MASTER (the master's name) is not")
+    out = []
+    for entry in entries:
+        host, _, port = entry.rpartition(":")
+        checked = _port("REDIS_SENTINELS", port) if host and port.isdigit() else None
+        if checked is None:
+            raise SettingsError(f"REDIS_SENTINELS entry {entry!r} is not host:port")
+        out.append((host.strip("[]"), checked))
+    return tuple(out)
 
 
 def _port(name: str, value: Any) -> int | None:
@@ -324,6 +357,9 @@ def load_settings(
             master_key=environ.get("POLICY_GATEWAY_MASTER_KEY") or None,
             api_keys=tuple(k.strip() for k in keys.split(",") if k.strip()),
             redis_url=environ.get("REDIS_URL") or None,
+            redis_sentinels=_sentinels(environ),
+            redis_sentinel_master=environ.get("REDIS_SENTINEL_MASTER") or None,
+            redis_password=environ.get("REDIS_PASSWORD") or None,
             cb_failure_threshold=_number(
                 "POLICY_GATEWAY_CB_FAILURE_THRESHOLD",
                 env_or("POLICY_GATEWAY_CB_FAILURE_THRESHOLD", cb.get("failure_threshold", 5)),

@@ -166,6 +166,14 @@ class GatewayMetrics:
             ["limit"],
             registry=r,
         )
+        self.redis_unavailable = Counter(
+            "policy_gateway_redis_unavailable",
+            "Rate-limit and shared-admission decisions and token charges Redis could not make "
+            "(unreachable, or its breaker open), by operation; what happened to the request is the fail "
+            "mode's (fail_open counts the ones let through).",
+            ["operation"],
+            registry=r,
+        )
         self.auth_failures = Counter(
             "policy_gateway_auth_failures",
             "Requests refused for their credentials (401, by code) or for too many such refusals "

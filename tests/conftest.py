@@ -18,3 +18,26 @@ def project(tmp_path: Path) -> Path:
         if (REPO / name).is_dir():
             shutil.copytree(REPO / name, root / name)
     return root
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """Prometheus' own rule checker: $PROMTOOL, .tools/bin/promtool (scripts/setup builds it where Go
+    is installed), or one on PATH; without it the test skips and says so."""
+    import os
+
+    local = REPO / ".tools" / "bin" / "promtool"
+    found = os.environ.get("PROMTOOL") or (str(local) if local.exists() else shutil.which("promtool"))
+    if not found:
+        pytest.skip("promtool not installed: scripts/setup builds it into .tools/bin where Go is installed")
+    return found
+
+
+@pytest.fixture(scope="session")
+def actionlint() -> str:
+    """The GitHub workflow linter: .tools/bin/actionlint (scripts/setup) or one on PATH."""
+    local = REPO / ".tools" / "bin" / "actionlint"
+    found = str(local) if local.exists() else shutil.which("actionlint")
+    if not found:
+        pytest.skip("actionlint not installed: scripts/setup builds it into .tools/bin where Go is installed")
+    return found

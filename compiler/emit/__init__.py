@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from compiler.emit import compose, docs, env_example, gateway_settings, helm, litellm, opa_bundle
+from compiler.emit import (
+    alerts,
+    compose,
+    dashboard,
+    docs,
+    env_example,
+    gateway_settings,
+    helm,
+    litellm,
+    opa_bundle,
+)
 from compiler.plan import EnvPlan, Plan
 
 Content = str | bytes
@@ -35,6 +45,8 @@ EMITTERS: tuple[Emitter, ...] = (
     per_environment(env_example.render_env),
     per_environment(gateway_settings.render_env),
     per_environment(opa_bundle.render_env),
+    per_environment(alerts.render_env),
+    per_environment(dashboard.render_env),
     docs.render,
 )
 

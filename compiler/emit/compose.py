@@ -63,9 +63,11 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         if key_env:
             environment[key_env] = _required(key_env)
         cache = env.service_with_role("cache")
-        if cache is not None:
+        if cache is not None and env.redis is not None and env.redis.service == cache.name:
             environment["REDIS_URL"] = gateway_settings.redis_url(cache.name, cache.container_port,
                                                                   _required(REDIS_PASSWORD_ENV))
+        elif env.redis is not None and env.redis.password_env:  # Sentinel, or a Redis of its own
+            environment["REDIS_PASSWORD"] = _required(env.redis.password_env)
         # production refuses to start without them (runtime/settings.py); elsewhere a key unset is unusable
         key_ref = _required if env.sea_env == "production" else _optional
         environment |= {name: key_ref(name) for name in gateway_settings.client_key_envs(env)}

@@ -12,6 +12,11 @@ def render_env(env: EnvPlan) -> dict[str, str]:
     secrets += sorted({b.api_key_env for b in env.backends if b.api_key_env})
     secrets += gateway_settings.client_key_envs(env)  # the client keys of the specs (`keys:`)
     cache = env.service_with_role("cache")
+    password_env = gateway_settings.redis_password_env(env)
+    if password_env:
+        secrets.append(password_env)
+    elif cache is not None:
+        secrets.append(REDIS_PASSWORD_ENV)  # compose starts the cache service with it
     lines = [
         f"# Environment: {env.name}",
         "",
@@ -28,12 +33,16 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         f"POLICY_GATEWAY_CB_FAILURE_THRESHOLD={env.gateway.failure_threshold}",
         f"POLICY_GATEWAY_CB_RESET_TIMEOUT_S={env.gateway.reset_timeout_s:g}",
     ]
-    if cache is not None:
+    if cache is not None and env.redis is not None and env.redis.service == cache.name:
         lines += [
             "# Redis refuses clients without its password (compose starts it with --requirepass);",
             f"# {REDIS_PASSWORD_ENV} below must be URL-safe (e.g. `openssl rand -hex 32`).",
             f"REDIS_URL={redis_url(cache.name, cache.container_port, '${' + REDIS_PASSWORD_ENV + '}')}",
         ]
+    elif env.redis is not None:
+        if env.redis.sentinels:
+            lines.append("# Redis behind Sentinel: the gateway asks these sentinels where the master is.")
+        lines += [f"{k}={v}" for k, v in gateway_settings.environment(env).items() if k.startswith("REDIS_")]
     ops_port = operations_port(env)
     if ops_port is not None:
         lines += [
@@ -54,8 +63,6 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         "LLM_POLICY_GATEWAY_API_KEY=",
         *(f"{name}=" for name in secrets),
     ]
-    if cache is not None:
-        lines.append(f"{REDIS_PASSWORD_ENV}=")
     proxy_env = litellm.env_references(env)
     if proxy_env:
         lines += [

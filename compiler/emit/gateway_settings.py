@@ -110,10 +110,18 @@ def environment(env: EnvPlan) -> dict[str, str]:
         "POLICY_GATEWAY_CB_FAILURE_THRESHOLD": str(env.gateway.failure_threshold),
         "POLICY_GATEWAY_CB_RESET_TIMEOUT_S": f"{env.gateway.reset_timeout_s:g}",
     }
-    cache = env.service_with_role("cache")
-    if cache is not None:
-        out["REDIS_URL"] = redis_url(cache.name, cache.container_port)
+    redis = env.redis
+    if redis is not None and redis.sentinels:
+        out["REDIS_SENTINELS"] = ",".join(redis.sentinels)
+        out["REDIS_SENTINEL_MASTER"] = str(redis.master_name)
+    elif redis is not None and redis.url:
+        out["REDIS_URL"] = redis.url
     return dict(sorted(out.items()))
+
+
+def redis_password_env(env: EnvPlan) -> str | None:
+    """The variable holding the Redis password, which the gateway is given as REDIS_PASSWORD."""
+    return env.redis.password_env if env.redis is not None else None
 
 
 def operations_port(env: EnvPlan) -> int | None:

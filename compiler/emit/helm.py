@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import sizing
-from compiler.emit import gateway_settings, litellm, opa_bundle
+from compiler.emit import alerts, gateway_settings, litellm, opa_bundle
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
 
@@ -82,10 +82,16 @@ def _backend_ports(env: EnvPlan) -> list[int]:
     return sorted(ports)
 
 
+def _redis_url_from_secret(env: EnvPlan) -> bool:
+    """REDIS_URL (with its password) from the Secret: for a single Redis only; Sentinel's addresses
+    are plain settings and its password comes apart (redis.password_env)."""
+    return env.deployment.redis_url_from_secret and not (env.redis is not None and env.redis.sentinels)
+
+
 def _gateway_env(env: EnvPlan) -> dict[str, str]:
     """The gateway's plain settings; REDIS_URL comes from the Secret when Redis has a password."""
     out = gateway_settings.environment(env)
-    if env.deployment.redis_url_from_secret:
+    if _redis_url_from_secret(env):
         out.pop("REDIS_URL", None)
     return out
 
@@ -97,13 +103,25 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
         "POLICY_GATEWAY_API_KEYS": "POLICY_GATEWAY_API_KEYS",
         "POLICY_GATEWAY_MASTER_KEY": "POLICY_GATEWAY_MASTER_KEY",
     }
-    if env.deployment.redis_url_from_secret:
+    if _redis_url_from_secret(env):
         out["REDIS_URL"] = "REDIS_URL"  # it holds the Redis password
     out |= {name: name for name in gateway_settings.client_key_envs(env)}
+    password_env = gateway_settings.redis_password_env(env)
+    if password_env:
+        out["REDIS_PASSWORD"] = password_env
     key_env = gateway_settings.verification_key_env(env)
     if key_env:
         out[key_env] = key_env  # the bundle verification key (docs/deploy.md, "Signed policy bundles")
     return dict(sorted(out.items()))
+
+
+def _redis(env: EnvPlan, cache: ServicePlan | None) -> dict[str, Any]:
+    """Where the network policies let the gateway reach Redis: the cache service's port and, with
+    Redis Sentinel, the sentinels' ports."""
+    out: dict[str, Any] = {"host": cache.name, "port": cache.container_port} if cache else {}
+    if env.redis is not None and env.redis.sentinels:
+        out["sentinelPorts"] = sorted({int(s.rpartition(":")[2]) for s in env.redis.sentinels})
+    return out
 
 
 def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
@@ -153,7 +171,7 @@ def values(env: EnvPlan, gateway: ServicePlan, bundle: bytes) -> dict[str, Any]:
         },
         "litellm": _litellm(env, proxy) if proxy is not None else {"enabled": False},
         "secrets": {"existingSecret": d.existing_secret},
-        "redis": {"host": cache.name, "port": cache.container_port} if cache else {},
+        "redis": _redis(env, cache),
         "opa": (
             {"enabled": True, "host": engine.name, "port": engine.container_port}
             if engine
@@ -175,6 +193,10 @@ def values(env: EnvPlan, gateway: ServicePlan, bundle: bytes) -> dict[str, Any]:
             "backendPorts": _backend_ports(env),
         },
         "ingress": {"enabled": False},
+        "metrics": {
+            "prometheusRule": {"enabled": env.monitoring.prometheus_rule, "groups": alerts.groups(env)}
+            if env.monitoring.prometheus_rule else {"enabled": False, "groups": []},
+        },
     }
     if d.autoscaling is not None:
         a = d.autoscaling

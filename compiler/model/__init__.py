@@ -11,7 +11,9 @@ from compiler.model.bundle import PolicyBundle
 from compiler.model.deployment import Deployment
 from compiler.model.environments import Environment
 from compiler.model.identity import ClientKey, Team
+from compiler.model.monitoring import Monitoring
 from compiler.model.policies import Policies
+from compiler.model.redis import Redis
 from compiler.model.services import ComposeScan, Gateway, Routing, Service
 
 __all__ = ["SpecDocument"]
@@ -36,3 +38,5 @@ class SpecDocument(StrictModel):
     policy_bundle: PolicyBundle = PolicyBundle()
     deployment: Deployment = Deployment()
     compose_scan: ComposeScan = ComposeScan()
+    redis: Redis | None = None
+    monitoring: Monitoring = Monitoring()

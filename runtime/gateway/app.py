@@ -35,6 +35,7 @@ from runtime.gateway.auth import AUTH_FAILURES, Authenticator, AuthFailureLimite
 from runtime.gateway.backends import BackendRouter, HealthChecker
 from runtime.gateway.context import Context, PolicyEngine
 from runtime.gateway.ratelimit import RateLimiter
+from runtime.gateway.sentinel import sentinel_redis_client
 from runtime.gateway.shared_slots import RedisSlots
 from runtime.gateway.upstream import Upstream
 from runtime.settings import Settings
@@ -387,12 +388,22 @@ def build_app(
     tracer_provider: TracerProvider | None = None,
     store_factory: Callable[[Path], PolicyEngine] | None = None,
 ) -> GatewayApp:
-    """The app as `gatewayctl serve` runs it, with Redis from REDIS_URL (redis_client)."""
-    redis = redis_client(settings.redis_url, settings.redis_max_connections) if settings.redis_url else None
+    """The app as `gatewayctl serve` runs it, with Redis from REDIS_URL (redis_client) or found
+    through Redis Sentinel (REDIS_SENTINELS)."""
+    redis = None
+    if settings.redis_sentinels:
+        redis = sentinel_redis_client(
+            settings.redis_sentinels,
+            str(settings.redis_sentinel_master),
+            settings.redis_max_connections,
+            password=settings.redis_password,
+        )
+    elif settings.redis_url:
+        redis = redis_client(settings.redis_url, settings.redis_max_connections, password=settings.redis_password)
     return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider, store_factory=store_factory)
 
 
-def redis_client(url: str, max_connections: int) -> aioredis.Redis:
+def redis_client(url: str, max_connections: int, *, password: str | None = None) -> aioredis.Redis:
     """Redis with short timeouts, so an unreachable Redis costs a request milliseconds, not
     seconds, before the fail mode applies, and at most `max_connections` connections: a request
     waits up to 0.5 s for a free one, then Redis counts as unavailable (the fail mode again;
@@ -401,6 +412,7 @@ def redis_client(url: str, max_connections: int) -> aioredis.Redis:
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
+        password=password,
         timeout=0.5,
         socket_timeout=0.5,
         socket_connect_timeout=0.5,

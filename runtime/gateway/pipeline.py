@@ -218,6 +218,7 @@ async def rate_limit(ex: Exchange) -> None:
 def _redis_down(ex: Exchange, purpose: str) -> None:
     """Redis could not answer a limit decision: refuse (closed) or pass loudly (open; admission
     then counts in this replica only)."""
+    ex.ctx.metrics.redis_unavailable.labels(purpose).inc()
     if ex.ctx.settings.fail_mode == "open":
         ex.ctx.metrics.fail_open.labels(f"redis_{purpose}").inc()
         emit_event("policy_gateway.fail_open", {"reason": f"redis_unavailable_{purpose}"})
@@ -642,5 +643,6 @@ async def charge(ex: Exchange) -> None:
         await ctx.limiter.charge_tokens(ex.key_id, tokens)
     except RedisUnavailableError:
         # The answer is already out; an uncharged budget is logged, not turned into an error.
+        ctx.metrics.redis_unavailable.labels("token_charge").inc()
         ctx.metrics.fail_open.labels("redis_token_charge").inc()
         _log.warning("token budget not charged: Redis unavailable", extra={"key_id": ex.key_id})

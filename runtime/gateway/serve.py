@@ -35,8 +35,8 @@ def prepare(env: str, generated_dir: Path | str, environ: Mapping[str, str] | No
     except SettingsError as exc:
         raise StartupError(str(exc)) from None
     problems = startup_problems(settings)
-    if (settings.requests_per_minute or settings.tokens_per_minute) and not settings.redis_url:
-        problems.append("rate_limit is configured but REDIS_URL is not set")
+    if (settings.requests_per_minute or settings.tokens_per_minute) and not settings.uses_redis:
+        problems.append("rate_limit is configured but neither REDIS_URL nor REDIS_SENTINELS is set")
     if problems:
         raise StartupError("; ".join(problems))
     from runtime.policy import BundleError, PolicyStore

@@ -148,6 +148,14 @@ CASES: dict[str, tuple[int, int, str]] = {
                                        "(hint: write a number and a unit: 30s, 10m, 24h, 30d, 1w or 1mo)"),
     "key_shared_variable": (30, 15, 'key "beta" reads the same variable KEY_ALPHA as key "alpha"'),
     "key_unknown_field": (29, 38, 'unknown key "max_buget" in keys.alpha (hint: did you mean "max_budget"?)'),
+    "redis_url_and_sentinel": (29, 3, "redis: give either `url` or `sentinel`, not both"),
+    "redis_sentinel_without_port": (30, 17, "redis.sentinel.sentinels[0]: 'sentinel-0' has the wrong format "
+                                    "(hint: write host:port"),
+    "redis_url_with_password": (29, 8, "(hint: use redis://host:port/db; a password goes in redis.password_env"),
+    "alert_for_not_a_duration": (30, 25, "monitoring.alerts.breaker_open.for: '5 minutes' has the wrong format "
+                                 "(hint: use a Prometheus duration"),
+    "alert_unknown_name": (30, 5, 'unknown key "breaker_opened" in monitoring.alerts '
+                           '(hint: did you mean "breaker_open"?)'),
 }
 
 # file stem in tests/specs/warn -> (line, col, words of the warning); the specs stay valid

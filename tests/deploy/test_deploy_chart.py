@@ -11,12 +11,15 @@ import copy
 import hashlib
 import json
 import re
+import subprocess
 import tarfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import helm_python as helm
 import pytest
+import yaml
 from helmchart import (
     ENVIRONMENTS,
     GENERATED,
@@ -108,6 +111,23 @@ def test_autoscaling_bounds_out_of_order_fail_the_render(render: Render) -> None
     bad = _set(load_values("prod"), "autoscaling.maxReplicas", 1)
     with pytest.raises(helm.HelmRenderError, match="maxReplicas \\(1\\) is below"):
         render(bad)
+
+
+def test_prometheus_rule_carries_the_compiled_alerts_and_promtool_accepts_it(
+    env: str, manifests: list[Manifest], tmp_path: Path, promtool: str
+) -> None:
+    rules = [m for m in manifests if m.kind == "PrometheusRule"]
+    compiled = yaml.safe_load((GENERATED / env / "monitoring" / "alerts.yaml").read_text())
+    if env != "prod":  # only prod's specs turn it on (monitoring.prometheus_rule)
+        assert rules == []
+        return
+    (rule,) = rules
+    assert rule.doc["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule.doc["spec"]["groups"] == compiled["groups"]
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump({"groups": rule.doc["spec"]["groups"]}))
+    run = subprocess.run([promtool, "check", "rules", str(tmp_path / "rules.yaml")],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 
 def test_rendered_manifests_match_snapshot(render: Render, values: dict[str, Any], snapshot: Any) -> None:

@@ -267,3 +267,33 @@ def test_network_policies_can_be_left_to_the_cluster(project: Path, render: Rend
     (project / "specs" / "deployment.yaml").write_text("deployment:\n  network_policy: {enabled: false}\n")
     manifests = parse_manifests(render(compiled_values(project, "prod")))
     assert [m for m in manifests if m.kind == "NetworkPolicy"] == []
+
+
+def test_redis_sentinel_reaches_the_gateway_in_helm_and_compose(project: Path, render: Render) -> None:
+    (project / "specs" / "redis.yaml").write_text(
+        "redis:\n"
+        "  sentinel:\n"
+        "    sentinels: [redis-sentinel-0.redis:26379, redis-sentinel-1.redis:26379, redis-sentinel-2.redis:26380]\n"
+        "    master_name: gateway\n"
+        "  password_env: REDIS_PASSWORD_PROD\n"
+    )
+    result = compile_project(project, project / "generated")
+    values = helm.values_from_yaml(result.files["prod/helm/values.yaml"].decode())
+    manifests = parse_manifests(render(values))
+    env = find(manifests, "ConfigMap", "policy-gateway-env")["data"]
+    assert "REDIS_URL" not in env
+    assert env["REDIS_SENTINELS"] == (
+        "redis-sentinel-0.redis:26379,redis-sentinel-1.redis:26379,redis-sentinel-2.redis:26380"
+    )
+    assert env["REDIS_SENTINEL_MASTER"] == "gateway"
+    pod = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]
+    assert "REDIS_URL" not in {v["name"] for v in pod["containers"][0]["env"]}  # nor from the Secret
+    (password,) = [v for v in pod["containers"][0]["env"] if v["name"] == "REDIS_PASSWORD"]
+    assert password["valueFrom"]["secretKeyRef"] == {"name": "policy-gateway-secrets", "key": "REDIS_PASSWORD_PROD"}
+    gateway_policy = find(manifests, "NetworkPolicy", "policy-gateway")
+    redis_ports = {p["port"] for p in gateway_policy["spec"]["egress"][1]["ports"]}
+    assert redis_ports == {6379, 26379, 26380}  # the master and every sentinel
+    compose = result.files["prod/docker-compose.yml"].decode()
+    assert "REDIS_PASSWORD: ${REDIS_PASSWORD_PROD:?set REDIS_PASSWORD_PROD (see .env.example)}" in compose
+    assert "REDIS_SENTINEL_MASTER: gateway" in compose and "REDIS_URL" not in compose
+    assert "REDIS_PASSWORD_PROD=\n" in result.files["prod/.env.example"].decode()

@@ -95,6 +95,7 @@ class RedisServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[Any] | None = None
     password: str | None = None  # --requirepass, as the generated compose file starts it
+    extra_args: tuple[str, ...] = ()  # e.g. ("--replicaof", "127.0.0.1", "6379")
 
     @property
     def url(self) -> str:
@@ -105,14 +106,50 @@ class RedisServer:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (scripts/setup installs Debian's redis-server)"
         self.process = spawn(
+            # --dir: a replica's full sync writes dump.rdb there, and the next server started in the
+            # same directory would load it
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
-             *(["--requirepass", self.password] if self.password else [])],
+             "--dir", str(self.log.parent), *(["--requirepass", self.password] if self.password else []),
+             *self.extra_args],
             self.log,
         )
         deadline = time.monotonic() + 10
         while not port_is_open(self.port):
             assert self.process.poll() is None, self.log.read_text()
             assert time.monotonic() < deadline, f"redis-server did not listen:\n{self.log.read_text()}"
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+
+@dataclass
+class RedisSentinel:
+    """A real Redis Sentinel (`redis-server <conf> --sentinel`) watching one master under `master_name`,
+    with short timeouts so a killed master is failed over within seconds."""
+
+    conf: Path  # written here; Sentinel rewrites it as it learns the topology
+    master_port: int
+    master_name: str = "gateway"
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[Any] | None = None
+
+    def start(self) -> RedisSentinel:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (scripts/setup installs Debian's redis-server)"
+        self.conf.write_text(
+            f"bind 127.0.0.1\nport {self.port}\n"
+            f"sentinel monitor {self.master_name} 127.0.0.1 {self.master_port} 1\n"
+            f"sentinel down-after-milliseconds {self.master_name} 1000\n"
+            f"sentinel failover-timeout {self.master_name} 5000\n"
+        )
+        log = self.conf.with_suffix(".log")
+        self.process = spawn([binary, str(self.conf), "--sentinel"], log)
+        deadline = time.monotonic() + 10
+        while not port_is_open(self.port):
+            assert self.process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"redis-sentinel did not listen:\n{log.read_text()}"
             time.sleep(0.02)
         return self
 

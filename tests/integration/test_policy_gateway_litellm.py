@@ -290,6 +290,8 @@ def test_redis_down_follows_the_fail_mode(
     redis.stop()
     r = gateway.chat()
     assert r.status_code == status, r.text
+    # counted in both modes: the alert "PolicyGatewayRedisUnavailable" reads it
+    assert 'policy_gateway_redis_unavailable_total{operation="rate_limit"} 1.0' in gateway.ops("/metrics").text
     if fail_mode == "closed":
         assert r.json()["error"]["code"] == "rate_limit_store_unavailable"
         assert gateway.get("/health/readiness").status_code == 503

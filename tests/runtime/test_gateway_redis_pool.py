@@ -13,6 +13,7 @@ import pytest
 
 from runtime.gateway.app import redis_client
 from runtime.gateway.ratelimit import RateLimiter, RedisUnavailableError
+from runtime.gateway.sentinel import sentinel_redis_client
 
 
 @pytest.fixture
@@ -52,4 +53,16 @@ async def test_a_full_pool_makes_redis_unavailable_without_opening_more_connecti
     assert any("No connection available" in c for c in causes), causes  # the four that waited for the pool
     assert len(connections) == 2  # never more than the pool's size
     assert elapsed < 2.0  # each waited 0.5 s for Redis or for the pool, not 20 s
+    await redis.aclose()
+
+
+async def test_the_sentinel_pool_is_bounded_too_and_an_unknown_master_makes_redis_unavailable() -> None:
+    redis = sentinel_redis_client([("127.0.0.1", 1)], "gateway", 7, password="pw")
+    pool: Any = redis.connection_pool
+    assert (pool.max_connections, pool.timeout, pool.service_name) == (7, 0.5, "gateway")
+    assert pool.connection_kwargs["password"] == "pw"
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailableError):  # no sentinel answers: the fail mode applies, at once
+        await RateLimiter(redis, requests_per_minute=60).admit("key")
+    assert time.monotonic() - started < 2.0
     await redis.aclose()

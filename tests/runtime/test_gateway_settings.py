@@ -193,3 +193,30 @@ def test_the_policy_engine_is_auto_unless_policy_engine_names_one(tmp_path: Path
     assert load_settings("test", root, {"POLICY_ENGINE": "rego"}).policy_engine == "rego"
     with pytest.raises(SettingsError, match="POLICY_ENGINE='opa' must be auto, rego or wasm"):
         load_settings("test", root, {"POLICY_ENGINE": "opa"})
+
+
+def test_redis_sentinel_settings_are_read(tmp_path: Path) -> None:
+    s = load_settings("test", generated(tmp_path), {
+        "REDIS_SENTINELS": "sentinel-0.redis:26379, 10.0.0.7:26380,[::1]:26381",
+        "REDIS_SENTINEL_MASTER": "gateway",
+        "REDIS_PASSWORD": "pw",
+    })
+    assert s.redis_sentinels == (("sentinel-0.redis", 26379), ("10.0.0.7", 26380), ("::1", 26381))
+    assert (s.redis_sentinel_master, s.redis_password, s.redis_url) == ("gateway", "pw", None)
+    assert s.uses_redis
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"REDIS_SENTINELS": "s:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "redis://r:6379/0"}, "not both"),
+        ({"REDIS_SENTINELS": "s:26379"}, "REDIS_SENTINEL_MASTER"),
+        ({"REDIS_SENTINELS": "s", "REDIS_SENTINEL_MASTER": "m"}, "'s' is not host:port"),
+        ({"REDIS_SENTINELS": "s:99999", "REDIS_SENTINEL_MASTER": "m"}, "not a port"),
+    ],
+)
+def test_malformed_redis_sentinel_settings_are_refused(
+    tmp_path: Path, environ: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings("test", generated(tmp_path), environ)
