@@ -229,7 +229,7 @@ def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[s
     same length). The pattern starts with MARK, so the regex engine jumps from one candidate
     word to the next; each category's own anchored pattern says which one matched."""
     if not any(categories.values()):
-        return {"marks": [], **_scans([])}
+        return {"marks": replacement_passes.passes({}), **_scans([])}
     # A word that starts with another marked word is marked by that one ("you" marks "your"): only
     # the shortest are keys, which OPA sorts on every call.
     firsts = sorted({_stem(word) for phrases in categories.values() for p in phrases for word in _words(p)[0]})

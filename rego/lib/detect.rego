@@ -78,16 +78,17 @@ _kept(folded, deleted) := replace(folded, _GONE, "") if deleted != []
 # letter of every word a phrase starts with marked (data: marks). Same length as the text.
 phrase_view(config, lowered) := replaced(config.marks, strings.replace_n(config.leet, lowered))
 
-# text with each table of passes (at most 8) applied by strings.replace_n, in order. OPA's Go
+# text with each table of passes (5 to 8) applied by strings.replace_n, in order. OPA's Go
 # engine replaces a table's keys at once, its WebAssembly target one key after the other: the
 # compiler splits a table into passes of keys that cannot touch in any text, where the two agree
 # (compiler/replacement_passes.py).
 replaced(passes, text) := t7 if {
-	t0 := _pass(passes, 0, text)
-	t1 := _pass(passes, 1, t0)
-	t2 := _pass(passes, 2, t1)
-	t3 := _pass(passes, 3, t2)
-	t4 := _pass(passes, 4, t3)
+	# the compiler writes at least 5 passes: these need no function call each
+	t0 := strings.replace_n(passes[0], text)
+	t1 := strings.replace_n(passes[1], t0)
+	t2 := strings.replace_n(passes[2], t1)
+	t3 := strings.replace_n(passes[3], t2)
+	t4 := strings.replace_n(passes[4], t3)
 	t5 := _pass(passes, 5, t4)
 	t6 := _pass(passes, 6, t5)
 	t7 := _pass(passes, 7, t6)
