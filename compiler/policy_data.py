@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
+from compiler import replacement_passes
 from compiler.model.policies import OutputPolicy, Policies, PromptPolicy, builtin_matchers
 
 __all__ = ["DECODE", "DENSE", "FOLD_SMALL", "JUNCTION", "JUNCTION_GATE", "LEET", "LONG_RUN", "MAX_FILLERS",
@@ -123,9 +124,10 @@ def pii_scans(matchers: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, An
         locate = "|".join(f"(?:{_locate(m)})" for _, m in merged)
         scans.insert(0, _scan("digits", pattern, any(m["word_start"] for _, m in merged), kinds, locate=locate))
     out = _scans(scans)
-    # The digits view: every digit 0, every mark's first character 0 (one replace_n call).
+    # The digits view: every digit 0, every mark's first character 0 (replace_n passes).
     marks = sorted({mark for _, m in matchers for mark in m.get("marks", [])})
-    out["digits"] = {str(d): "0" for d in range(1, 10)} | {mark: "0" + mark[1:] for mark in marks}
+    table = {str(d): "0" for d in range(1, 10)} | {mark: "0" + mark[1:] for mark in marks}
+    out["digits"] = replacement_passes.passes(table)
     # Longer than any value of the digits view (cards have at most 19 digits): such runs read as x.
     out["long_run"] = ["0" * LONG_RUN, "x" * LONG_RUN]
     # What a match on the digits view starts with, on the text: a digit or a mark.
@@ -227,11 +229,12 @@ def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[s
     same length). The pattern starts with MARK, so the regex engine jumps from one candidate
     word to the next; each category's own anchored pattern says which one matched."""
     if not any(categories.values()):
-        return {"marks": {}, **_scans([])}
-    # A word that starts with another marked word is marked by that one (replace_n tries the keys in
-    # sorted order, so "you" marks "your"): only the shortest are keys, which OPA sorts on every call.
+        return {"marks": replacement_passes.passes({}), **_scans([])}
+    # A word that starts with another marked word is marked by that one ("you" marks "your"): only
+    # the shortest are keys, which OPA sorts on every call.
     firsts = sorted({_stem(word) for phrases in categories.values() for p in phrases for word in _words(p)[0]})
-    marks = {w: MARK + w[1:] for w in firsts if not any(w != o and w.startswith(o) for o in firsts)}
+    marks = replacement_passes.passes(
+        {w: MARK + w[1:] for w in firsts if not any(w != o and w.startswith(o) for o in firsts)})
     # Every word of a phrase is written as it reads in the marked view: "your" holds the mark
     # of "you" there ("\x01our"), and a pattern asking for "your" would never match.
     gap = _gap([_marked(f.lower(), marks) for f in sorted(set(fillers))])
@@ -245,7 +248,7 @@ def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[s
     # character or two instead of trying every phrase.
     pattern = r"\x01(?:" + "|".join(sorted({a for alts in alternatives.values() for a in alts})) + ")"
     kinds = [_kind(category, "none", full=rf"^\x01{alts}$") for category, alts in body.items()]
-    return {"marks": dict(sorted(marks.items())),
+    return {"marks": marks,
             **_scans([_scan("marked", pattern, True, kinds, locate=pattern, locate_view="marked")])}
 
 
@@ -253,7 +256,7 @@ def jailbreak_scans(categories: Mapping[str, Sequence[str]], fillers: Iterable[s
 _ANY_WORD = r"[\pL\pN\x01]+"
 
 
-def _phrase_alternatives(phrase: str, marks: Mapping[str, str], gap: str) -> list[str]:
+def _phrase_alternatives(phrase: str, marks: Sequence[Mapping[str, str]], gap: str) -> list[str]:
     """The regex of a phrase after its first word's mark, one per alternative of the first word."""
     groups: list[str] = []
     extra = 0  # words a "~N" lets stand before the next word
@@ -275,7 +278,7 @@ def _phrase_alternatives(phrase: str, marks: Mapping[str, str], gap: str) -> lis
     return [_drop_mark(f) + tail for f in first]
 
 
-def _word_regex(word: str, marks: Mapping[str, str], last: bool) -> str:
+def _word_regex(word: str, marks: Sequence[Mapping[str, str]], last: bool) -> str:
     stem = _stem(word)
     regex = _escape(_marked(stem, marks))
     if word.endswith("*") and len(word) > 1:
@@ -292,20 +295,9 @@ def _stem(word: str) -> str:
     return word[:-1] if word.endswith("*") and len(word) > 1 else word
 
 
-def _marked(word: str, marks: Mapping[str, str]) -> str:
-    """word as OPA's strings.replace_n(marks, word) writes it: Go's strings.Replacer, keys tried in
-    sorted order at each position, left to right, without overlaps."""
-    keys = sorted(marks)
-    out, i = [], 0
-    while i < len(word):
-        key = next((k for k in keys if word.startswith(k, i)), None)
-        if key is None:
-            out.append(word[i])
-            i += 1
-        else:
-            out.append(marks[key])
-            i += len(key)
-    return "".join(out)
+def _marked(word: str, marks: Sequence[Mapping[str, str]]) -> str:
+    """word as detect.replaced(marks, word) writes it (compiler/replacement_passes.py)."""
+    return replacement_passes.apply(marks, word)
 
 
 def _gap(fillers: Sequence[str]) -> str:

@@ -151,12 +151,6 @@ def test_the_corpus_is_large_and_varied() -> None:
     assert min(sizes) == 0 and max(sizes) >= 32_000
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known defect, not yet fixed: on a 1-in-5 sample 12 of 414 decisions differ, all jailbreak "
-    "attacks of tests/corpus/attacks.jsonl (the module misses jailbreak_instruction_override or "
-    "orders violations otherwise; once allow differs: itw-garak-0546). Suspected: strings.replace_n, "
-    "native in the module, replaces key by key where Go's Replacer replaces all keys at once "
-    "(phrase_view's marks table). The wasm side also costs ~1.3 s CPU per jailbreak prompt."))
 def test_both_engines_give_the_same_decisions(engines: dict[str, Engine]) -> None:
     differ: list[str] = []
     kinds: set[str] = set()

@@ -1,6 +1,7 @@
 """What the compiler precomputes for the Rego (compiler/policy_data.py), checked against OPA
-itself: the marked view it predicts is the one OPA's strings.replace_n writes, and every pattern
-it writes compiles in OPA's regex engine and starts with the literal it is meant to."""
+itself: the marked view it predicts is the one OPA's strings.replace_n writes (whichever engine:
+the tables are split into passes the Go engine and the WebAssembly module apply alike), and every
+pattern it writes compiles in OPA's regex engine and starts with the literal it is meant to."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def test_marked_words_are_what_opa_writes() -> None:
                    | set(JAILBREAK_FILLERS) | {"undo", "your", "actingact", "dancer", "youyou"})
     engine = opa_engine()
     try:
-        opa = engine.eval_query("out := [strings.replace_n(input.marks, w) | some w in input.words]",
+        engine.add_policy("detect.rego", (REPO / "rego" / "lib" / "detect.rego").read_text(encoding="utf-8"))
+        opa = engine.eval_query("out := [data.gateway.lib.detect.replaced(input.marks, w) | some w in input.words]",
                                 {"marks": marks, "words": words})[0]["out"]
     finally:
         engine.close()
@@ -53,7 +55,8 @@ def test_digit_patterns_and_marked_secrets_are_one_scan_starting_with_0() -> Non
     assert len(digits) == 1
     kinds = {k["kind"] for k in pii["scans"][digits[0]]["kinds"]}
     assert kinds == {"pii_phone", "pii_ssn", "pii_credit_card", "pii_ip_address", "secret"}
-    assert pii["digits"]["AKIA"] == "0KIA" and pii["digits"]["7"] == "0"
+    digits_table = {k: v for table in pii["digits"] for k, v in table.items()}
+    assert digits_table["AKIA"] == "0KIA" and digits_table["7"] == "0"
 
 
 def test_every_ungated_scan_starts_with_a_literal() -> None:
@@ -81,10 +84,37 @@ def test_the_jailbreak_scan_starts_with_the_mark() -> None:
 
 
 def test_marks_are_prefix_free() -> None:
-    """A word that starts with a marked word is marked by it (OPA tries the keys in sorted order):
-    only the shortest are keys, since each key costs a pass over the text."""
-    marks = sorted(_config()["prompt"]["jailbreak"]["marks"])
+    """A word that starts with a marked word is marked by it: only the shortest are keys, since
+    each key costs OPA a sort and a lookup."""
+    marks = sorted(k for table in _config()["prompt"]["jailbreak"]["marks"] for k in table)
     assert not [(a, b) for a in marks for b in marks if a != b and b.startswith(a)]
+
+
+def _one_key_at_a_time(table: dict[str, str], text: str, keys: list[str]) -> str:
+    """strings.replace_n as OPA's WebAssembly target runs it: key after key, in its own order."""
+    for key in keys:
+        text = text.replace(key, table[key])
+    return text
+
+
+def test_each_pass_is_written_alike_at_once_and_key_by_key() -> None:
+    """Go's strings.Replacer (at once, leftmost first) and the module's key-by-key replacing give
+    the same text for every pass, in either key order, on texts where the keys of the whole table
+    overlap and hold each other ("ignore" holds "no", "ifree" is "if" and "free")."""
+    config = _config()["prompt"]
+    tables = [*config["jailbreak"]["marks"], *config["pii"]["digits"]]
+    keys = sorted({k for t in tables for k in t})
+    texts = [a + b for a in keys for b in keys] + ["ignore email jailbroken endoftext", "ACCAKIA AKIAABIA"]
+    engine = opa_engine()
+    try:
+        go = engine.eval_query("out := [[strings.replace_n(t, x) | some x in input.texts] | some t in input.tables]",
+                               {"tables": tables, "texts": texts})[0]["out"]
+    finally:
+        engine.close()
+    for table, written in zip(tables, go, strict=True):
+        order = sorted(table)
+        assert written == [_one_key_at_a_time(table, x, order) for x in texts]
+        assert written == [_one_key_at_a_time(table, x, order[::-1]) for x in texts]
 
 
 def test_only_patterns_without_a_literal_start_are_gated() -> None:
