@@ -141,16 +141,22 @@ def bundle_files_at(root: Path, ref: str, env_name: str) -> dict[str, bytes]:
     """The bundle files (modules, data.json, .manifest) of an environment as the gatewayctl of git
     revision ref compiles them: git archive of compiler/, specs/ and rego/ into a temporary
     directory, then that revision's `python -m compiler compile`."""
+    import os
     import sys
 
     from compiler.emit.opa_bundle import BUNDLE_PATH
+    from compiler.policy_tests import opa_binary
     from runtime.policy._bundle import read_bundle
+
+    # The base tree has no .tools/: its compile uses this checkout's OPA CLI for policy.wasm.
+    opa = opa_binary()
+    env = {**os.environ, "OPA_BINARY": opa} if opa else dict(os.environ)
 
     with tempfile.TemporaryDirectory(prefix="gatewayctl-base-") as tmp:
         tree = checkout(root, ref, Path(tmp, "tree"))
         out = Path(tmp, "out")
         proc = subprocess.run([sys.executable, "-m", "compiler", "-C", str(tree), "compile", "--env", env_name,
-                               "--out", str(out)], capture_output=True, text=True, check=False, cwd=tree)
+                               "--out", str(out)], capture_output=True, text=True, check=False, cwd=tree, env=env)
         if proc.returncode != 0:
             detail = " ".join((proc.stderr or proc.stdout).split())[-400:]
             raise SpecErrors([SpecError(Position(ref), f"the policies at {ref} do not compile: {detail}",
@@ -159,6 +165,8 @@ def bundle_files_at(root: Path, ref: str, env_name: str) -> dict[str, bytes]:
         files = {path: text.encode("utf-8") for path, text in bundle.modules.items()}
         files["data.json"] = json.dumps(bundle.data).encode()
         files[".manifest"] = json.dumps(bundle.manifest).encode()
+        if bundle.wasm is not None:  # the manifest names it
+            files["policy.wasm"] = bundle.wasm
         return files
 
 

@@ -74,11 +74,13 @@ def seal(files: Mapping[str, bytes]) -> dict[str, bytes]:
 
 
 def tar_gz(files: Mapping[str, bytes]) -> bytes:
-    """Deterministic .tar.gz of files (sorted, fixed metadata)."""
+    """Deterministic .tar.gz of files (sorted, fixed metadata). Names start with "/" as in the
+    bundles `opa build` writes: OPA's loader finds policy.wasm only at the path the manifest's
+    `wasm[].module` names ("/policy.wasm")."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for path in sorted(files):
-            info = tarfile.TarInfo(path)
+            info = tarfile.TarInfo("/" + path.lstrip("/"))
             info.size = len(files[path])
             info.mtime = 0
             info.mode = 0o644
@@ -94,7 +96,8 @@ def tar_gz(files: Mapping[str, bytes]) -> bytes:
 def read_manifest(bundle: bytes) -> bytes:
     """The .manifest of a bundle written by tar_gz."""
     with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
-        handle = tar.extractfile(MANIFEST)
+        member = next(m for m in tar.getmembers() if m.name.lstrip("/") == MANIFEST)
+        handle = tar.extractfile(member)
         if handle is None:
             raise KeyError(MANIFEST)
         return handle.read()

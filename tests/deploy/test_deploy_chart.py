@@ -239,7 +239,7 @@ def test_checksums_are_the_digests_of_the_compiled_files(env: str, values: dict[
 
 def test_bundle_revision_is_the_one_in_the_bundle_manifest(env: str, values: dict[str, Any]) -> None:
     with tarfile.open(GENERATED / env / "opa" / "bundle.tar.gz") as bundle:
-        member = bundle.extractfile(".manifest")
+        member = bundle.extractfile("/.manifest")
         assert member is not None
         manifest = json.load(member)
     assert values["policy"]["bundleRevision"] == manifest["revision"]

@@ -25,7 +25,7 @@ def bundle(tmp_path: Path) -> Path:
 def test_public_names_are_the_documented_ones() -> None:
     assert set(policy_module.__all__) == {
         "DECISION_ENTRYPOINTS", "BundleError", "PolicyEvaluationError", "PolicyName", "PolicyStore", "load_engine",
-        "BundleTrust", "TrustConfigError", "bundle_trust", "load_verification_key",
+        "BundleTrust", "TrustConfigError", "bundle_trust", "load_verification_key", "ENGINES", "EngineChoice",
     }
 
 

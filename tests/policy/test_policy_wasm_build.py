@@ -31,7 +31,7 @@ def run(project: Path, *args: str) -> tuple[int, str]:
 
 def bundle(out: Path, env: str) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO((out / env / "opa" / "bundle.tar.gz").read_bytes()), mode="r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        return {m.name.lstrip("/"): tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
 
 
 @pytest.fixture(autouse=True)
