@@ -98,6 +98,8 @@ def literal_secrets(
     where = dotted(path)
     if tuple(map(str, path[-2:])) in _ENV_ONLY:
         hint = f"leave it out and set {env} where the proxy runs: LiteLLM's Redis client reads it itself"
+    elif tuple(map(str, path)) == ("redis", "url"):  # the gateway's Redis: the password has its own field
+        hint = "use redis://host:port/db; a password goes in redis.password_env (the variable that holds it)"
     else:
         hint = f"write os.environ/{env} and set {env} where the process runs (never in a file under git)"
     yield SpecError(smap.locate(path), f"{where} holds {what} in plain text", hint)
