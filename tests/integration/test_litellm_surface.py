@@ -11,15 +11,14 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from ruamel.yaml import YAML
-
-from tests.integration.gateway_stack import (
+from gateway_stack import (
     LITELLM_MASTER_KEY,
     FakeProviderProcess,
     LiteLLMProxy,
     RedisServer,
     litellm_test_config,
 )
+from ruamel.yaml import YAML
 
 pytestmark = pytest.mark.integration
 
