@@ -18,7 +18,9 @@ from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
+from compiler.model.observability import SIGNALS, Observability
 from compiler.model.services import Server
+from compiler.observability import header_env
 from compiler.policy_data import spec_data
 from compiler.validate import EnvSpec, ValidatedSpec
 
@@ -207,6 +209,20 @@ class DeploymentPlan:
 
 
 @dataclass(frozen=True)
+class ObservabilityPlan:
+    """The collector an environment exports to, for the gateway and LiteLLM alike."""
+
+    endpoint: str  # base URL, no path
+    protocol: str  # grpc | http/protobuf
+    headers: tuple[tuple[str, str], ...]  # (header name, environment variable holding its value), sorted
+    gateway_service: str
+    litellm_service: str
+    sampling_ratio: float
+    signals: tuple[str, ...]  # of traces, metrics, logs, in that order
+    litellm_callback: bool
+
+
+@dataclass(frozen=True)
 class EnvPlan:
     name: str
     sea_env: str
@@ -231,6 +247,7 @@ class EnvPlan:
     agents: tuple[AgentPlan, ...] = ()
     files_backend: BackendPlan | None = None  # None: neither files nor batches is exposed
     policy_bundle: PolicyBundlePlan = PolicyBundlePlan()
+    observability: ObservabilityPlan | None = None  # None: no collector, telemetry stays local
 
     def service_with_role(self, role: str) -> ServicePlan | None:
         return next((s for s in self.services if s.role == role), None)
@@ -335,6 +352,22 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
         agents=agents,
         files_backend=_files_backend(doc, models, backends) if {"files", "batches"} & set(exposed) else None,
         policy_bundle=_policy_bundle_plan(doc, env.name, root),
+        observability=_observability_plan(spec_env.observability),
+    )
+
+
+def _observability_plan(spec: Observability | None) -> ObservabilityPlan | None:
+    if spec is None:
+        return None
+    return ObservabilityPlan(
+        endpoint=spec.otlp_endpoint.rstrip("/"),
+        protocol=spec.protocol,
+        headers=tuple(sorted((name.lower(), header_env(value)) for name, value in spec.headers.items())),
+        gateway_service=spec.service_names.gateway,
+        litellm_service=spec.service_names.litellm,
+        sampling_ratio=spec.sampling_ratio,
+        signals=tuple(s for s in SIGNALS if s in spec.signals),
+        litellm_callback=spec.litellm_callback,
     )
 
 

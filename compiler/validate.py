@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, policy_versions
+from compiler import bundle_trust, compose_check, observability, policy_versions
 from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.load import LoadedSpecs, SourceMap
@@ -81,6 +81,9 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
     problems += bundle_trust.check(loaded.root, envs)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
+    # Advice rather than a problem: given once the specs are valid, so it never precedes an error.
+    problems += [w for e in envs
+                 for w in observability.missing_in_production(e.name, e.document.environments[e.name], e.source_map)]
     return ValidatedSpec(loaded, tuple(envs), tuple(sorted(set(problems), key=SpecError.sort_key)))
 
 
@@ -94,6 +97,7 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _files_backend_rules(env)
     yield from _policy_rules(env)
     yield from _production_invariants(env)
+    yield from observability.check(env.name, env.document.environments[env.name], env.source_map)
 
 
 def _in_env(env: EnvSpec, *positions: Position) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.emit import gateway_settings
+from compiler.emit import gateway_settings, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan
 
@@ -37,6 +37,8 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
     if svc.role == "policy-gateway":
         environment = {
             **gateway_settings.environment(env),
+            **otel_env.gateway_environment(env),
+            **otel_env.headers_value(env, _required),
             "POLICY_GATEWAY_MASTER_KEY": _required("POLICY_GATEWAY_MASTER_KEY"),
             "POLICY_GATEWAY_API_KEYS": "${POLICY_GATEWAY_API_KEYS:-}",
             "LLM_PROVIDER_API_KEY": _required(env.litellm.master_key_env),
@@ -54,6 +56,8 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         environment = {env.litellm.master_key_env: _required(env.litellm.master_key_env)}
         for key in sorted({b.api_key_env for b in env.backends if b.api_key_env}):
             environment[key] = f"${{{key}:-}}"
+        if otel_env.litellm_environment(env):
+            environment |= otel_env.litellm_environment(env) | otel_env.headers_value(env, _required)
         if env.guardrails == "in_proxy":
             key_env = gateway_settings.verification_key_env(env)
             if key_env:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.emit import gateway_settings
+from compiler.emit import gateway_settings, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
 from compiler.plan import AgentPlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
@@ -113,6 +113,14 @@ def _guardrails(env: EnvPlan) -> list[dict[str, Any]]:
     return entries
 
 
+def _litellm_settings(env: EnvPlan) -> dict[str, Any]:
+    settings = dict(env.litellm.settings)
+    callbacks = otel_env.litellm_callbacks(env, list(settings.get("callbacks", [])))
+    if callbacks:
+        settings["callbacks"] = callbacks
+    return dict(sorted(settings.items()))
+
+
 def config(env: EnvPlan) -> dict[str, Any]:
     """The proxy config as data (the Helm values embed it too)."""
     fallbacks = [{m.name: list(m.fallbacks)} for m in env.models if m.fallbacks]
@@ -129,7 +137,7 @@ def config(env: EnvPlan) -> dict[str, Any]:
     out: dict[str, Any] = {
         "model_list": [_model_entry(m) for m in env.models],
         "router_settings": router,
-        "litellm_settings": dict(sorted(env.litellm.settings.items())),
+        "litellm_settings": _litellm_settings(env),
         "general_settings": general,
     }
     if env.files_backend is not None:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compiler.model._base import FailMode, StrictModel
+from compiler.model.observability import Observability
 
 GuardrailsMode = Literal["off", "in_proxy"]
 
@@ -19,6 +20,11 @@ class Environment(StrictModel):
         "off",
         description="in_proxy: the LiteLLM proxy runs the compiled policies itself (a guardrails: section "
         "in its config), so an environment without the gateway still enforces or monitors them",
+    )
+    observability: Observability | None = Field(
+        None,
+        description="the OTLP collector this environment's gateway and LiteLLM proxy export to; "
+        "none: telemetry stays local (JSON logs, /metrics)",
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict,

@@ -62,6 +62,19 @@ CASES: dict[str, tuple[int, int, str]] = {
                                   '(text to speech) or "transcription" (speech to text)'),
     "fallback_to_other_capability": (29, 17, 'model "chat-default" (chat) falls back to "tts", which does speech'),
     "max_image_bytes_zero": (21, 64, "payload_policy.max_image_bytes: 0 is out of range"),
+    "observability_header_literal": (22, 35, "environments.prod.observability.headers.x-honeycomb-team holds a literal "
+                                     "value (hint: collector tokens are secrets: write "
+                                     "os.environ/OTLP_X_HONEYCOMB_TEAM"),
+    "observability_endpoint_with_path": (20, 36, "environments.prod.observability.otlp_endpoint has a path "
+                                         "(/v1/traces) (hint: give the base URL (http://otel-collector:4318)"),
+    "observability_endpoint_not_a_url": (20, 36, "otlp_endpoint: 'otel-collector:4317' is not an http(s) URL "
+                                         "(hint: write the collector's base URL, e.g. http://otel-collector:4317)"),
+    "observability_endpoint_credentials": (20, 36, "otlp_endpoint holds credentials (hint: put the token in a header"),
+    "observability_unknown_protocol": (20, 76, "observability.protocol: 'http/protobf' is not allowed "
+                                       '(hint: did you mean "http/protobuf"?)'),
+    "observability_unknown_signal": (20, 84, "observability.signals[1]: 'log' is not allowed "
+                                     '(hint: did you mean "logs"?)'),
+    "observability_sampling_ratio_above_one": (20, 82, "observability.sampling_ratio: 10 is out of range"),
 }
 
 # file stem in tests/specs/warn -> (line, col, words of the warning); the specs stay valid
@@ -73,6 +86,12 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
     "in_proxy_overlay_lists_unchecked_endpoints": (
         20, 28, "rerank (the documents it sends back), files (file content downloads, batch outputs among them) "
         "(hint: route these through the gateway"),
+    "observability_missing_in_production": (
+        16, 3, 'production environment "prod" exports no telemetry to a collector (hint: add `observability: '
+        "{otlp_endpoint: http://otel-collector:4318}`"),
+    "observability_grpc_on_http_port": (
+        20, 36, "environments.prod.observability.otlp_endpoint uses port 4318, OTLP http/protobuf's port, with "
+        "protocol grpc (hint: use port 4317 or `protocol: http/protobuf`)"),
 }
 
 

@@ -98,3 +98,14 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- with .tag }}:{{ . }}{{ end -}}
 {{- with .digest }}@{{ . }}{{ end -}}
 {{- end -}}
+
+{{/* The OTLP collector the environment exports to (observability in the specs), by port: it may
+run in any namespace or outside the cluster. */}}
+{{- define "pg.collectorEgress" -}}
+{{- with .Values.networkPolicy.collectorPort }}
+# The OTLP collector (traces, metrics, logs).
+- ports:
+    - protocol: TCP
+      port: {{ . }}
+{{- end }}
+{{- end -}}
