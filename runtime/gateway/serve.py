@@ -67,13 +67,19 @@ def serve(
 
     from runtime.gateway.app import build_app
     from runtime.gateway.server import Listener, bind, run
+    from runtime.otlp import configure_telemetry
     from runtime.policy import PolicyStore
-    from runtime.telemetry import configure_logging
+    from runtime.telemetry import LOGGERS, GatewayMetrics, configure_logging
 
     configure_logging(settings.log_level)
+    metrics = GatewayMetrics()
+    # OTLP export where the OTEL_* variables ask for it (the specs' `observability`).
+    telemetry = configure_telemetry("policy-gateway", metrics.registry)
+    telemetry.export_logs_of(LOGGERS)
     # A hot reload proves the new bundle as the start did (digests, signature, modes).
     reload_store = partial(PolicyStore, trust=settings.bundle_trust)
-    app = build_app(settings, store, store_factory=reload_store)  # type: ignore[arg-type]
+    app = build_app(settings, store, store_factory=reload_store,  # type: ignore[arg-type]
+                    tracer_provider=telemetry.tracer_provider, metrics=metrics)
     listeners = [Listener("gateway", app, port, settings.server, lifespan=True)]
     if settings.operations_port is not None:
         # a few scrapers and operators, never the clients' traffic
@@ -87,8 +93,12 @@ def serve(
     try:
         sockets = bind(listeners, host)
     except OSError as exc:
+        telemetry.shutdown()
         raise StartupError(exc.strerror or str(exc)) from None
-    run(listeners, sockets, host, app.metrics.connections_refused)
+    try:
+        run(listeners, sockets, host, app.metrics.connections_refused)
+    finally:
+        telemetry.shutdown()  # the batches still held reach the collector before the process ends
 
 
 OPERATIONS_MAX_CONNECTIONS = 32
