@@ -329,6 +329,7 @@ class LiteLLMProxy:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[Any] | None = None
+    environ: dict[str, str] = field(default_factory=dict)  # over the defaults below (OTEL_*, ...)
 
     @property
     def url(self) -> str:
@@ -345,6 +346,7 @@ class LiteLLMProxy:
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "OTEL_EXPORTER": "console",
                 "PYTHONPATH": str(REPO),
+                **self.environ,
             },
             cwd=self.config.parent,
         )
