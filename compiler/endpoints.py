@@ -87,3 +87,8 @@ def exposed_endpoints(doc: SpecDocument) -> tuple[str, ...]:
     return default_endpoints(
         (m.capability for m in doc.models), mcp_servers=bool(doc.mcp_servers), agents=bool(doc.agents)
     )
+
+
+def served_capabilities(doc: SpecDocument) -> frozenset[str]:
+    """The model capabilities the environment's exposed endpoints use: its other models are not served."""
+    return frozenset().union(*(model_capabilities(ENDPOINTS[name]) for name in exposed_endpoints(doc)))

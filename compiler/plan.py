@@ -14,7 +14,8 @@ from types import MappingProxyType
 from typing import Any
 
 from compiler.bundle_trust import public_key_text
-from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities
+from compiler.endpoints import ENDPOINTS, exposed_endpoints, model_capabilities, served_capabilities
+from compiler.exposure import Published, published
 from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
@@ -58,6 +59,7 @@ class ServicePlan:
     depends_on: tuple[str, ...]
     profiles: tuple[str, ...]
     environment: Mapping[str, str]
+    published: tuple[Published, ...] = ()  # ports compose publishes on the host; none: reachable inside only
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
     backends = {name: _backend_plan(name, b) for name, b in doc.backends.items()}
     backends.update({alias: backends[name] for name, b in doc.backends.items() for alias in b.legacy_names})
     exposed = exposed_endpoints(doc)
-    served = frozenset().union(*(model_capabilities(ENDPOINTS[name]) for name in exposed))
+    served = served_capabilities(doc)
     models = tuple(
         ModelPlan(
             name=m.name,
@@ -322,7 +324,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
         fail_mode=spec_env.fail_mode or doc.routing.fail_mode,
         policy_gateway_url=doc.routing.policy_gateway_url,
         llm_provider_url=doc.routing.llm_provider_url,
-        services=tuple(_service_plan(name, doc) for name in doc.services),
+        services=tuple(_service_plan(name, doc, spec_env.sea_env == "production") for name in doc.services),
         gateway=GatewayPlan(
             failure_threshold=doc.gateway.circuit_breaker.failure_threshold,
             reset_timeout_s=doc.gateway.circuit_breaker.reset_timeout_s,
@@ -413,7 +415,7 @@ def _files_backend(doc: SpecDocument, models: tuple[ModelPlan, ...],
     return first.backend
 
 
-def _service_plan(name: str, doc: SpecDocument) -> ServicePlan:
+def _service_plan(name: str, doc: SpecDocument, production: bool) -> ServicePlan:
     svc = doc.services[name]
     health = None
     if svc.health is not None:
@@ -431,6 +433,7 @@ def _service_plan(name: str, doc: SpecDocument) -> ServicePlan:
         depends_on=tuple(svc.depends_on),
         profiles=tuple(svc.profiles),
         environment=_frozen(svc.environment),
+        published=published(svc, production),
     )
 
 

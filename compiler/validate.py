@@ -13,10 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, observability, policy_versions
-from compiler.endpoints import BATCH_CAPABILITIES, ENDPOINTS, IN_PROXY_UNCHECKED, exposed_endpoints, model_capabilities
+from compiler import bundle_trust, compose_check, observability, policy_versions, sizing
+from compiler.endpoints import (
+    BATCH_CAPABILITIES,
+    ENDPOINTS,
+    IN_PROXY_UNCHECKED,
+    exposed_endpoints,
+    model_capabilities,
+    served_capabilities,
+)
 from compiler.errors import Position, SpecError, SpecErrors
+from compiler.exposure import BEHIND_GATEWAY, is_loopback, published
 from compiler.load import LoadedSpecs, SourceMap
+from compiler.locality import locality
 from compiler.model import SpecDocument
 from compiler.overlay import deep_merge, overlay_positions
 from compiler.ports import claims
@@ -97,6 +106,10 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _files_backend_rules(env)
     yield from _policy_rules(env)
     yield from _production_invariants(env)
+    yield from _exposure_rules(env)
+    yield from _fallback_locality_rules(env)
+    yield from _fallbacks_outside_models(env)
+    yield from _ingress_sizing(env)
     yield from observability.check(env.name, env.document.environments[env.name], env.source_map)
 
 
@@ -393,3 +406,107 @@ def _production_invariants(env: EnvSpec) -> Iterator[SpecError]:
                         f'environment "{env.name}" has SEA_ENV=production but fail_mode is "{fail_mode}"',
                         "production must fail closed: set fail_mode: closed")
     # A policy off in production, and unsigned bundles there: compiler/bundle_trust.py.
+
+
+def _exposure_rules(env: EnvSpec) -> Iterator[SpecError]:
+    """In production nothing may reach LiteLLM, OPA or Redis except through the gateway."""
+    doc, smap = env.document, env.source_map
+    if doc.environments[env.name].sea_env != "production":
+        return
+    for name, svc in doc.services.items():
+        if svc.role not in BEHIND_GATEWAY:
+            continue
+        ports = published(svc, production=True)
+        if not ports:
+            continue
+        field = "host_ip" if svc.publish.host_ip is not None else "enabled"
+        where = smap.locate(("services", name, "publish", field))
+        outside = [p for p in ports if not is_loopback(p.host_ip)]
+        if outside:
+            yield SpecError(where, f'service "{name}" ({svc.role}) would be reachable from outside on '
+                            + ", ".join(f"{p.host_ip}:{p.host_port}" for p in outside)
+                            + f' in production environment "{env.name}", around the policy gateway',
+                            "remove its publish (production publishes only the gateway), or override it per "
+                            "environment with publish: {enabled: false}")
+        else:
+            yield SpecError(where, f'service "{name}" ({svc.role}) is published on the host\'s loopback in '
+                            f'production environment "{env.name}": any process on the host can reach it around '
+                            "the gateway", "publish it in development environments only", "warning")
+
+
+def _fallback_locality_rules(env: EnvSpec) -> Iterator[SpecError]:
+    """A fallback must not carry a prompt off the site unless the environment allows it (seed 002, req. 16)."""
+    doc, smap = env.document, env.source_map
+    spec_env = doc.environments[env.name]
+    backend_of = {m.name: doc.backends.get(m.backend) for m in reversed(doc.models)}
+    for i, model in enumerate(doc.models):
+        source = backend_of.get(model.name)
+        for j, fallback in enumerate(model.fallbacks):
+            target = backend_of.get(fallback)
+            if source is None or target is None or locality(target) != "external":
+                continue  # unknown names are reported by _model_rules
+            where = smap.locate(("models", i, "fallbacks", j))
+            what = f'model "{model.name}" falls back to "{fallback}", whose backend is external'
+            if spec_env.air_gapped:
+                yield SpecError(where, f'{what}, in air-gapped environment "{env.name}"',
+                                "an air-gapped environment never calls an external provider: fall back to a "
+                                "local or private model, or remove the fallback")
+            elif locality(source) != "external" and not spec_env.allow_external_fallback:
+                yield SpecError(where, f'{what}: prompts for "{model.name}" ({locality(source)}) would leave the '
+                                f'site in environment "{env.name}"',
+                                f"fall back to a local or private model, or set allow_external_fallback: true on "
+                                f"environment {env.name} if its prompts may go to that provider")
+
+
+# LiteLLM settings that would route a request to another model, unseen by the fallback rules above.
+_LITELLM_FALLBACK_SETTINGS = ("content_policy_fallbacks", "context_window_fallbacks", "default_fallbacks", "fallbacks")
+
+
+def _fallbacks_outside_models(env: EnvSpec) -> Iterator[SpecError]:
+    for key in _LITELLM_FALLBACK_SETTINGS:
+        if key in env.document.litellm.settings:
+            yield SpecError(env.source_map.locate(("litellm", "settings", key), key=True),
+                            f"litellm.settings.{key} sends requests to other models where validate cannot check "
+                            "where their prompts go", "declare fallbacks on the model (models[].fallbacks)")
+
+
+def _ingress_sizing(env: EnvSpec) -> Iterator[SpecError]:
+    """An ingress annotation must not cut a request the environment serves (compiler/sizing.py)."""
+    doc, smap = env.document, env.source_map
+    ingress = doc.deployment.ingress
+    if not ingress.enabled:
+        return
+    base = ("deployment", "ingress", "annotations")
+    longest = sizing.longest_model(doc, served_capabilities(doc))
+    for key in (sizing.READ_TIMEOUT, sizing.SEND_TIMEOUT):
+        value = ingress.annotations.get(key)
+        if value is None or longest is None:
+            continue
+        where = smap.locate((*base, key))
+        seconds = sizing.parse_seconds(value)
+        index, model = longest
+        needed = sizing.model_timeout(model, doc)
+        if seconds is None:
+            yield SpecError(where, f"ingress annotation {key} is {value!r}, not a whole number of seconds",
+                            f"leave it out: the compiler sets {sizing.whole_seconds(needed)}")
+        elif seconds < needed:
+            set_at = smap.locate(("models", index, "timeout_s") if model.timeout_s is not None
+                                 else ("router", "timeout_s"))
+            yield SpecError(where, f"ingress annotation {key} is {seconds} s, shorter than model "
+                            f'"{model.name}"\'s timeout of {needed:g} s ({set_at}): the ingress would cut its '
+                            f"requests" + _in_env(env, where),
+                            f"leave it out (the compiler sets {sizing.whole_seconds(needed)}) or raise it to at "
+                            f"least {sizing.whole_seconds(needed)}")
+    value = ingress.annotations.get(sizing.BODY_SIZE)
+    if value is not None:
+        where = smap.locate((*base, sizing.BODY_SIZE))
+        size = sizing.parse_size(value)
+        limit = doc.gateway.max_body_bytes
+        if size is None:
+            yield SpecError(where, f"ingress annotation {sizing.BODY_SIZE} is {value!r}, not an nginx size",
+                            f"leave it out: the compiler sets {sizing.format_size(limit)}")
+        elif 0 < size < limit:
+            yield SpecError(where, f"ingress annotation {sizing.BODY_SIZE} is {value} ({size} bytes), below "
+                            f"gateway.max_body_bytes ({limit}): the ingress would refuse bodies the gateway "
+                            "accepts" + _in_env(env, where),
+                            f"leave it out (the compiler sets {sizing.format_size(limit)}) or raise it")

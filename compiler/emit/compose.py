@@ -3,6 +3,11 @@
 Optional services start by compose profile (`--profile ai-governance`), never by an environment
 toggle, so what runs is visible in the file. Secrets are `${NAME:?…}` references resolved from the
 shell or an .env file at `docker compose up`, never values.
+
+Networks mirror the Helm chart's network policies: each service that others depend on gets an
+internal network (`to-<service>`, no route outside) shared only with its dependents; published
+services join `edge`; the LiteLLM proxy alone joins `egress`, its way to the model providers. So in
+production (only the gateway published) nothing reaches LiteLLM, OPA or Redis but the gateway.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from typing import Any
 
 from compiler.emit import gateway_settings, otel_env
 from compiler.emit._yaml import dump_yaml
+from compiler.emit.gateway_settings import REDIS_PASSWORD_ENV
 from compiler.plan import EnvPlan, ServicePlan
 
 GENERATED_IN_CONTAINER = "/app/generated"
+EDGE = "edge"
+EGRESS = "egress"
 
 
 def _required(name: str) -> str:
@@ -46,6 +54,10 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         key_env = gateway_settings.verification_key_env(env)
         if key_env:
             environment[key_env] = _required(key_env)
+        cache = env.service_with_role("cache")
+        if cache is not None:
+            environment["REDIS_URL"] = gateway_settings.redis_url(cache.name, cache.container_port,
+                                                                  _required(REDIS_PASSWORD_ENV))
         return {
             "command": ["gatewayctl", "serve", "--env", env.name, "--generated", GENERATED_IN_CONTAINER,
                         "--host", "0.0.0.0", "--port", str(svc.container_port)],
@@ -86,7 +98,30 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
             command += ["--verification-key", key, "--verification-key-id", signing.key_id,
                         "--signing-alg", signing.algorithm]
         return {"command": [*command, "/bundles/bundle.tar.gz"], "volumes": ["./opa:/bundles:ro"]}
+    if svc.role == "cache":
+        # redis-cli in the health check authenticates from REDISCLI_AUTH.
+        password = _required(REDIS_PASSWORD_ENV)
+        return {"command": ["redis-server", "--requirepass", password], "environment": {"REDISCLI_AUTH": password}}
     return {}
+
+
+def networks_of(env: EnvPlan) -> dict[str, list[str]]:
+    """Service -> the networks it joins (see the module docstring); a service absent joins none of ours."""
+    joined: dict[str, set[str]] = {s.name: set() for s in env.services}
+    for svc in env.services:
+        for dep in svc.depends_on:
+            joined[svc.name].add(f"to-{dep}")
+            joined[dep].add(f"to-{dep}")
+        if svc.published:
+            joined[svc.name].add(EDGE)
+        if svc.role == "llm-provider":
+            joined[svc.name].add(EGRESS)
+    return {name: sorted(nets) for name, nets in joined.items() if nets}
+
+
+def _networks(joined: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    names = sorted({n for nets in joined.values() for n in nets})
+    return {n: {} if n in (EDGE, EGRESS) else {"internal": True} for n in names}
 
 
 def _service(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
@@ -97,9 +132,11 @@ def _service(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         out["profiles"] = list(svc.profiles)
     if "command" in role:
         out["command"] = role["command"]
-    ports = [f"{svc.port}:{svc.container_port}"]
-    ports += [f"{p.host_port}:{p.container_port}" for p in svc.extra_ports]
-    out["ports"] = ports
+    if svc.published:
+        out["ports"] = [f"{p.host_ip}:{p.host_port}:{p.container_port}" for p in svc.published]
+    networks = networks_of(env).get(svc.name)
+    if networks:
+        out["networks"] = networks
     environment = {**role.get("environment", {}), **dict(svc.environment)}
     if environment:
         out["environment"] = dict(sorted(environment.items()))
@@ -122,4 +159,7 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         "name": f"llm-gateway-{env.name}",
         "services": {svc.name: _service(svc, env) for svc in env.services},
     }
+    networks = _networks(networks_of(env))
+    if networks:
+        compose["networks"] = networks
     return {"docker-compose.yml": dump_yaml(compose)}

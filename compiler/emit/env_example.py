@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from compiler.emit import gateway_settings, otel_env
-from compiler.emit.gateway_settings import operations_port, redis_url
+from compiler.emit.gateway_settings import REDIS_PASSWORD_ENV, operations_port, redis_url
 from compiler.plan import EnvPlan
 
 
@@ -28,7 +28,11 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         f"POLICY_GATEWAY_CB_RESET_TIMEOUT_S={env.gateway.reset_timeout_s:g}",
     ]
     if cache is not None:
-        lines.append(f"REDIS_URL={redis_url(cache.name, cache.container_port)}")
+        lines += [
+            "# Redis refuses clients without its password (compose starts it with --requirepass);",
+            f"# {REDIS_PASSWORD_ENV} below must be URL-safe (e.g. `openssl rand -hex 32`).",
+            f"REDIS_URL={redis_url(cache.name, cache.container_port, '${' + REDIS_PASSWORD_ENV + '}')}",
+        ]
     ops_port = operations_port(env)
     if ops_port is not None:
         lines += [
@@ -57,6 +61,8 @@ def render_env(env: EnvPlan) -> dict[str, str]:
         "LLM_POLICY_GATEWAY_API_KEY=",
         *(f"{name}=" for name in secrets),
     ]
+    if cache is not None:
+        lines.append(f"{REDIS_PASSWORD_ENV}=")
     header_secrets = otel_env.header_secrets(env)
     if header_secrets:
         lines += [

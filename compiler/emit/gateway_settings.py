@@ -112,8 +112,14 @@ def operations_port(env: EnvPlan) -> int | None:
     return port.container_port if port else None
 
 
-def redis_url(host: str, port: int) -> str:
-    return f"redis://{host}:{port}/0"
+# The variable Redis's password comes from: compose starts redis-server with it and puts it in REDIS_URL.
+REDIS_PASSWORD_ENV = "REDIS_PASSWORD"
+
+
+def redis_url(host: str, port: int, password: str | None = None) -> str:
+    """password: a reference such as ${REDIS_PASSWORD} (URL-safe characters only), never a value."""
+    auth = f":{password}@" if password else ""
+    return f"redis://{auth}{host}:{port}/0"
 
 
 def render_env(env: EnvPlan) -> dict[str, str]:

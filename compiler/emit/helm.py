@@ -15,6 +15,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit
 
+from compiler import sizing
 from compiler.emit import gateway_settings, litellm, opa_bundle, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
@@ -44,6 +45,28 @@ def _workload(workload: WorkloadPlan) -> dict[str, Any]:
         "replicas": workload.replicas,
         "resources": {kind: dict(workload.resources[kind]) for kind in ("requests", "limits")},
     }
+
+
+def _longest_request_s(env: EnvPlan) -> float:
+    return max((m.timeout_s for m in env.models), default=env.router.timeout_s)
+
+
+def _drain(env: EnvPlan) -> dict[str, int]:
+    """A stopping pod finishes its longest request before it is killed (compiler/sizing.py)."""
+    return {
+        "preStopSleepSeconds": sizing.PRESTOP_SLEEP_S,
+        "terminationGracePeriodSeconds": sizing.termination_grace_s(_longest_request_s(env)),
+    }
+
+
+def _ingress_annotations(env: EnvPlan) -> dict[str, str]:
+    """The spec's annotations over the nginx sizes that let every request through (validate has
+    refused spec values below them)."""
+    ingress = env.deployment.ingress
+    assert ingress is not None
+    sized = (sizing.nginx_annotations(_longest_request_s(env), env.gateway.max_body_bytes)
+             if ingress.class_name == "nginx" else {})
+    return dict(sorted({**sized, **ingress.annotations}.items()))
 
 
 def _backend_ports(env: EnvPlan) -> list[int]:
@@ -112,6 +135,7 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
         "image": _image(d.llm_provider_image, d.image_pull_policy),
         **_workload(d.llm_provider),
         "port": proxy.container_port,
+        **_drain(env),
         # The data litellm/config.yaml is written from: the ConfigMap holds the compiled config.
         "config": litellm.config(env),
         # The config's guardrails load runtime/ and the bundle: the image and mount that have them.
@@ -137,6 +161,7 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
             "image": _image(gateway.image, d.image_pull_policy),
             **_workload(d.gateway),
             "port": gateway.container_port,
+            **_drain(env),
             "operationsPort": gateway_settings.operations_port(env),
             "env": _gateway_env(env),
             "secretEnv": _gateway_secret_env(env),
@@ -185,6 +210,7 @@ def values(env: EnvPlan, gateway: ServicePlan) -> dict[str, Any]:
             "className": d.ingress.class_name,
             "host": d.ingress.host,
             "tlsSecretName": d.ingress.tls_secret_name or "",
+            "annotations": _ingress_annotations(env),
         }
     return out
 

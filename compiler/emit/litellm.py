@@ -31,7 +31,9 @@ def _model_entry(model: ModelPlan) -> dict[str, Any]:
     return {
         "model_name": model.name,
         "litellm_params": params,
-        "model_info": {"mode": LITELLM_MODES[model.capability], "backend_class": model.backend.class_name},
+        # The id comes back as x-litellm-model-id: the gateway names the model that answered from it.
+        "model_info": {"id": model.name, "mode": LITELLM_MODES[model.capability],
+                       "backend_class": model.backend.class_name},
     }
 
 

@@ -37,6 +37,12 @@ class Backend(StrictModel):
     payload_policy: PayloadPolicy | None = None
     legacy_names: list[Name] = Field(default_factory=list)
     api_key_env: EnvVarName | None = Field(None, description="environment variable holding the key")
+    locality: Literal["local", "private", "external"] | None = Field(
+        None,
+        description="where prompts go: local (this host), private (the site's network) or external (a hosted "
+        "provider); default from base_url: loopback is local, a private address or a site-internal name "
+        "(no dot, .internal, .local, .lan, .svc, .cluster.local, .home.arpa) is private, anything else external",
+    )
 
 
 class Model(StrictModel):

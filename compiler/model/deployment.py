@@ -94,6 +94,12 @@ class Ingress(StrictModel):
     host: HostName | None = None
     class_name: Name = "nginx"
     tls_secret_name: Name | None = None
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Ingress annotations (cert-manager's, the controller's); with class nginx the compiler sets "
+        "proxy-read-timeout and proxy-send-timeout to the longest model timeout and proxy-body-size to "
+        "gateway.max_body_bytes, and validate refuses values given here that are smaller",
+    )
 
     @model_validator(mode="after")
     def _host_when_enabled(self) -> Ingress:
@@ -112,8 +118,9 @@ class Deployment(StrictModel):
         description="Secret created outside the chart holding every key; the chart only refers to it",
     )
     redis_url_from_secret: bool = Field(
-        False,
-        description="take REDIS_URL from the Secret (a Redis with a password) instead of the plan",
+        True,
+        description="take REDIS_URL (with Redis's password, as compose requires one) from the Secret; false: "
+        "the plan's URL, without a password, in the ConfigMap",
     )
     network_policy: NetworkPolicy = NetworkPolicy()
     ingress: Ingress = Ingress()

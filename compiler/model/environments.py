@@ -21,6 +21,12 @@ class Environment(StrictModel):
         description="in_proxy: the LiteLLM proxy runs the compiled policies itself (a guardrails: section "
         "in its config), so an environment without the gateway still enforces or monitors them",
     )
+    air_gapped: bool = False
+    allow_external_fallback: bool = Field(
+        False,
+        description="a model on a local or private backend may fall back to one on an external backend (the "
+        "prompt then leaves the site); never in an air-gapped environment",
+    )
     observability: Observability | None = Field(
         None,
         description="the OTLP collector this environment's gateway and LiteLLM proxy export to; "

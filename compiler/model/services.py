@@ -37,6 +37,31 @@ class ExtraPort(StrictModel):
     container_port: Port | None = Field(None, description="defaults to port")
 
 
+class Publish(StrictModel):
+    """Which host interface the service's ports are published on (compose); Kubernetes ignores it."""
+
+    enabled: bool | None = Field(
+        None,
+        description="publish the ports on the host; default: every service outside production, only the "
+        "policy gateway in production (LiteLLM, OPA and Redis are then reachable through the gateway only)",
+    )
+    host_ip: str | None = Field(
+        None,
+        description="host address the ports bind to; default: 127.0.0.1 (the host only), and 0.0.0.0 for the "
+        "policy gateway's client port in production",
+    )
+
+    @field_validator("host_ip")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
+
+
 class Service(StrictModel):
     image: str = Field(min_length=1)
     role: Role = "other"
@@ -47,6 +72,7 @@ class Service(StrictModel):
     depends_on: list[Name] = Field(default_factory=list)
     profiles: list[Name] = Field(default_factory=list, description="compose profiles")
     environment: dict[str, str] = Field(default_factory=dict)
+    publish: Publish = Publish()
 
 
 class Routing(StrictModel):

@@ -57,6 +57,15 @@ class BackendRouter:
             raise _not_capable(model, spec.backend, supported, capability)
         return Route(model, spec.backend, f"model-map:{model}->{spec.backend}")
 
+    def answered_by(self, asked: str, model_id: str | None) -> Route | None:
+        """The route of the model LiteLLM says answered (its model_info.id is the spec's model name),
+        or None when it names no model of this environment (nothing to correct)."""
+        spec = self.models.get(model_id or "")
+        if spec is None:
+            return None
+        reason = f"model-map:{asked}->{spec.backend}" if spec.name == asked else f"fallback:{asked}->{spec.name}"
+        return Route(spec.name, spec.backend, reason)
+
     def _legacy_route(self, name: str, capability: str) -> Route:
         backend = self._legacy[name]
         found = next((m for m in self.models.values() if m.backend == backend and m.capability == capability), None)

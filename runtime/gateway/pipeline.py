@@ -93,6 +93,7 @@ class Exchange:
         self.stream = False
         self.verdicts: list[Verdict] = []
         self.debug: list[tuple[bytes, bytes]] = []
+        self.answered_by: str | None = None  # the spec model LiteLLM says answered (a fallback, maybe)
         self.usage: Usage | None = None
         self.broken: ApiError | None = None  # the upstream broke off a stream
         self.gone: asyncio.Future[None] | None = None  # done when the client hung up
@@ -450,6 +451,7 @@ async def forward(ex: Exchange) -> int:
                 )
             content = resp.headers.get("content-type", "")
             passed = _returned_headers(ex, resp.headers)
+            _record_answered_by(ex, resp.headers)
             if ex.stream and resp.status < 300 and content.startswith("text/event-stream"):
                 status = await _stream(ex, resp, passed)
                 _usage_attributes(ex, span)
@@ -496,6 +498,19 @@ def _upstream_body(ex: Exchange) -> tuple[bytes | None, str | None]:
     return None, None
 
 
+def _record_answered_by(ex: Exchange, upstream: Any) -> None:
+    """LiteLLM names the deployment that answered in x-litellm-model-id (the compiler writes each
+    model's spec name as its model_info.id): after a fallback, the decision headers name it."""
+    if ex.model is None:
+        return
+    route = ex.ctx.router.answered_by(ex.model, upstream.get("x-litellm-model-id"))
+    if route is None:
+        return
+    ex.answered_by = route.model
+    ex.debug = [(b"x-backend-used", route.backend.encode()), (b"x-router-reason", route.reason.encode())]
+    ex.log.update(answered_by=route.model, answered_backend=route.backend)
+
+
 def _returned_headers(ex: Exchange, upstream: Any) -> list[tuple[bytes, bytes]]:
     """The upstream's headers the endpoint passes back (an MCP session id): printable ASCII, or
     the answer is refused (a control character would end the header, or the response)."""
@@ -514,8 +529,9 @@ async def _answer(ex: Exchange, answer: Answer, passed: list[tuple[bytes, bytes]
     if answer.verdict is not None:
         ex.verdicts.append(answer.verdict)
     headers = [*decision_headers(ex.verdicts), *ex.debug, *passed]
-    if answer.model:
-        headers.append((b"x-model-used", answer.model.encode()))
+    model = ex.answered_by or answer.model
+    if model:
+        headers.append((b"x-model-used", model.encode()))
     ex.log["decision"] = headers[0][1].decode()
     await _send(ex, answer.status, answer.content_type, answer.body, headers)
 
@@ -549,8 +565,9 @@ async def _stream(ex: Exchange, resp: Any, passed: list[tuple[bytes, bytes]]) ->
         *ex.debug,
         *passed,
     ]
-    if ex.model:
-        headers.append((b"x-model-used", ex.model.encode()))
+    model = ex.answered_by or ex.model
+    if model:
+        headers.append((b"x-model-used", model.encode()))
     await ex.responder.start(200, headers)
     try:
         async for data in _chunks(ex, resp):

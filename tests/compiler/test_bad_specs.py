@@ -62,6 +62,24 @@ CASES: dict[str, tuple[int, int, str]] = {
                                   '(text to speech) or "transcription" (speech to text)'),
     "fallback_to_other_capability": (29, 17, 'model "chat-default" (chat) falls back to "tts", which does speech'),
     "max_image_bytes_zero": (21, 64, "payload_policy.max_image_bytes: 0 is out of range"),
+    "prod_exposes_litellm": (11, 24, 'service "llm-provider" (llm-provider) would be reachable from outside on '
+                             '0.0.0.0:8001 in production environment "prod", around the policy gateway'),
+    "prod_exposes_opa": (15, 39, 'service "opa" (policy-engine) would be reachable from outside on 0.0.0.0:8181'),
+    "prod_exposes_redis_in_overlay": (30, 36, 'service "redis" (cache) would be reachable from outside on '
+                                      '0.0.0.0:6379 in production environment "prod"'),
+    "local_fallback_to_external": (29, 17, 'model "chat-default" falls back to "gpt-4o-mini", whose backend is '
+                                   'external: prompts for "chat-default" (private) would leave the site in '
+                                   'environment "prod" (hint: fall back to a local or private model, or set '
+                                   "allow_external_fallback: true on environment prod"),
+    "air_gapped_fallback_to_external": (29, 17, 'falls back to "gpt-4o-mini", whose backend is external, in '
+                                        'air-gapped environment "dev"'),
+    "ingress_timeout_shorter_than_model": (36, 55, "ingress annotation nginx.ingress.kubernetes.io/proxy-read-timeout "
+                                           'is 60 s, shorter than model "image-default"\'s timeout of 300 s '
+                                           "(specs/spec.yaml:29:16)"),
+    "fallbacks_in_litellm_settings": (28, 5, "litellm.settings.default_fallbacks sends requests to other models "
+                                      "where validate cannot check where their prompts go"),
+    "ingress_body_size_below_gateway_limit": (36, 52, "proxy-body-size is 512k (524288 bytes), below "
+                                              "gateway.max_body_bytes (1048576)"),
     "observability_header_literal": (22, 35, "environments.prod.observability.headers.x-honeycomb-team holds a literal "
                                      "value (hint: collector tokens are secrets: write "
                                      "os.environ/OTLP_X_HONEYCOMB_TEAM"),
@@ -86,6 +104,8 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
     "in_proxy_overlay_lists_unchecked_endpoints": (
         20, 28, "rerank (the documents it sends back), files (file content downloads, batch outputs among them) "
         "(hint: route these through the gateway"),
+    "prod_publishes_redis_on_loopback": (
+        31, 36, 'service "redis" (cache) is published on the host\'s loopback in production environment "prod"'),
     "observability_missing_in_production": (
         16, 3, 'production environment "prod" exports no telemetry to a collector (hint: add `observability: '
         "{otlp_endpoint: http://otel-collector:4318}`"),

@@ -89,6 +89,6 @@ def test_the_compose_scan_cannot_be_overridden_per_environment(project: Path) ->
         "    overrides:\n", "    overrides:\n      compose_scan: {unparsable: warn}\n", 1))
     code, lines = validate_with_compose(project, COMPOSE / "urls_that_match_the_registry.yml")
     assert code == 1
-    assert lines[0].startswith("specs/gateway.yaml:63:7: error: an environment's overrides cannot change "
+    assert lines[0].startswith("specs/gateway.yaml:64:7: error: an environment's overrides cannot change "
                                "`compose_scan` (hint: the compose scan covers the whole repository")
 

@@ -91,7 +91,7 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     compose.write_bytes(generated[f"{env}/docker-compose.yml"])
     docker_compose = compose_binary()
     secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-               "OTLP_AUTHORIZATION": "Bearer t0k"}
+               "OTLP_AUTHORIZATION": "Bearer t0k", "REDIS_PASSWORD": "r"}
     args = ["-f", str(compose), "--profile", "ai-governance", "config", "--format", "json"]
     run = subprocess.run([docker_compose, *args], capture_output=True, text=True,
                          env={**os.environ, **secrets}, check=False)
@@ -102,7 +102,9 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     assert gateway["depends_on"]["opa"]["condition"] == "service_healthy"
     assert gateway["environment"]["LLM_ENABLE_POLICY_GATEWAY"] == ("false" if env == "dev" else "true")
     assert gateway["environment"]["POLICY_GATEWAY_FAIL_MODE"] == "closed"
-    assert [p["published"] for p in gateway["ports"]] == ["8080", "8081"]  # the clients' port, the operations port
+    # the clients' port (every interface in production), the operations port (the host only)
+    assert [(p["host_ip"], p["published"]) for p in gateway["ports"]] == [
+        ("0.0.0.0" if env == "prod" else "127.0.0.1", "8080"), ("127.0.0.1", "8081")]
     proxy = loaded["services"]["llm-provider"]
     assert proxy["profiles"] == ["ai-governance"]
     if env == "dev":  # guardrails: in_proxy — the proxy image with runtime/, the bundle beside its config
@@ -133,11 +135,13 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
     env = {k: v for k, v in os.environ.items() if k not in ("POLICY_GATEWAY_MASTER_KEY", "LITELLM_MASTER_KEY")}
     args = [docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"]
     run = subprocess.run(args, capture_output=True, text=True,
-                         env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "OTLP_AUTHORIZATION": "t"}, check=False)
+                         env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "REDIS_PASSWORD": "r",
+                              "OTLP_AUTHORIZATION": "t"}, check=False)
     assert run.returncode != 0
     assert "POLICY_GATEWAY_MASTER_KEY" in run.stderr or "LITELLM_MASTER_KEY" in run.stderr
     # prod verifies signed bundles: without the public key neither the gateway nor OPA starts
-    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "OTLP_AUTHORIZATION": "t"}
+    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "REDIS_PASSWORD": "r",
+               "OTLP_AUTHORIZATION": "t"}
     env = {k: v for k, v in os.environ.items() if k != "POLICY_BUNDLE_PUBLIC_KEY"}
     run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
     assert run.returncode != 0
@@ -147,6 +151,13 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
                          env={**os.environ, **secrets, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "OTLP_AUTHORIZATION": ""})
     assert run.returncode != 0
     assert "OTLP_AUTHORIZATION" in run.stderr
+    # Redis refuses clients without its password, so neither Redis nor the gateway starts without it
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
+    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
+               "OTLP_AUTHORIZATION": "t"}
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
+    assert run.returncode != 0
+    assert "REDIS_PASSWORD" in run.stderr
 
 
 def test_env_example_has_the_dual_mode_variables_of_seed_000(generated: dict[str, bytes]) -> None:

@@ -32,13 +32,15 @@ def deployments(root: Path) -> dict[str, DeploymentPlan]:
 
 
 def add_prod_overrides(root: Path, yaml_lines: str) -> None:
-    """Put `deployment:` lines under environments.prod.overrides in specs/gateway.yaml."""
+    """Put `deployment:` lines under environments.prod.overrides in specs/gateway.yaml, beside the
+    deployment overrides prod has (its ingress)."""
     path = root / "specs" / "gateway.yaml"
     text = path.read_text()
     marker = "  prod:\n"
     head, tail = text.split(marker)
-    assert "    overrides:\n" in tail
-    tail = tail.replace("    overrides:\n", "    overrides:\n" + yaml_lines, 1)
+    section = "      deployment:\n"
+    assert yaml_lines.startswith(section) and section in tail
+    tail = tail.replace(section, yaml_lines, 1)
     path.write_text(head + marker + tail)
 
 
@@ -246,10 +248,16 @@ def test_ingress_from_the_specs_is_valid_kubernetes(project: Path, render: Rende
     (project / "specs" / "deployment.yaml").write_text(
         "deployment:\n  ingress: {enabled: true, host: llm.example.com, tls_secret_name: llm-tls}\n"
     )
-    manifests = parse_manifests(render(compiled_values(project, "prod")))
+    manifests = parse_manifests(render(compiled_values(project, "staging")))  # prod has an ingress of its own
     ingress = find(manifests, "Ingress", "policy-gateway")
     kubernetes_validate.validate(ingress, KUBE_VERSION, strict=True)
     assert ingress["spec"]["tls"] == [{"hosts": ["llm.example.com"], "secretName": "llm-tls"}]
+    # nginx's 60 s default would cut the 300 s image and transcription models
+    assert ingress["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/proxy-body-size": "1m",
+        "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+        "nginx.ingress.kubernetes.io/proxy-send-timeout": "300",
+    }
     (rule,) = ingress["spec"]["rules"]
     assert rule["host"] == "llm.example.com"
     assert rule["http"]["paths"][0]["backend"]["service"] == {"name": "policy-gateway", "port": {"name": "http"}}

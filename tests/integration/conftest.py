@@ -7,7 +7,7 @@ Reusable by other suites (client adapters, ...). Fixtures:
                                  .requests(), .script(path, **raw_answer), .saw(text)
                                  (see fake_provider.py for every endpoint and the control API)
   redis_server         session   RedisServer: .url, .port, .stop(), .start() (same port)
-  start_redis          function  () -> a private RedisServer, stopped after the test
+  start_redis          function  (password=None) -> a private RedisServer, stopped after the test
   compiled_project     session   a temp copy of the project compiled with `gatewayctl compile
                                  --out`, the chat backend's base_url pointed at the fake provider
   litellm_proxy        session   LiteLLMProxy on the compiled staging config, models pointed at
@@ -49,11 +49,11 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def start_redis(tmp_path: Path) -> Iterator[Callable[[], RedisServer]]:
+def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     started: list[RedisServer] = []
 
-    def start() -> RedisServer:
-        server = RedisServer(tmp_path / f"redis-{len(started)}.log").start()
+    def start(password: str | None = None) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(started)}.log", password=password).start()
         started.append(server)
         return server
 

@@ -94,16 +94,19 @@ class RedisServer:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[Any] | None = None
+    password: str | None = None  # --requirepass, as the generated compose file starts it
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (scripts/setup installs Debian's redis-server)"
         self.process = spawn(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+             *(["--requirepass", self.password] if self.password else [])],
             self.log,
         )
         deadline = time.monotonic() + 10

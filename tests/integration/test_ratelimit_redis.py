@@ -4,12 +4,13 @@ requests, expiring keys, time moved by an injected clock (no sleeps)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from gateway_stack import RedisServer
 from redis import asyncio as aioredis
 
+from runtime.gateway.app import redis_client
 from runtime.gateway.ratelimit import RateLimiter, RedisUnavailableError
 
 pytestmark = pytest.mark.integration
@@ -97,3 +98,18 @@ async def test_an_unreachable_redis_raises_for_the_fail_mode_to_decide() -> None
         await limiter.admit("k")
     assert await limiter.ping() is False
     await client.aclose()
+
+
+async def test_a_password_in_redis_url_opens_a_redis_that_requires_one(
+        start_redis: Callable[..., RedisServer]) -> None:
+    # What the generated compose file does: redis-server --requirepass, REDIS_URL=redis://:<password>@…
+    server = start_redis(password="5f2b9c0e1d7a4b36")
+    with_password = redis_client(server.url, max_connections=2)
+    without = redis_client(server.url.replace(":5f2b9c0e1d7a4b36@", ""), max_connections=2)
+    try:
+        assert (await RateLimiter(with_password, requests_per_minute=5, clock=Clock()).admit("k")).allowed
+        with pytest.raises(RedisUnavailableError, match="AuthenticationError"):
+            await RateLimiter(without, requests_per_minute=5, clock=Clock()).admit("k")
+    finally:
+        await with_password.aclose()
+        await without.aclose()

@@ -109,6 +109,15 @@ async def test_a_good_answer_still_passes(gateway: Any, provider: Any) -> None:
     assert r.json()["choices"][0]["message"]["content"] == "hi"
 
 
+async def test_a_deployment_id_of_no_model_in_the_specs_changes_no_decision_header(gateway: Any, provider: Any) -> None:
+    _, client = await gateway(**EVERYTHING)
+    script(provider, json.dumps(chat_answer()), headers=[["x-litellm-model-id", "gpt-4o-mini-elsewhere"]])
+    r = await client.post("/v1/chat/completions", json=CHAT)
+    assert r.status_code == 200, r.text
+    assert (r.headers["x-model-used"], r.headers["x-backend-used"]) == ("chat-default", "gpu_fast")
+    assert r.headers["x-router-reason"] == "model-map:chat-default->gpu_fast"
+
+
 @pytest.mark.parametrize("body", ["[1, 2]", '"oops"', '{"error": NaN}', "not json"])
 async def test_an_error_answer_that_is_not_a_json_object_is_replaced(gateway: Any, provider: Any, body: str) -> None:
     _, client = await gateway(**EVERYTHING)

@@ -99,12 +99,27 @@ failureThreshold: {{ .probe.failureThreshold }}
 {{- with .digest }}@{{ . }}{{ end -}}
 {{- end -}}
 
-{{/* The OTLP collector the environment exports to (observability in the specs), by port: it may
-run in any namespace or outside the cluster. */}}
+{{/*
+A preStop sleep: the pod keeps serving while it leaves the Service's endpoints, so no request
+arrives after SIGTERM closes its listener. Python sleeps (both images have it; no shell needed).
+*/}}
+{{- define "pg.preStop" -}}
+{{- if gt (int .) 0 }}
+lifecycle:
+  preStop:
+    exec:
+      command: ["python", "-c", "import time; time.sleep({{ . }})"]
+{{- end }}
+{{- end }}
+
+{{/* The OTLP collector the environment exports to (observability in the specs): its port, in any
+namespace of the cluster (a collector outside the cluster needs a rule of the operator's own). */}}
 {{- define "pg.collectorEgress" -}}
 {{- with .Values.networkPolicy.collectorPort }}
 # The OTLP collector (traces, metrics, logs).
-- ports:
+- to:
+    - namespaceSelector: {}
+  ports:
     - protocol: TCP
       port: {{ . }}
 {{- end }}
