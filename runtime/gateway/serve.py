@@ -4,7 +4,8 @@ The checks run before uvicorn binds the port, so a refused start never accepts a
 production without the gateway enabled, production with fail mode open, an unreadable
 gateway.json, a missing or corrupt policy bundle, a bundle that is not proven (files that do not
 match its manifest, a missing or wrong signature where the specs require one, a policy off in
-production), no client keys, rate limits without Redis, an operations port equal to the gateway's.
+production), no client keys, rate limits without Redis, an operations port equal to the gateway's,
+an OTEL_*_EXPORTER or OTEL_EXPORTER_OTLP_PROTOCOL that names no exporter.
 
 The gateway's port and the operations port are two uvicorn servers in one event loop, sharing
 the app; both speak HTTP/1.1 through runtime.gateway.server's protocol (the server limits).
@@ -74,7 +75,10 @@ def serve(
     configure_logging(settings.log_level)
     metrics = GatewayMetrics()
     # OTLP export where the OTEL_* variables ask for it (the specs' `observability`).
-    telemetry = configure_telemetry("policy-gateway", metrics.registry)
+    try:
+        telemetry = configure_telemetry("policy-gateway", metrics.registry)
+    except RuntimeError as exc:  # an OTEL_* value the SDK knows no exporter for
+        raise StartupError(f"OpenTelemetry settings: {exc}") from None
     telemetry.export_logs_of(LOGGERS)
     # A hot reload proves the new bundle as the start did (digests, signature, modes).
     reload_store = partial(PolicyStore, trust=settings.bundle_trust)

@@ -192,3 +192,15 @@ def test_breaker_event_arrives_and_exit_flushes_the_batches(stack: Stack, jaeger
     assert "-> breaker: Str(llm-provider)" in events[0]
     assert "SeverityNumber: Warn(13)" in events[0]
     jaeger.trace(trace_id, {"policy-gateway"}, timeout_s=10)
+
+
+def test_an_unknown_otlp_protocol_refuses_the_start(compiled_project: Path, redis_server: RedisServer,
+                                                    tmp_path: Path) -> None:
+    """A typo in the telemetry settings is one line before binding, not a traceback (no receiver needed)."""
+    environ = gateway_environ(f"http://127.0.0.1:{free_port()}", redis_server.url, OTEL_TRACES_EXPORTER="otlp",
+                              OTEL_EXPORTER_OTLP_PROTOCOL="http")
+    gateway = launch_gateway(compiled_project, "staging", environ, tmp_path / "gateway.log", wait=False)
+    assert gateway.process.wait(timeout=60) == 1
+    log = gateway.log.read_text()
+    assert "gatewayctl serve: refusing to start: OpenTelemetry settings: Unsupported OTLP protocol 'http'" in log
+    assert "Traceback" not in log
