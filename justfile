@@ -12,8 +12,8 @@ compile:
 validate:
     {{bin}}/gatewayctl validate
 
-# Everything pre-commit checks: schema drift, specs, generated/ in sync
-check:
+# Everything pre-commit checks: schema drift, specs, generated/ in sync, the Rego under OPA's tools
+check: rego-lint
     {{bin}}/gatewayctl schema --check
     {{bin}}/gatewayctl validate
     {{bin}}/gatewayctl compile --check
@@ -31,9 +31,28 @@ lint:
 test: check lint opa-test ts-test
     {{bin}}/pytest -q
 
-# Rego tests (rego/*_test.rego): `opa test` when opa is on PATH, else the embedded OPA engine
+# Rego tests (rego/*_test.rego): `opa test --coverage` (the project's threshold) with the OPA CLI
+# scripts/setup builds, else the embedded OPA engine
 opa-test:
     {{bin}}/gatewayctl test-policies
+
+# The Rego (rego/, deploy/policy/) under OPA's own tools, as scripts/setup builds them into
+# .tools/bin: `opa check --strict`, `opa fmt` (nothing to format: `opa fmt -w` fixes it), Regal
+# (.regal/config.yaml). Without them (no Go) it says so; in CI that is an error.
+rego-lint:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cd {{justfile_directory()}}
+    for tool in opa regal; do
+      if [ ! -x ".tools/bin/$tool" ]; then
+        echo "rego-lint: no .tools/bin/$tool (scripts/setup builds it with Go): the Rego is not linted" >&2
+        [ -z "${CI:-}" ] || exit 1
+        exit 0
+      fi
+    done
+    .tools/bin/opa check --strict rego deploy/policy
+    .tools/bin/opa fmt --list --fail rego deploy/policy
+    .tools/bin/regal lint rego deploy/policy
 
 # The labelled corpora of tests/corpus/ (tests/corpus/SOURCES.md)
 corpora := "--corpus tests/corpus/attacks.jsonl --corpus tests/corpus/benign.jsonl --corpus tests/corpus/own_nearmiss.jsonl --corpus tests/corpus/pii.jsonl"
@@ -48,9 +67,11 @@ policy-replay *args:
 policy-diff base="HEAD" *args:
     {{bin}}/gatewayctl policy diff {{corpora}} --base {{base}} {{args}}
 
-# Helm chart and image: render, lint and schema-check the chart for every environment from
-# generated/<env>/helm/values.yaml (Helm's Go SDK), validate the manifests (kubernetes-validate),
-# snapshot them; hadolint the Dockerfile, test the entrypoint (part of `just test` too)
+# Helm chart and image: for every environment from generated/<env>/helm/values.yaml, `helm lint
+# --strict` and `helm template` (Helm's CLI), the manifests through `kubeconform -strict` and
+# conftest with the deployment rules of deploy/policy/ (their own `opa test` too); the values
+# schema, mutated renders and snapshots with Helm's Go SDK; hadolint the Dockerfile, test the
+# entrypoint (part of `just test` too)
 helm-check:
     {{bin}}/pytest -q tests/deploy
 

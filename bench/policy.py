@@ -12,6 +12,11 @@ common case: nothing to report); "typographic" is the 4 KB prose with curly quot
 accented letters (non-ASCII, nothing to report); "with findings" adds an e-mail, a card number
 and a jailbreak phrase to the 4 KB text. --families adds the cost of each detection family: the
 same decisions with that family's data removed, in the same run.
+
+--engines measures the two engines side by side on the bundle `gatewayctl compile` builds (with
+policy.wasm, which needs the OPA CLI): OPA's Rego engine and the WebAssembly module, each next to
+its own trivial-policy floor, the same inputs interleaved, with the wasm ÷ rego ratio. The
+gateway's default engine (POLICY_ENGINE=auto) is the faster one by this measurement.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from compiler.policy_data import config as policy_config  # noqa: E402
 from compiler.validate import validate  # noqa: E402
 from runtime.endpoints import ENDPOINTS, prompt_input  # noqa: E402
 from runtime.policy import PolicyStore  # noqa: E402
-from runtime.policy._engines import RegoEngine  # noqa: E402
+from runtime.policy._engines import Engine, RegoEngine, WasmEngine  # noqa: E402
 
 SENTENCES = [
     "Our quarterly review covers revenue, churn and support load across the three regions.",
@@ -198,7 +203,12 @@ def main() -> None:
     parser.add_argument("--base-rev", default=None, help="git revision whose policies to measure alongside")
     parser.add_argument("--families", action="store_true", help="also the cost of each detection family")
     parser.add_argument("--no-threads", action="store_true", help="skip the 2-thread comparison")
+    parser.add_argument("--engines", type=int, default=0, metavar="ROUNDS",
+                        help="only the two engines side by side, ROUNDS decisions per cell")
     args = parser.parse_args()
+    if args.engines:
+        engines_side_by_side(args.env, args.engines)
+        return
 
     plan = build_plan(validate(load_specs(ROOT), check_lock=False))
     env = next(e for e in plan.environments if e.name == args.env)
@@ -256,6 +266,67 @@ def main() -> None:
             rates = per_thread_vs_shared(head, Path(tmp, "head"), prose(4096), threads=2,
                                          calls=max(100, args.rounds // 4))
             print("\nprompt decisions/s on 4 KB, 2 threads: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+
+
+def trivial_wasm(tmp: Path) -> WasmEngine:
+    """TRIVIAL compiled by `opa build -t wasm`: the WebAssembly engine's floor."""
+    import subprocess
+    import tarfile
+
+    from compiler.policy_tests import opa_binary
+
+    opa = opa_binary()
+    if opa is None:
+        raise SystemExit("--engines needs the OPA CLI (scripts/setup, or OPA_BINARY)")
+    (tmp / "trivial.rego").write_text(TRIVIAL)
+    subprocess.run([opa, "build", "-t", "wasm", "-e", "bench/trivial/decision", "-o", "trivial.tar.gz",
+                    "trivial.rego"], cwd=tmp, check=True, capture_output=True)
+    with tarfile.open(tmp / "trivial.tar.gz") as tar:
+        member = next(m for m in tar.getmembers() if m.name.lstrip("/") == "policy.wasm")
+        wasm = tar.extractfile(member).read()  # type: ignore[union-attr]
+    return WasmEngine(wasm, {}, ("bench/trivial/decision",))
+
+
+def engines_side_by_side(env_name: str, rounds: int) -> None:
+    """CPU and wall p50 of each engine on the same inputs, interleaved, each with its floor."""
+    from compiler.pipeline import compile_project
+    from runtime.policy import load_engine
+    from runtime.policy._bundle import read_bundle
+
+    with tempfile.TemporaryDirectory() as tmp:
+        result = compile_project(ROOT, Path(tmp, "out"), (env_name,))
+        path = Path(tmp, "bundle.tar.gz")
+        path.write_bytes(result.files[f"{env_name}/opa/bundle.tar.gz"])
+        bundle = read_bundle(path)
+        engines: dict[str, Engine] = {"rego": load_engine(bundle, "rego"), "wasm": load_engine(bundle, "wasm")}
+        floors: dict[str, Engine] = {"rego": RegoEngine({"trivial.rego": TRIVIAL}, {}), "wasm": trivial_wasm(Path(tmp))}
+        print(f"bundle {bundle.revision} ({env_name}); {rounds} decisions per cell, interleaved; µs per decision")
+        cases = [("0.5 KB", prose(512)), ("0.5 KB with findings", prose(512 - len(FINDINGS)) + FINDINGS),
+                 ("4 KB", prose(4096)), ("4 KB with findings", prose(4096 - len(FINDINGS)) + FINDINGS),
+                 ("32 KB", prose(32768)), ("32 KB with findings", prose(32768 - len(FINDINGS)) + FINDINGS)]
+        print("\n| input | engine | trivial CPU | prompt CPU | prompt wall p50 / p99 | output CPU "
+              "| output wall p50 / p99 | prompt - trivial |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|")
+        ratios = []
+        for label, text in cases:
+            request, reply = chat(text), answer(text)
+            fns: dict[str, Callable[[], object]] = {}
+            for name, engine in engines.items():
+                fns[f"{name} trivial"] = lambda e=floors[name], q=request: e.evaluate(  # type: ignore[misc]
+                    "bench/trivial/decision", {"texts": q["texts"]})
+                fns[f"{name} prompt"] = lambda e=engine, q=request: e.evaluate(  # type: ignore[misc]
+                    "gateway/prompt/decision", q)
+                fns[f"{name} output"] = lambda e=engine, q=reply: e.evaluate(  # type: ignore[misc]
+                    "gateway/output/decision", q)
+            s = interleaved(fns, rounds)
+            for name in engines:
+                t, p, o = s[f"{name} trivial"], s[f"{name} prompt"], s[f"{name} output"]
+                print(f"| {label} | {name} | {t[2]:.0f} | {p[2]:.0f} | {p[0]:.0f} / {p[1]:.0f} | {o[2]:.0f} "
+                      f"| {o[0]:.0f} / {o[1]:.0f} | {p[2] - t[2]:.0f} |")
+            decisions = ("trivial", "prompt", "output")
+            ratios.append((label, *(_ratio(s[f"wasm {d}"][2], s[f"rego {d}"][2]) for d in decisions)))
+        print("\nwasm ÷ rego (CPU p50): " + "; ".join(f"{label}: trivial {t}, prompt {p}, output {o}"
+                                                      for label, t, p, o in ratios))
 
 
 def family_costs(env: EnvPlan, head: PolicyStore, tmp: Path, rounds: int) -> None:

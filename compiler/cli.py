@@ -311,8 +311,9 @@ def policy_lock() -> None:
               help="environment whose compiled data the tests read [default: prod, else the first]")
 @user_errors
 def test_policies(env_name: str | None) -> None:
-    """Run the Rego tests (test_* rules of rego/*_test.rego): with `opa test` when opa is on PATH,
-    else with the embedded OPA engine. Exit 1 on any failure."""
+    """Run the Rego tests (test_* rules of rego/*_test.rego): with `opa test --coverage` when there is
+    an OPA CLI (.tools/bin/opa, $OPA_BINARY or PATH), else with the embedded OPA engine. Exit 1 on
+    any failure, or coverage below the project's threshold."""
     from compiler import policy_tests
     from compiler.emit.opa_bundle import bundle_files
     from compiler.load import load_specs
@@ -327,18 +328,24 @@ def test_policies(env_name: str | None) -> None:
         raise click.UsageError(f"unknown environment {chosen!r} (known: {', '.join(names)})")
     data_json = bundle_files(next(e for e in plan.environments if e.name == chosen))["data.json"]
     opa = policy_tests.opa_binary()
+    coverage_error = ""
     if opa:
-        results = policy_tests.run_opa_cli(opa, loaded.rego_sources, data_json)
+        run = policy_tests.run_opa_cli(opa, loaded.rego_sources, data_json)
+        results, coverage_error = run.results, run.coverage_error
         engine = f"opa test ({opa})"
+        if run.coverage is not None:
+            engine += f"; coverage {run.coverage:.2f} %, threshold {policy_tests.COVERAGE_THRESHOLD} %"
     else:
         results = policy_tests.run_embedded(loaded.rego_sources, json.loads(data_json))
-        engine = "embedded OPA engine; no OPA CLI"
+        engine = "embedded OPA engine; no OPA CLI, no coverage"
     for r in results:
         where = f" ({r.case.path}:{r.case.line})" if r.case.path else ""
         click.echo(f"{'PASS' if r.passed else 'FAIL'}  {r.case.rule}{where}" + ("" if r.passed else f": {r.detail}"))
     failed = sum(not r.passed for r in results)
     click.echo(f"{len(results) - failed} passed, {failed} failed (data of {chosen}; {engine})")
-    if failed or not results:
+    if coverage_error:
+        click.echo(f"error: {coverage_error} (hint: add a test_ rule that evaluates these lines)", err=True)
+    if failed or not results or coverage_error:
         sys.exit(1)
 
 

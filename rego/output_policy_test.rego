@@ -129,7 +129,8 @@ test_folded_values_are_redacted_on_the_original if {
 	_decide("SSN 123\u201145\u20136789.", "enforce", "redact").redactions == [
 		{"field": "text", "start": 4, "end": 15, "replacement": "[REDACTED:ssn]"},
 	]
-	_decide("card \u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661", "enforce", "redact").redactions == [
+	arabic_indic_card := "card \u0664\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661 \u0661\u0661\u0661\u0661"
+	_decide(arabic_indic_card, "enforce", "redact").redactions == [
 		{"field": "text", "start": 5, "end": 24, "replacement": "[REDACTED:credit_card]"},
 	]
 }

@@ -1,4 +1,4 @@
-# Policy Version: 3.2.0
+# Policy Version: 3.2.2
 # METADATA
 # title: Prompt policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 3.2.0
+#   version: 3.2.2
 package gateway.prompt
 
 import data.gateway.lib.detect
@@ -212,74 +212,74 @@ _rules := object.union(detect.pii_rules, _own_rules)
 # custom:
 #   category: jailbreak
 #   severity: high
-_own_rules.jailbreak_instruction_override := rego.metadata.rule()
+_own_rules["jailbreak_instruction_override"] := rego.metadata.rule()
 
 # METADATA
 # title: persona or role-play escape
 # custom:
 #   category: jailbreak
 #   severity: high
-_own_rules.jailbreak_persona_escape := rego.metadata.rule()
+_own_rules["jailbreak_persona_escape"] := rego.metadata.rule()
 
 # METADATA
 # title: attempt to extract the system prompt
 # custom:
 #   category: jailbreak
 #   severity: medium
-_own_rules.jailbreak_system_prompt_extraction := rego.metadata.rule()
+_own_rules["jailbreak_system_prompt_extraction"] := rego.metadata.rule()
 
 # METADATA
 # title: claim of authority over the assistant (administrator, developer, owner)
 # custom:
 #   category: jailbreak
 #   severity: medium
-_own_rules.jailbreak_authority_claim := rego.metadata.rule()
+_own_rules["jailbreak_authority_claim"] := rego.metadata.rule()
 
 # METADATA
 # title: instructions hidden in a document or e-mail for the assistant
 # custom:
 #   category: jailbreak
 #   severity: medium
-_own_rules.jailbreak_document_injection := rego.metadata.rule()
+_own_rules["jailbreak_document_injection"] := rego.metadata.rule()
 
 # METADATA
 # title: fake chat-template or role tags (<|im_start|>, [INST], <<SYS>>, </system>)
 # custom:
 #   category: jailbreak
 #   severity: high
-_own_rules.jailbreak_chat_template := rego.metadata.rule()
+_own_rules["jailbreak_chat_template"] := rego.metadata.rule()
 
 # METADATA
 # title: a jailbreak phrase inside encoded text (base64, hex, %-encoding, spaced letters)
 # custom:
 #   category: jailbreak
 #   severity: high
-_own_rules.jailbreak_encoded_payload := rego.metadata.rule()
+_own_rules["jailbreak_encoded_payload"] := rego.metadata.rule()
 
 # METADATA
 # title: weak sign of a jailbreak (reported, does not block at the default block_at)
 # custom:
 #   category: jailbreak
 #   severity: low
-_own_rules.jailbreak_weak_signal := rego.metadata.rule()
+_own_rules["jailbreak_weak_signal"] := rego.metadata.rule()
 
 # METADATA
 # title: content the policy cannot read (token ids, audio, image bytes)
 # custom:
 #   category: unreadable
 #   severity: high
-_own_rules.unreadable_input := rego.metadata.rule()
+_own_rules["unreadable_input"] := rego.metadata.rule()
 
 # METADATA
 # title: estimated input tokens over the budget
 # custom:
 #   category: token_budget
 #   severity: medium
-_own_rules.token_budget_input := rego.metadata.rule()
+_own_rules["token_budget_input"] := rego.metadata.rule()
 
 # METADATA
 # title: requested output tokens over the budget
 # custom:
 #   category: token_budget
 #   severity: low
-_own_rules.token_budget_output := rego.metadata.rule()
+_own_rules["token_budget_output"] := rego.metadata.rule()

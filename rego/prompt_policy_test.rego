@@ -495,6 +495,7 @@ test_other_dashes_and_digits_inside_an_ssn if {
 	_ssn_at("SSN 123\u201145\u20136789 ") == [{"field": "messages[0].content", "start": 4, "end": 15}]
 	_ssn_at("SSN \u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669") == [{"field": "messages[0].content", "start": 4, "end": 15}]
 	_ssn_at("SSN \u0661\u0662\u0663-\u0664\u0665-\u0666\u0667\u0668\u0669.") == [{"field": "messages[0].content", "start": 4, "end": 15}]
+
 	# mathematical bold digits (outside the Basic Multilingual Plane)
 	_ssn_at("SSN 𝟏𝟐𝟑-𝟒𝟓-𝟔𝟕𝟖𝟗") == [{"field": "messages[0].content", "start": 4, "end": 15}]
 }
@@ -568,6 +569,7 @@ test_values_start_at_a_boundary if {
 test_long_digit_runs_hold_no_values if {
 	_clean("serial 123456789012345678901234567890")
 	_clean(concat("", ["x", concat("", [d | some d in array.concat(split("4111111111111111", ""), split("12345678", ""))])]))
+
 	# a value after a long number is still found
 	_only("pii_ssn", "serial 123456789012345678901234567890, SSN 123-45-6789")
 }

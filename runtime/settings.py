@@ -6,7 +6,9 @@ Environment variables (all optional; documented in the README):
                                         http://llm-provider:8001/v1)
   LLM_PROVIDER_API_KEY                  the key the gateway presents to LiteLLM
   POLICY_GATEWAY_MASTER_KEY             client key with access to everything
-  POLICY_GATEWAY_API_KEYS               comma-separated client keys
+  POLICY_GATEWAY_API_KEYS               comma-separated client keys (no identity in LiteLLM)
+  <client_keys.*.key_env of gateway.json>  the value of each client key the specs name (`keys:`);
+                                        the gateway calls LiteLLM as that key
   REDIS_URL                             shared rate-limit / budget state
   POLICY_GATEWAY_FAIL_MODE              closed | open
   POLICY_GATEWAY_CB_FAILURE_THRESHOLD   consecutive upstream failures that open the breaker
@@ -28,6 +30,10 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_TRUSTED_PROXIES        comma-separated proxy addresses/CIDRs whose X-Forwarded-For
                                         names the client address
   POLICY_GATEWAY_REDIS_MAX_CONNECTIONS  size of the Redis connection pool
+  POLICY_GATEWAY_ADMISSION_LEASE_S      life of an admission slot in Redis without renewal: how
+                                        long a crashed replica's slots stay taken
+  POLICY_ENGINE                         auto | rego | wasm: the engine of the policy decisions
+                                        (auto: the faster, OPA's Rego engine; also the guardrail's)
   <policy_bundle.signature.public_key_env>   the PEM key signed bundles are verified with, where the
                                         specs name a variable (e.g. POLICY_BUNDLE_PUBLIC_KEY)
 """
@@ -42,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from runtime.policy import ENGINES, EngineChoice
 from runtime.policy._trust import BundleTrust, TrustConfigError, bundle_trust
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "load_settings",
+    "policy_engine",
     "startup_problems",
 ]
 
@@ -137,9 +145,14 @@ class Settings:
     operations_port: int | None = None  # None: the operations endpoints are not served
     server: ServerLimits = ServerLimits()
     redis_max_connections: int = 50
+    # the client keys of the specs: name -> value (from its variable); absent: a startup problem
+    named_keys: Mapping[str, str] = field(default_factory=dict)
+    missing_key_envs: tuple[str, ...] = ()
+    admission_lease_s: float = 30.0
     # what a bundle must prove before it is loaded (gateway.json's policy_bundle and its key)
     bundle_trust: BundleTrust = field(default_factory=BundleTrust)
     bundle_trust_problem: str | None = None  # why the trust settings cannot be used (a startup problem)
+    policy_engine: EngineChoice = "auto"  # POLICY_ENGINE
 
     @property
     def is_production(self) -> bool:
@@ -147,8 +160,17 @@ class Settings:
 
     @property
     def client_keys(self) -> tuple[str, ...]:
-        keys = (self.master_key, *self.api_keys)
+        keys = (self.master_key, *self.api_keys, *self.named_keys.values())
         return tuple(k for k in keys if k)
+
+
+def policy_engine(environ: Mapping[str, str]) -> EngineChoice:
+    """POLICY_ENGINE: which engine decides (auto, the default, is the faster one)."""
+    value = environ.get("POLICY_ENGINE") or "auto"
+    for choice in ENGINES:
+        if value == choice:
+            return choice
+    raise SettingsError(f"POLICY_ENGINE={value!r} must be auto, rego or wasm")
 
 
 def _bool(name: str, value: str) -> bool:
@@ -276,6 +298,7 @@ def load_settings(
         tpm = rl.get("tokens_per_minute")
         keys = environ.get("POLICY_GATEWAY_API_KEYS", "")
         sea_env = str(env_or("SEA_ENV", data.get("sea_env", "development")))
+        key_envs = {name: str(k["key_env"]) for name, k in (data.get("client_keys") or {}).items()}
         trust_problem = None
         try:
             trust = bundle_trust(data.get("policy_bundle"), environ, production=sea_env == "production")
@@ -354,13 +377,22 @@ def load_settings(
                 "POLICY_GATEWAY_OPERATIONS_PORT", env_or("POLICY_GATEWAY_OPERATIONS_PORT", data.get("operations_port"))
             ),
             server=_server_limits(data.get("server") or {}, env_or),
+            named_keys={name: environ[env] for name, env in key_envs.items() if environ.get(env)},
+            missing_key_envs=tuple(sorted(env for env in key_envs.values() if not environ.get(env))),
             redis_max_connections=_number(
                 "POLICY_GATEWAY_REDIS_MAX_CONNECTIONS",
                 env_or("POLICY_GATEWAY_REDIS_MAX_CONNECTIONS", rl.get("redis_max_connections", 50)),
                 int,
                 minimum=1,
             ),
+            admission_lease_s=_number(
+                "POLICY_GATEWAY_ADMISSION_LEASE_S",
+                env_or("POLICY_GATEWAY_ADMISSION_LEASE_S", 30.0),
+                float,
+                minimum=0.3,
+            ),
             bundle_trust=trust,
+            policy_engine=policy_engine(environ),
             bundle_trust_problem=trust_problem,
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
@@ -382,6 +414,11 @@ def startup_problems(settings: Settings) -> list[str]:
         problems.append(f"policy bundle {settings.bundle_path} is missing")
     if settings.bundle_trust_problem:
         problems.append(settings.bundle_trust_problem)
+    if settings.is_production and settings.missing_key_envs:
+        # elsewhere such a key is only unusable (serve.py warns): a test or dev setup may not have them all
+        problems.append(
+            "client keys of the specs have no value: set " + ", ".join(settings.missing_key_envs)
+        )
     if not settings.client_keys:
         problems.append("no client API keys: set POLICY_GATEWAY_MASTER_KEY or POLICY_GATEWAY_API_KEYS")
     return problems

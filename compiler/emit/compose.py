@@ -28,6 +28,10 @@ def _required(name: str) -> str:
     return f"${{{name}:?set {name} (see .env.example)}}"
 
 
+def _optional(name: str) -> str:
+    return f"${{{name}:-}}"
+
+
 def _healthcheck(svc: ServicePlan) -> dict[str, Any] | None:
     h = svc.health
     if h is None:
@@ -58,6 +62,9 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         if cache is not None:
             environment["REDIS_URL"] = gateway_settings.redis_url(cache.name, cache.container_port,
                                                                   _required(REDIS_PASSWORD_ENV))
+        # production refuses to start without them (runtime/settings.py); elsewhere a key unset is unusable
+        key_ref = _required if env.sea_env == "production" else _optional
+        environment |= {name: key_ref(name) for name in gateway_settings.client_key_envs(env)}
         return {
             "command": ["gatewayctl", "serve", "--env", env.name, "--generated", GENERATED_IN_CONTAINER,
                         "--host", "0.0.0.0", "--port", str(svc.container_port)],
@@ -67,15 +74,16 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
     if svc.role == "llm-provider":
         environment = {env.litellm.master_key_env: _required(env.litellm.master_key_env)}
         for key in sorted({b.api_key_env for b in env.backends if b.api_key_env}):
-            environment[key] = f"${{{key}:-}}"
+            environment[key] = _optional(key)
+        environment |= {name: _optional(name) for name in gateway_settings.client_key_envs(env, proxy=True)}
         if otel_env.litellm_environment(env):
             environment |= otel_env.litellm_environment(env) | otel_env.headers_value(env, _required)
-        if env.guardrails == "in_proxy":
+        if env.proxy_runs_runtime:
             key_env = gateway_settings.verification_key_env(env)
-            if key_env:
+            if env.guardrails == "in_proxy" and key_env:
                 environment[key_env] = _required(key_env)
-            # The guardrails import runtime/ and find the bundle beside the config
-            # (../opa/bundle.tar.gz): the proxy image built with them, and the whole tree mounted.
+            # The guardrails and the identity hook import runtime/ and find the bundle and the
+            # identity table beside the config: the proxy image built with them, the tree mounted.
             mounted = f"{GENERATED_IN_CONTAINER}/{env.name}"
             return {
                 "image": env.deployment.llm_provider_image,

@@ -10,6 +10,7 @@ from compiler.plan import EnvPlan
 def render_env(env: EnvPlan) -> dict[str, str]:
     secrets = [env.litellm.master_key_env, "POLICY_GATEWAY_MASTER_KEY"]
     secrets += sorted({b.api_key_env for b in env.backends if b.api_key_env})
+    secrets += gateway_settings.client_key_envs(env)  # the client keys of the specs (`keys:`)
     cache = env.service_with_role("cache")
     lines = [
         f"# Environment: {env.name}",

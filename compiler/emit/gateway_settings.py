@@ -58,6 +58,9 @@ def settings(env: EnvPlan) -> dict[str, Any]:
         "endpoints": {
             e.name: {"capability": e.capability, "title": e.title, "routes": list(e.routes)} for e in env.endpoints
         },
+        # the client keys of the specs: the variable holding each value, and its team (the
+        # gateway names the key to LiteLLM, which knows its models, budget and limits)
+        "client_keys": {k.name: {"key_env": k.key_env, "team": k.team} for k in env.keys},
         "mcp_servers": sorted(s.name for s in env.mcp_servers),
         "agents": sorted(a.name for a in env.agents),
         "bundle": "opa/bundle.tar.gz",
@@ -80,6 +83,14 @@ def policy_bundle(env: EnvPlan) -> dict[str, Any]:
             "required": signing.required,
         },
     }
+
+
+def client_key_envs(env: EnvPlan, *, proxy: bool = False) -> list[str]:
+    """The variables holding the client keys' values: the gateway needs them all; LiteLLM only where
+    the gateway is off and clients present their keys to it directly."""
+    if proxy and env.enable_policy_gateway:
+        return []
+    return [k.key_env for k in env.keys]
 
 
 def verification_key_env(env: EnvPlan) -> str | None:

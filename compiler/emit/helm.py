@@ -106,6 +106,7 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
     }
     if env.deployment.redis_url_from_secret:
         out["REDIS_URL"] = "REDIS_URL"  # it holds the Redis password
+    out |= {name: name for name in gateway_settings.client_key_envs(env)}
     key_env = gateway_settings.verification_key_env(env)
     if key_env:
         out[key_env] = key_env  # the bundle verification key (docs/deploy.md, "Signed policy bundles")
@@ -123,6 +124,7 @@ def _expanded_env(env: EnvPlan) -> dict[str, Any]:
 def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     d = env.deployment
     keys = {env.litellm.master_key_env, *(b.api_key_env for b in env.backends if b.api_key_env)}
+    keys |= set(gateway_settings.client_key_envs(env, proxy=True))
     key_env = gateway_settings.verification_key_env(env)
     if env.guardrails == "in_proxy" and key_env:
         keys.add(key_env)  # the guardrails verify the bundle as the gateway does
@@ -140,6 +142,8 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
         "config": litellm.config(env),
         # The config's guardrails load runtime/ and the bundle: the image and mount that have them.
         "guardrails": env.guardrails == "in_proxy",
+        # The client keys' table runtime.litellm_identity reads beside the config (ConfigMap too).
+        "identities": litellm.identities(env) if env.keys else None,
         "secretEnv": {key: key for key in sorted(keys)},
         **({"env": telemetry, **_expanded_env(env)} if telemetry else {}),
     }

@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.emit import gateway_settings, otel_env
+from compiler.emit._json import dump_json
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
-from compiler.plan import AgentPlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
+from compiler.plan import AgentPlan, AllowancePlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
 
 
 def _env_ref(name: str) -> str:
@@ -123,6 +124,32 @@ def _litellm_settings(env: EnvPlan) -> dict[str, Any]:
     return dict(sorted(settings.items()))
 
 
+# Client keys (specs `keys:`): LiteLLM authenticates through runtime/litellm_identity/, which
+# reads IDENTITIES beside the config, and runs its own key checks (models, budgets, limits) on
+# what that returns: common checks and the post-custom-auth checks, both off by default.
+IDENTITY_AUTH = "runtime.litellm_identity.custom_auth"
+IDENTITIES = "litellm/identities.json"
+
+
+def _allowance(plan: AllowancePlan) -> dict[str, Any]:
+    return {
+        "models": list(plan.models),
+        "max_budget": plan.max_budget,
+        "budget_duration": plan.budget_duration,
+        "rpm_limit": plan.rpm_limit,
+        "tpm_limit": plan.tpm_limit,
+    }
+
+
+def identities(env: EnvPlan) -> dict[str, Any]:
+    """The identity table runtime.litellm_identity loads: names and variables, never a key's value."""
+    return {
+        "master_key_env": env.litellm.master_key_env,
+        "teams": {t.name: _allowance(t) for t in env.teams},
+        "keys": {k.name: {"key_env": k.key_env, "team": k.team, **_allowance(k)} for k in env.keys},
+    }
+
+
 def config(env: EnvPlan) -> dict[str, Any]:
     """The proxy config as data (the Helm values embed it too)."""
     fallbacks = [{m.name: list(m.fallbacks)} for m in env.models if m.fallbacks]
@@ -136,10 +163,14 @@ def config(env: EnvPlan) -> dict[str, Any]:
     if fallbacks:
         router["fallbacks"] = fallbacks
     general = {"master_key": _env_ref(env.litellm.master_key_env), **dict(sorted(env.litellm.general_settings.items()))}
+    settings = _litellm_settings(env)
+    if env.keys:
+        general |= {"custom_auth": IDENTITY_AUTH, "custom_auth_run_common_checks": True}
+        settings["enable_post_custom_auth_checks"] = True
     out: dict[str, Any] = {
         "model_list": [_model_entry(m) for m in env.models],
         "router_settings": router,
-        "litellm_settings": _litellm_settings(env),
+        "litellm_settings": settings,
         "general_settings": general,
     }
     if env.files_backend is not None:
@@ -154,4 +185,7 @@ def config(env: EnvPlan) -> dict[str, Any]:
 
 
 def render_env(env: EnvPlan) -> dict[str, str]:
-    return {"litellm/config.yaml": dump_yaml(config(env))}
+    out = {"litellm/config.yaml": dump_yaml(config(env))}
+    if env.keys:
+        out[IDENTITIES] = dump_json(identities(env))
+    return out

@@ -11,8 +11,8 @@ does, and the runtime recomputes it before it loads a bundle. `seal` writes the 
 revision; whoever adds a file (policy.wasm, compiler/opa_wasm.py) seals again.
 
 The bytes are deterministic: entries sorted, tar metadata fixed (mtime 0, uid/gid 0, mode 0644),
-gzip header without name or time. policy.wasm is added by compiler/opa_wasm.py where the opa
-CLI exists (it is the one step that runs a program, so it is not part of this pure emitter).
+gzip header without name or time. policy.wasm is added by compiler/opa_wasm.py (it is the one
+step that runs a program, so it is not part of this pure emitter).
 The compiled bundles are unsigned; `gatewayctl bundle sign` (compiler/bundle_sign.py) adds
 `.signatures.json` in the release step.
 """

@@ -10,6 +10,7 @@ from compiler.model.backends import Backend, LiteLLM, Model, Router
 from compiler.model.bundle import PolicyBundle
 from compiler.model.deployment import Deployment
 from compiler.model.environments import Environment
+from compiler.model.identity import ClientKey, Team
 from compiler.model.policies import Policies
 from compiler.model.services import ComposeScan, Gateway, Routing, Service
 
@@ -29,6 +30,8 @@ class SpecDocument(StrictModel):
     litellm: LiteLLM = LiteLLM()
     mcp_servers: dict[McpServerName, McpServer] = Field(default_factory=dict)
     agents: dict[Name, Agent] = Field(default_factory=dict)
+    teams: dict[Name, Team] = Field(default_factory=dict)
+    keys: dict[Name, ClientKey] = Field(default_factory=dict)
     policies: Policies
     policy_bundle: PolicyBundle = PolicyBundle()
     deployment: Deployment = Deployment()

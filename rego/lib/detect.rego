@@ -165,10 +165,10 @@ _spans(scan, view) := _bounded_positions(scan.locate, view) if {
 } else := positions(scan.locate, view) if {
 	not scan.word_start
 } else := array.concat(
-	[p | some p in all; p[3] != "word"],
-	[r | some i, p in all; p[3] == "word"; some r in _retry(scan.locate, p, concat("", [p[5], _next_match(all, i)]))],
+	[p | some p in located; p[3] != "word"],
+	[r | some i, p in located; p[3] == "word"; some r in _retry(scan.locate, p, concat("", [p[5], _next_match(located, i)]))],
 ) if {
-	all := positions(scan.locate, view)
+	located := positions(scan.locate, view)
 }
 
 # positions() of the value group (the second) of a bounded pattern: the marker goes between the
@@ -184,9 +184,9 @@ _bounded_positions(pattern, view) := [[start, start + count(m[2]), m[2], "", par
 	after := substring(parts[i + 1], count(m[2]), -1)
 ]
 
-_next_match(all, i) := all[i + 1][2] if i + 1 < count(all)
+_next_match(located, i) := located[i + 1][2] if i + 1 < count(located)
 
-_next_match(all, i) := "" if i + 1 == count(all)
+_next_match(located, i) := "" if i + 1 == count(located)
 
 _retry(pattern, p, rest) := array.slice(
 	[[from + s[0], from + s[1], s[2], s[3], s[4], s[5]] |
@@ -283,7 +283,9 @@ _count_below(marks, points) := {e[0]: n |
 	some i, e in merged
 	e[1] == 0
 	n := i - rank[e[0]]
-} if marks != []
+} if {
+	marks != []
+}
 
 # A PII match inside a longer one is the same value seen twice ("+4915112345678" is a phone
 # number, not also a card number 4915112345678): only the longer one counts. The findings
@@ -351,7 +353,17 @@ encoded_runs(decode, text, lowered_digits) := [] if {
 	some p in array.slice(found, 0, decode.max_runs)
 	d := _decoded(substring(text, p[0], min([p[1] - p[0], decode.max_run_chars])))
 	d != ""
+	_is_text(d)
 ]
+
+# Decoded bytes that are UTF-8 text without U+FFFD: binary (a key, an image) hides no words, and
+# OPA's WebAssembly target aborts on such bytes where its Go engine reads each as U+FFFD. The two
+# regexes say the same in both engines: Go matches any byte with "." and a bad one as U+FFFD, the
+# module's RE2 matches no bad byte with ".".
+_is_text(d) if {
+	regex.match(`^(?s:.)*$`, d)
+	not regex.match(`\x{fffd}`, d)
+}
 
 _decoded(run) := base64.decode(run) if {
 	regex.match(`^[A-Za-z0-9+/]+={0,2}$`, run)
@@ -377,56 +389,56 @@ _decoded(run) := base64.decode(run) if {
 # custom:
 #   category: pii
 #   severity: medium
-pii_rules.pii_email := rego.metadata.rule()
+pii_rules["pii_email"] := rego.metadata.rule()
 
 # METADATA
 # title: phone number
 # custom:
 #   category: pii
 #   severity: medium
-pii_rules.pii_phone := rego.metadata.rule()
+pii_rules["pii_phone"] := rego.metadata.rule()
 
 # METADATA
 # title: US social security number
 # custom:
 #   category: pii
 #   severity: high
-pii_rules.pii_ssn := rego.metadata.rule()
+pii_rules["pii_ssn"] := rego.metadata.rule()
 
 # METADATA
 # title: payment card number (Luhn-valid)
 # custom:
 #   category: pii
 #   severity: high
-pii_rules.pii_credit_card := rego.metadata.rule()
+pii_rules["pii_credit_card"] := rego.metadata.rule()
 
 # METADATA
 # title: IP address
 # custom:
 #   category: pii
 #   severity: low
-pii_rules.pii_ip_address := rego.metadata.rule()
+pii_rules["pii_ip_address"] := rego.metadata.rule()
 
 # METADATA
 # title: secret (access key, API token or private key)
 # custom:
 #   category: secret
 #   severity: critical
-pii_rules.secret := rego.metadata.rule()
+pii_rules["secret"] := rego.metadata.rule()
 
 # METADATA
 # title: more text than the policy reads in one request
 # custom:
 #   category: limits
 #   severity: high
-pii_rules.limit_text_size := rego.metadata.rule()
+pii_rules["limit_text_size"] := rego.metadata.rule()
 
 # METADATA
 # title: more matches than the policy locates in one request
 # custom:
 #   category: limits
 #   severity: high
-pii_rules.limit_matches := rego.metadata.rule()
+pii_rules["limit_matches"] := rego.metadata.rule()
 
 # The violation for a finding ({"kind", "field", "start", "end"}) of one of the rules.
 violation(finding, rules) := {

@@ -35,6 +35,7 @@ from runtime.gateway.auth import AUTH_FAILURES, Authenticator, AuthFailureLimite
 from runtime.gateway.backends import BackendRouter, HealthChecker
 from runtime.gateway.context import Context, PolicyEngine
 from runtime.gateway.ratelimit import RateLimiter
+from runtime.gateway.shared_slots import RedisSlots
 from runtime.gateway.upstream import Upstream
 from runtime.settings import Settings
 from runtime.telemetry import (
@@ -80,12 +81,15 @@ class GatewayApp:
         )
         metrics.set_breaker_state(breaker.name, BreakerState.CLOSED)
         self.redis = redis
+        # A tiny breaker in front of Redis: while it is down, requests get the fail-mode answer
+        # at once instead of each waiting for a connection attempt.
+        redis_breaker = CircuitBreaker("redis", 1, 1.0, listeners=[metrics.breaker_listener()])
         self.ctx = Context(
             settings=settings,
             policy=policy,
             metrics=metrics,
             tracer=self.tracer_provider.get_tracer("policy_gateway"),
-            auth=Authenticator(settings.client_keys),
+            auth=Authenticator(settings.client_keys, settings.named_keys),
             limiter=(
                 RateLimiter(
                     redis,
@@ -96,9 +100,7 @@ class GatewayApp:
                 if redis is not None and (settings.requests_per_minute or settings.tokens_per_minute)
                 else None
             ),
-            # A tiny breaker in front of Redis: while it is down, requests get the fail-mode answer
-            # at once instead of each waiting for a connection attempt.
-            redis_breaker=CircuitBreaker("redis", 1, 1.0, listeners=[metrics.breaker_listener()]),
+            redis_breaker=redis_breaker,
             breaker=breaker,
             upstream=Upstream(
                 settings.llm_provider_url,
@@ -111,6 +113,11 @@ class GatewayApp:
             health=HealthChecker(settings.backends, settings.health_interval_s),
             admission=AdmissionController(
                 {name: b.concurrency for name, b in settings.backends.items()},
+                shared=(
+                    RedisSlots(redis, redis_breaker, lease_s=settings.admission_lease_s)
+                    if redis is not None
+                    else None
+                ),
                 on_reject=lambda backend, kind: metrics.admission_rejections.labels(backend, kind).inc(),
             ),
             decisions=ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="policy"),
@@ -216,6 +223,8 @@ class GatewayApp:
         await self.ctx.upstream.start()
         self.ctx.health.start(self.ctx.upstream.session)
         self._tasks.append(asyncio.create_task(self._watch_bundle(), name="bundle-watch"))
+        if self.ctx.admission.shared is not None:
+            self._tasks.append(asyncio.create_task(self.ctx.admission.shared.keep_alive(), name="admission-leases"))
         self.metrics.bundle_loaded.set(time.time())
 
     async def shutdown(self) -> None:

@@ -69,11 +69,13 @@ def presented_key(headers: Mapping[str, str]) -> str:
 
 
 class Authenticator:
-    def __init__(self, keys: Iterable[str]) -> None:
+    def __init__(self, keys: Iterable[str], named: Mapping[str, str] | None = None) -> None:
         # Keep only digests: the keys stay out of anything dumped or logged, and a lookup by
         # SHA-256 digest leaks nothing useful through timing. The short id names the key in
-        # Redis and logs.
+        # Redis and logs. `named` maps a client key's name in the specs to its value: the
+        # identity LiteLLM knows it by.
         self._ids = {hashlib.sha256(k.encode()).digest(): hashlib.sha256(k.encode()).hexdigest()[:16] for k in keys}
+        self._names = {hashlib.sha256(v.encode()).hexdigest()[:16]: name for name, v in (named or {}).items()}
 
     def authenticate(self, headers: Mapping[str, str]) -> str:
         """The key id of the presented key, or a 401 ApiError."""
@@ -82,6 +84,10 @@ class Authenticator:
         if key_id is not None:
             return key_id
         raise _refusal("invalid API key: check POLICY_GATEWAY_API_KEYS or ask for a key", "invalid_api_key")
+
+    def client_name(self, key_id: str) -> str | None:
+        """The specs' name of an authenticated key (its identity in LiteLLM), None for an unnamed one."""
+        return self._names.get(key_id)
 
 
 class AuthFailureLimiter:

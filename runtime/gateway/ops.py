@@ -134,6 +134,7 @@ async def gateway_status(request: Request, responder: Responder) -> None:
         "fail_mode": app.settings.fail_mode,
         "endpoints": list(app.settings.endpoints),
         "admission": ctx.admission.stats(),
+        "admission_store": "redis" if ctx.admission.shared is not None else None,
         "backends": ctx.health.status(),
         "circuit_breaker": {
             "name": breaker.name,

@@ -19,7 +19,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -59,6 +59,7 @@ from runtime.gateway.payload import check_images_answer, images_request
 from runtime.gateway.ratelimit import RedisUnavailableError
 from runtime.gateway.streaming import SseFilter
 from runtime.gateway.upstream import forward_headers
+from runtime.identity_header import IDENTITY_HEADER
 from runtime.policy.decision import Verdict, blocked_error, decision_headers
 from runtime.telemetry import emit_event
 
@@ -83,6 +84,7 @@ class Exchange:
         self.engine = ctx.policy
         self.log: dict[str, Any] = {"route": request.path, "endpoint": self.endpoint.name}
         self.key_id = ""
+        self.client: str | None = None  # the specs' name of the key: its identity in LiteLLM
         self.raw = b""
         self.body: Any = None  # the parsed JSON body
         self.form: Form | None = None
@@ -165,9 +167,13 @@ async def _run(ex: Exchange, span: Span) -> int:
     _cancel_when_gone(ex)
     parse(ex)
     gate(ex, span)
-    with admitted(ex):
+    async with admitted(ex):
         await check_prompt(ex)
         status = await forward(ex)
+        if ex.gone is not None:
+            # the answer is out: a client hanging up now cancels nothing (the slot's release
+            # and the usage charge still run)
+            ex.gone.cancel()
     await charge(ex)
     return status
 
@@ -177,7 +183,10 @@ async def _run(ex: Exchange, span: Span) -> int:
 
 def authenticate(ex: Exchange) -> None:
     ex.key_id = ex.ctx.auth.authenticate(ex.request.headers)
+    ex.client = ex.ctx.auth.client_name(ex.key_id)
     ex.log["key_id"] = ex.key_id
+    if ex.client is not None:
+        ex.log["client"] = ex.client
 
 
 async def rate_limit(ex: Exchange) -> None:
@@ -207,17 +216,19 @@ async def rate_limit(ex: Exchange) -> None:
 
 
 def _redis_down(ex: Exchange, purpose: str) -> None:
-    """Redis could not answer a limit decision: refuse (closed) or pass loudly (open)."""
+    """Redis could not answer a limit decision: refuse (closed) or pass loudly (open; admission
+    then counts in this replica only)."""
     if ex.ctx.settings.fail_mode == "open":
         ex.ctx.metrics.fail_open.labels(f"redis_{purpose}").inc()
         emit_event("policy_gateway.fail_open", {"reason": f"redis_unavailable_{purpose}"})
         return
+    what = "rate-limit" if purpose == "rate_limit" else "admission"
     raise ApiError(
         503,
-        "the rate-limit store (Redis) is unreachable, so the request was refused "
+        f"the {what} store (Redis) is unreachable, so the request was refused "
         "(POLICY_GATEWAY_FAIL_MODE=closed); retry shortly",
         type_="service_unavailable",
-        code="rate_limit_store_unavailable",
+        code=f"{what.replace('-', '_')}_store_unavailable",
         headers=[(b"retry-after", b"5")],
     )
 
@@ -356,8 +367,8 @@ def _images_params(ex: Exchange) -> Any:
     return _FormParams(ex.form) if ex.form is not None else ex.body
 
 
-@contextlib.contextmanager
-def admitted(ex: Exchange) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def admitted(ex: Exchange) -> AsyncIterator[None]:
     """The backend must be ready and have a free slot for this capability (429 when it has none);
     the slot is held until the answer is out."""
     if ex.backend is None:
@@ -365,7 +376,7 @@ def admitted(ex: Exchange) -> Iterator[None]:
         return
     ctx, capability = ex.ctx, ex.endpoint.capability or ""
     ctx.health.require_ready(ex.backend)
-    with ctx.admission.slot(ex.backend, capability):
+    async with ctx.admission.slot(ex.backend, capability, store_down=lambda: _redis_down(ex, "admission")):
         ctx.metrics.inflight.labels(ex.backend, capability).inc()
         try:
             yield
@@ -421,6 +432,11 @@ async def forward(ex: Exchange) -> int:
             headers[name] = ex.request.headers[name]
     if content_type:
         headers["content-type"] = content_type
+    # LiteLLM runs the call as the client's key (runtime.litellm_identity); only the gateway
+    # names it: whatever a client sent under that name is dropped
+    headers.pop(IDENTITY_HEADER, None)
+    if ex.client is not None:
+        headers[IDENTITY_HEADER] = ex.client
     method = ex.request.scope["method"]
     name = f"{endpoint.name} {ex.model or ''}".strip()
     attributes = {"gen_ai.operation.name": endpoint.name}

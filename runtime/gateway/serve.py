@@ -43,7 +43,7 @@ def prepare(env: str, generated_dir: Path | str, environ: Mapping[str, str] | No
     from runtime.policy import BundleError, PolicyStore
 
     try:
-        store = PolicyStore(settings.bundle_path, trust=settings.bundle_trust)
+        store = PolicyStore(settings.bundle_path, trust=settings.bundle_trust, engine=settings.policy_engine)
     except BundleError as exc:
         raise StartupError(f"policy bundle {settings.bundle_path}: {exc}") from None
     return settings, store
@@ -73,6 +73,11 @@ def serve(
     from runtime.telemetry import LOGGERS, GatewayMetrics, configure_logging
 
     configure_logging(settings.log_level)
+    if settings.missing_key_envs:
+        logging.getLogger("policy_gateway.server").warning(
+            "client keys of the specs have no value, so they cannot authenticate: set "
+            + ", ".join(settings.missing_key_envs)
+        )
     metrics = GatewayMetrics()
     # OTLP export where the OTEL_* variables ask for it (the specs' `observability`).
     try:

@@ -46,6 +46,7 @@ _stores_lock = threading.Lock()
 def _store_for(path: Path, trust_config: Mapping[str, Any] | None) -> PolicyEvaluator:
     # Every guardrail entry names the same bundle (and the same trust settings); load it once per process.
     from runtime.policy import PolicyStore, TrustConfigError, bundle_trust
+    from runtime.settings import SettingsError, policy_engine
 
     key = (path, json.dumps(trust_config, sort_keys=True))
     with _stores_lock:
@@ -56,7 +57,11 @@ def _store_for(path: Path, trust_config: Mapping[str, Any] | None) -> PolicyEval
                 trust = bundle_trust(trust_config, os.environ, production=os.environ.get("SEA_ENV") == "production")
             except TrustConfigError as exc:
                 raise GuardrailConfigError(f"bundle_trust: {exc}") from None
-            _stores[key] = PolicyStore(path, trust=trust)
+            try:
+                engine = policy_engine(os.environ)
+            except SettingsError as exc:
+                raise GuardrailConfigError(str(exc)) from None
+            _stores[key] = PolicyStore(path, trust=trust, engine=engine)
         return _stores[key]
 
 

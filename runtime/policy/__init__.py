@@ -6,9 +6,11 @@ when it changes on disk.
                                                                              "role": "user", "text": "…"}]})
     # {"allow": False, "mode": "enforce", "policy_version": "1.0.0", "violations": [...]}
 
-The decision document is described in docs/architecture.md ("Policy decision"). A bundle that
-holds policy.wasm is evaluated by the WebAssembly engine, any other by OPA's Rego engine; both
-give the same decisions. A policy whose mode is `off` is not evaluated at all.
+The decision document is described in docs/architecture.md ("Policy decision"). Two engines give
+the same decisions (tests/policy/test_engine_parity.py): OPA's Rego engine on the bundle's Rego,
+and the WebAssembly engine on its policy.wasm. `engine` picks one: "rego", "wasm", or "auto", the
+faster on our policies as bench/policy.py measures it, which is the Rego engine (docs/benchmarks.md:
+the module is two orders of magnitude slower). A policy whose mode is `off` is not evaluated at all.
 
 No bundle is loaded, at start or on a reload, before it is proven (runtime/policy/_trust.py): its
 files match the digests of its `.manifest`, and, as the `BundleTrust` given says, it is signed with
@@ -32,8 +34,10 @@ from runtime.policy._trust import BundleTrust, TrustConfigError, bundle_trust, l
 
 __all__ = [
     "DECISION_ENTRYPOINTS",
+    "ENGINES",
     "BundleError",
     "BundleTrust",
+    "EngineChoice",
     "PolicyEvaluationError",
     "PolicyName",
     "PolicyStore",
@@ -44,6 +48,8 @@ __all__ = [
 ]
 
 PolicyName = Literal["prompt", "output"]
+EngineChoice = Literal["auto", "rego", "wasm"]
+ENGINES: tuple[EngineChoice, ...] = ("auto", "rego", "wasm")
 
 # The only queries the engines ever see: OPA caches each distinct query for the engine's life.
 DECISION_ENTRYPOINTS: dict[str, str] = {
@@ -76,8 +82,13 @@ class PolicyStore:
     """A loaded bundle and its engine. Thread-safe; evaluations in flight during a swap finish on
     the bundle they started with."""
 
-    def __init__(self, path: str | os.PathLike[str], *, trust: BundleTrust | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], *, trust: BundleTrust | None = None, engine: EngineChoice = "auto"
+    ) -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown policy engine {engine!r}: expected auto, rego or wasm")
         self._path = Path(path)
+        self._engine = engine
         self._trust = trust or BundleTrust()
         self._reload_lock = threading.Lock()
         self._last_error: str | None = None
@@ -121,7 +132,7 @@ class PolicyStore:
                     self._loaded = _Loaded(current.bundle, current.engine, current.loaded_at, stamp)
                     self._last_error = None
                     return False
-                candidate = _activate(bundle, stamp)
+                candidate = _activate(bundle, stamp, self._engine)
             except BundleError as exc:
                 self._last_error = str(exc)
                 return False
@@ -138,7 +149,7 @@ class PolicyStore:
 
     def _load(self) -> _Loaded:
         bundle, stamp = self._read()
-        return _activate(bundle, stamp)
+        return _activate(bundle, stamp, self._engine)
 
     # --- reporting -------------------------------------------------------------------------
 
@@ -166,21 +177,22 @@ class PolicyStore:
         }
 
 
-def _activate(bundle: Bundle, stamp: tuple[int, ...]) -> _Loaded:
+def _activate(bundle: Bundle, stamp: tuple[int, ...], choice: EngineChoice) -> _Loaded:
     try:
-        engine = load_engine(bundle)
+        engine = load_engine(bundle, choice)
     except EngineError as exc:
         raise BundleError(str(exc)) from None
     return _Loaded(bundle, engine, time.time(), stamp)
 
 
-def load_engine(bundle: Bundle) -> Engine:
-    """The engine for a bundle: WebAssembly when it holds policy.wasm, OPA's Rego engine otherwise.
-    Both are checked with one evaluation of each decision before they serve anything."""
+def load_engine(bundle: Bundle, choice: EngineChoice = "auto") -> Engine:
+    """The engine `choice` names for a bundle ("auto": OPA's Rego engine, the faster), checked
+    with one evaluation of each decision before it serves anything."""
     engine: Engine
-    if bundle.wasm is not None:
-        entrypoints = tuple(DECISION_ENTRYPOINTS.values())
-        engine = WasmEngine(bundle.wasm, bundle.data, entrypoints)
+    if choice == "wasm":
+        if bundle.wasm is None:
+            raise EngineError("the wasm engine was asked for, but the bundle holds no policy.wasm")
+        engine = WasmEngine(bundle.wasm, bundle.data, tuple(DECISION_ENTRYPOINTS.values()))
     else:
         engine = RegoEngine(bundle.modules, bundle.data)
     for policy, entrypoint in DECISION_ENTRYPOINTS.items():

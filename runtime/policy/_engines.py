@@ -16,6 +16,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from runtime.policy._wasm_builtins import HOST_BUILTINS, missing, read_strings_as_go_does
+
 __all__ = ["Engine", "EngineError", "RegoEngine", "WasmEngine"]
 
 
@@ -90,15 +92,18 @@ class WasmEngine:
         from opapywasm import OpaWasmError, OpaWasmPolicy, PolicyConfig
 
         self._error = OpaWasmError
+        read_strings_as_go_does()
         try:
             self._policy = OpaWasmPolicy.from_wasm_bytes(wasm, PolicyConfig(eval_timeout_seconds=5.0))
             self._policy.set_data(dict(data))
         except OpaWasmError as exc:
             raise EngineError(f"policy.wasm: {_one_line(str(exc))}") from None
-        missing = sorted(set(entrypoints) - set(self._policy.entrypoints))
-        if missing:
+        problem = _unservable(self._policy.entrypoints, entrypoints, self._policy.builtins)
+        if problem:
             self._policy.close()
-            raise EngineError(f"policy.wasm has no entrypoint {', '.join(missing)}")
+            raise EngineError(problem)
+        for name, implementation in HOST_BUILTINS.items():
+            self._policy.register_builtin(name, implementation)
 
     def evaluate(self, entrypoint: str, input: Mapping[str, Any]) -> Any:
         from opapywasm import UNDEFINED
@@ -113,6 +118,18 @@ class WasmEngine:
 
     def close(self) -> None:
         self._policy.close()
+
+
+def _unservable(have: Mapping[str, int], want: tuple[str, ...], builtins: Mapping[str, int]) -> str:
+    """Why a module cannot serve (an entrypoint or a host builtin missing), or ""."""
+    absent = sorted(set(want) - set(have))
+    if absent:
+        return f"policy.wasm has no entrypoint {', '.join(absent)}"
+    unknown = missing(dict(builtins))
+    if unknown:
+        return (f"policy.wasm needs the builtin(s) {', '.join(unknown)}, which the host does not implement "
+                "(runtime/policy/_wasm_builtins.py)")
+    return ""
 
 
 # data.gateway.config is loaded as a Rego module of constants rather than as data: OPA converts

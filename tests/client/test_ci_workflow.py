@@ -49,3 +49,24 @@ def test_the_workflow_calls_only_recipes_that_exist() -> None:
 def test_the_test_recipe_builds_and_tests_the_typescript_client() -> None:
     dry = subprocess.run([str(JUST), "--dry-run", "test"], cwd=REPO, check=True, capture_output=True, text=True).stderr
     assert "clients/typescript" in dry and "npm test" in dry
+
+
+def test_the_workflow_installs_go_before_setup_builds_the_field_clis() -> None:
+    workflow = YAML(typ="safe").load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    steps = workflow["jobs"]["test"]["steps"]
+    uses = [step.get("uses", "").split("@")[0] for step in steps]
+    setup = next(i for i, step in enumerate(steps) if step.get("run") == "scripts/setup")
+    assert uses.index("actions/setup-go") < setup
+    setup_text = (REPO / "scripts" / "setup").read_text()
+    for tool in ("opa", "regal", "helm", "kubeconform", "conftest"):
+        assert re.search(rf"^go_tool {tool} \S+ \S+ v\d+\.\d+\.\d+ ", setup_text, re.M), tool
+
+
+def test_the_test_recipe_runs_opa_check_fmt_regal_and_opa_test() -> None:
+    dry = subprocess.run([str(JUST), "--dry-run", "test"], cwd=REPO, check=True, capture_output=True, text=True).stderr
+    for command in ("opa check --strict rego deploy/policy", "opa fmt --list --fail rego deploy/policy",
+                    "regal lint rego deploy/policy", "gatewayctl test-policies"):
+        assert command in dry, command
+    # ... and pytest over tests/, where tests/deploy/test_deploy_chart_cli.py runs helm, kubeconform, conftest
+    assert re.search(r"pytest -q\s*$", dry, re.M)
+    assert (REPO / "tests" / "deploy" / "test_deploy_chart_cli.py").is_file()

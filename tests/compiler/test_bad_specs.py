@@ -80,6 +80,17 @@ CASES: dict[str, tuple[int, int, str]] = {
                                       "where validate cannot check where their prompts go"),
     "ingress_body_size_below_gateway_limit": (36, 52, "proxy-body-size is 512k (524288 bytes), below "
                                               "gateway.max_body_bytes (1048576)"),
+    "key_literal_value": (31, 16, 'key "alpha" holds a literal value, not a reference '
+                          "(hint: write `key: os.environ/GATEWAY_KEY_ALPHA`"),
+    "key_unknown_team": (31, 44, 'key "alpha" belongs to unknown team "reserch" (hint: did you mean "research"?)'),
+    "key_unknown_model": (29, 47, 'key "alpha" names unknown model "chat-defualt" '
+                          '(hint: did you mean "chat-default"?)'),
+    "key_model_outside_team": (34, 77, 'key "alpha" may call "chat-large", which its team "research" may not'),
+    "key_budget_not_positive": (29, 50, "keys.alpha.max_budget: 0 is out of range (must be > 0.0)"),
+    "key_budget_duration_unparsable": (29, 48, "team \"research\": budget_duration '30days' is not a duration "
+                                       "(hint: write a number and a unit: 30s, 10m, 24h, 30d, 1w or 1mo)"),
+    "key_shared_variable": (30, 15, 'key "beta" reads the same variable KEY_ALPHA as key "alpha"'),
+    "key_unknown_field": (29, 38, 'unknown key "max_buget" in keys.alpha (hint: did you mean "max_budget"?)'),
     "observability_header_literal": (22, 35, "environments.prod.observability.headers.x-honeycomb-team holds a literal "
                                      "value (hint: collector tokens are secrets: write "
                                      "os.environ/OTLP_X_HONEYCOMB_TEAM"),
@@ -112,6 +123,8 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
     "observability_grpc_on_http_port": (
         20, 36, "environments.prod.observability.otlp_endpoint uses port 4318, OTLP http/protobuf's port, with "
         "protocol grpc (hint: use port 4317 or `protocol: http/protobuf`)"),
+    "budget_duration_without_budget": (29, 55, 'key "alpha" resets a budget it does not have '
+                                       "(hint: add max_budget, or remove budget_duration)"),
 }
 
 

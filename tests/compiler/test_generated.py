@@ -83,6 +83,10 @@ def test_no_secret_values_and_no_absolute_paths(generated: dict[str, bytes], pro
     assert "api_key: os.environ/OPENAI_API_KEY" in config
 
 
+# the variables of the client keys in specs/identity.yaml
+CLIENT_KEY_SECRETS = {"GATEWAY_KEY_RESEARCH_NOTEBOOKS": "k1", "GATEWAY_KEY_SUPPORT_BOT": "k2"}
+
+
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str, bytes], tmp_path: Path,
                                                              env: str) -> None:
@@ -91,7 +95,7 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     compose.write_bytes(generated[f"{env}/docker-compose.yml"])
     docker_compose = compose_binary()
     secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-               "OTLP_AUTHORIZATION": "Bearer t0k", "REDIS_PASSWORD": "r"}
+               "REDIS_PASSWORD": "r", "OTLP_AUTHORIZATION": "Bearer t0k", **CLIENT_KEY_SECRETS}
     args = ["-f", str(compose), "--profile", "ai-governance", "config", "--format", "json"]
     run = subprocess.run([docker_compose, *args], capture_output=True, text=True,
                          env={**os.environ, **secrets}, check=False)
@@ -107,12 +111,14 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
         ("0.0.0.0" if env == "prod" else "127.0.0.1", "8080"), ("127.0.0.1", "8081")]
     proxy = loaded["services"]["llm-provider"]
     assert proxy["profiles"] == ["ai-governance"]
-    if env == "dev":  # guardrails: in_proxy — the proxy image with runtime/, the bundle beside its config
-        assert proxy["image"] == "ghcr.io/example/policy-gateway-litellm:0.1.0"
-        assert proxy["command"][:2] == ["--config", "/app/generated/dev/litellm/config.yaml"]
-        assert [v["target"] for v in proxy["volumes"]] == ["/app/generated/dev"]
-    else:
-        assert proxy["image"] == "ghcr.io/berriai/litellm:v1.106.2"
+    # the specs declare client keys, so LiteLLM loads runtime.litellm_identity (and in dev, with
+    # guardrails: in_proxy, the guardrails): the proxy image with runtime/, the tree beside its config
+    assert proxy["image"] == "ghcr.io/example/policy-gateway-litellm:0.1.0"
+    assert proxy["command"][:2] == ["--config", f"/app/generated/{env}/litellm/config.yaml"]
+    assert [v["target"] for v in proxy["volumes"]] == [f"/app/generated/{env}"]
+    # the gateway knows every client key; LiteLLM only where clients reach it without the gateway
+    assert {k: gateway["environment"][k] for k in CLIENT_KEY_SECRETS} == CLIENT_KEY_SECRETS
+    assert (set(CLIENT_KEY_SECRETS) <= set(proxy["environment"])) == (env == "dev")
     # prod requires signed bundles (specs/bundle.yaml): the gateway and OPA get the verification key
     opa = loaded["services"]["opa"]["command"]
     if env == "prod":
@@ -136,12 +142,12 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
     args = [docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"]
     run = subprocess.run(args, capture_output=True, text=True,
                          env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "REDIS_PASSWORD": "r",
-                              "OTLP_AUTHORIZATION": "t"}, check=False)
+                              "OTLP_AUTHORIZATION": "t", **CLIENT_KEY_SECRETS}, check=False)
     assert run.returncode != 0
     assert "POLICY_GATEWAY_MASTER_KEY" in run.stderr or "LITELLM_MASTER_KEY" in run.stderr
     # prod verifies signed bundles: without the public key neither the gateway nor OPA starts
     secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "REDIS_PASSWORD": "r",
-               "OTLP_AUTHORIZATION": "t"}
+               "OTLP_AUTHORIZATION": "t", **CLIENT_KEY_SECRETS}
     env = {k: v for k, v in os.environ.items() if k != "POLICY_BUNDLE_PUBLIC_KEY"}
     run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
     assert run.returncode != 0
@@ -153,11 +159,17 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
     assert "OTLP_AUTHORIZATION" in run.stderr
     # Redis refuses clients without its password, so neither Redis nor the gateway starts without it
     env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
-    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-               "OTLP_AUTHORIZATION": "t"}
-    run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
+    no_redis = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
+                "OTLP_AUTHORIZATION": "t", **CLIENT_KEY_SECRETS}
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, **no_redis}, check=False)
     assert run.returncode != 0
     assert "REDIS_PASSWORD" in run.stderr
+    # and the production gateway needs every client key of the specs
+    env = {k: v for k, v in os.environ.items() if k != "GATEWAY_KEY_SUPPORT_BOT"}
+    secrets = {**secrets, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "GATEWAY_KEY_SUPPORT_BOT": ""}
+    run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
+    assert run.returncode != 0
+    assert "GATEWAY_KEY_SUPPORT_BOT" in run.stderr
 
 
 def test_env_example_has_the_dual_mode_variables_of_seed_000(generated: dict[str, bytes]) -> None:

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART_DIR = ROOT / "deploy" / "helm" / "policy-gateway"
 GENERATED = ROOT / "generated"
 ENVIRONMENTS = ("dev", "staging", "prod")
-# The Kubernetes version manifests are validated against (kubernetes-validate's schemas) and the
-# chart is linted for; the chart's kubeVersion floor is below it.
+# The Kubernetes version manifests are validated against (kubeconform, with kubernetes-validate's
+# schemas) and the chart is linted for; the chart's kubeVersion floor is below it.
 KUBE_VERSION = "1.33.0"
 RELEASE = "policy-gateway"
 NAMESPACE = "llm-gateway"

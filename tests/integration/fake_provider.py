@@ -45,6 +45,7 @@ Control (JSON bodies):
   GET  /_requests the recorded requests: [{"method", "path", "query", "headers", "body", "files"?}];
                   body is the parsed JSON (a string when not JSON), for multipart the form fields, with
                   "files": [{"field", "filename", "content_type", "size", "content" | "content_b64"}]
+  GET  /_inflight {"now": provider requests being answered, "peak": the most at once since the reset}
   POST /_reset    clear recordings, scripts, files and batches; restore the defaults
 """
 

@@ -141,6 +141,11 @@ class FakeProviderProcess:
         answer: list[dict[str, Any]] = httpx.get(f"{self.base_url}/_requests", timeout=5).json()
         return answer
 
+    def inflight(self) -> dict[str, int]:
+        """{"now": requests being answered, "peak": the most at once since the last reset}."""
+        answer: dict[str, int] = httpx.get(f"{self.base_url}/_inflight", timeout=5).json()
+        return answer
+
     def script(self, path: str, **answer: Any) -> None:
         """Queue an exact raw answer for `path` (see fake_provider.py: status, headers, body, chunks...)."""
         httpx.post(f"{self.base_url}/_script", json={"path": path, **answer}, timeout=5).raise_for_status()

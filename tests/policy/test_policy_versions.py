@@ -58,7 +58,8 @@ def test_the_example_project_is_valid(project: Path) -> None:
 
 def test_a_changed_rule_without_a_bump_names_the_versions_to_use(project: Path) -> None:
     rego = project / "rego" / "prompt_policy.rego"
-    edit(rego, "severity: low\n_own_rules.token_budget_output", "severity: high\n_own_rules.token_budget_output")
+    head = '_own_rules["token_budget_output"]'
+    edit(rego, f"severity: low\n{head}", f"severity: high\n{head}")
     code, output = run(project, "validate")
     assert code == 1
     assert re.search(r"^specs/policies\.yaml:\d+:\d+: error: policy \"prompt\" changed \(its Rego or data\) but its "

@@ -1,7 +1,7 @@
-"""The WebAssembly engine on a module the real OPA compiler emitted (../shared/fixtures/opa-wasm:
-`opa build -t wasm -e test/p`; p is true when input.fragment == "moo"). No machine of this project
-can build our own policies to WASM (no opa CLI), so the engine is tested on that module, and a
-bundle holding policy.wasm is shown to be served by it."""
+"""The WebAssembly engine on a small module the real OPA compiler emitted (../shared/fixtures/opa-wasm:
+`opa build -t wasm -e test/p`; p is true when input.fragment == "moo"): loading, entrypoints,
+threads, and a bundle holding policy.wasm served by it when the wasm engine is asked for. Our own
+policies' modules: tests/policy/test_policy_wasm_build.py and test_engine_parity.py."""
 
 from __future__ import annotations
 
@@ -62,11 +62,18 @@ def test_threads_share_the_engine(engine: WasmEngine) -> None:
 
 def test_a_bundle_with_policy_wasm_is_served_by_the_wasm_engine(tmp_path: Path) -> None:
     # The fixture has no gateway decisions, so the store refuses it at load, after choosing the
-    # WASM engine for it: the error is the WASM engine's.
+    # WASM engine for it as asked: the error is the WASM engine's.
     content = files("prod")
     manifest = json.loads(content[".manifest"])
     manifest["wasm"] = [{"entrypoint": "gateway/prompt/decision", "module": "/policy.wasm"}]
     bundle = write_dir(tmp_path / "b", seal({**content, ".manifest": json.dumps(manifest).encode(),
                                              "policy.wasm": WASM_FIXTURE.read_bytes()}))
     with pytest.raises(BundleError, match=r"policy\.wasm has no entrypoint gateway/output/decision"):
-        PolicyStore(bundle)
+        PolicyStore(bundle, engine="wasm")
+    assert PolicyStore(bundle).status()["engine"] == "rego"  # auto: the faster engine
+
+
+def test_the_wasm_engine_needs_a_module(tmp_path: Path) -> None:
+    bundle = write_dir(tmp_path / "b", files("prod"))
+    with pytest.raises(BundleError, match=r"holds no policy\.wasm"):
+        PolicyStore(bundle, engine="wasm")

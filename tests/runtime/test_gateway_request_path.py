@@ -693,3 +693,21 @@ async def test_texts_over_the_policys_size_cap_are_refused_without_asking_the_en
     assert r.headers["x-policy-decision"] == "block"
     assert policy.calls == [] and provider.state.requests == []
     assert (await client.post(PATHS[0], json=chat("x" * 100))).status_code == 200
+
+
+# --- identity: the gateway names the client's key to LiteLLM ------------------------------------
+
+
+async def test_a_named_key_is_named_upstream_and_a_client_cannot_name_one(gateway: Any, provider: Any) -> None:
+    from runtime.identity_header import IDENTITY_HEADER
+
+    _, client = await gateway(
+        {"KEY_SUPPORT": "sk-support-bot"}, client_keys={"support-bot": {"key_env": "KEY_SUPPORT"}}
+    )
+    named = await client.post("/v1/chat/completions", json=chat(), headers={"authorization": "Bearer sk-support-bot"})
+    spoofed = await client.post("/v1/chat/completions", json=chat(), headers={IDENTITY_HEADER: "support-bot"})
+    assert (named.status_code, spoofed.status_code) == (200, 200)
+    sent = [r["headers"] for r in provider.state.requests]
+    assert sent[0][IDENTITY_HEADER] == "support-bot"
+    assert IDENTITY_HEADER not in sent[1]  # an unnamed key (POLICY_GATEWAY_API_KEYS) names nobody
+    assert "sk-support-bot" not in json.dumps(sent[0])  # the client's key itself never goes upstream

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,3 +160,36 @@ def test_without_a_server_section_the_production_defaults_apply(tmp_path: Path) 
         auth_failures_per_minute=20,
         trusted_proxies=(),
     )
+
+
+def test_client_keys_of_the_specs_are_read_from_their_variables_and_named(tmp_path: Path) -> None:
+    from runtime.gateway.auth import Authenticator
+
+    client_keys = {"support-bot": {"key_env": "KEY_SUPPORT", "team": "support"}, "alpha": {"key_env": "KEY_ALPHA"}}
+    root = generated(tmp_path, client_keys=client_keys)
+    s = load_settings("test", root, {"KEY_SUPPORT": "sk-support", "POLICY_GATEWAY_API_KEYS": "sk-plain"})
+    assert s.named_keys == {"support-bot": "sk-support"}
+    assert s.missing_key_envs == ("KEY_ALPHA",)
+    assert startup_problems(s) == []  # outside production the key is only unusable
+    auth = Authenticator(s.client_keys, s.named_keys)
+    assert auth.client_name(auth.authenticate({"authorization": "Bearer sk-support"})) == "support-bot"
+    assert auth.client_name(auth.authenticate({"authorization": "Bearer sk-plain"})) is None
+    prod = load_settings("test", root, {"KEY_SUPPORT": "sk-support", "SEA_ENV": "production"})
+    assert startup_problems(prod) == ["client keys of the specs have no value: set KEY_ALPHA"]
+
+
+def test_the_admission_lease_has_a_variable_and_a_floor(tmp_path: Path) -> None:
+    root = generated(tmp_path)
+    assert load_settings("test", root, {}).admission_lease_s == 30.0
+    assert load_settings("test", root, {"POLICY_GATEWAY_ADMISSION_LEASE_S": "2.5"}).admission_lease_s == 2.5
+    with pytest.raises(SettingsError, match=re.escape("POLICY_GATEWAY_ADMISSION_LEASE_S='0.1' must be at least 0.3")):
+        load_settings("test", root, {"POLICY_GATEWAY_ADMISSION_LEASE_S": "0.1"})
+
+
+def test_the_policy_engine_is_auto_unless_policy_engine_names_one(tmp_path: Path) -> None:
+    root = generated(tmp_path)
+    assert load_settings("test", root, {}).policy_engine == "auto"
+    assert load_settings("test", root, {"POLICY_ENGINE": "wasm"}).policy_engine == "wasm"
+    assert load_settings("test", root, {"POLICY_ENGINE": "rego"}).policy_engine == "rego"
+    with pytest.raises(SettingsError, match="POLICY_ENGINE='opa' must be auto, rego or wasm"):
+        load_settings("test", root, {"POLICY_ENGINE": "opa"})

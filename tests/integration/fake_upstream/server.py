@@ -6,6 +6,7 @@ Control (JSON bodies; see fake_provider.py for the whole API):
   POST /_script    {"path", "times", "status", "headers", "body" | "body_b64" | "chunks" | "chunks_b64",
                     "repeat", "chunk_delay_s", "raw_b64"}   queue an exact raw answer for `path`
   GET  /_requests  the recorded requests
+  GET  /_inflight  provider requests being answered now and the most at once since the reset
   POST /_reset     clear recordings and scripts, restore the defaults
 """
 
@@ -33,6 +34,7 @@ class FakeProvider:
         self.requests: list[dict[str, Any]] = []
         self.scripts: dict[str, deque[dict[str, Any]]] = {}
         self.files = openai_api.FileStore()
+        self.inflight = 0
         self.reset()
 
     def reset(self) -> None:
@@ -47,6 +49,7 @@ class FakeProvider:
         self.record = True
         self.delay_s = 0.0
         self.mcp_sse = False
+        self.peak_inflight = self.inflight  # requests still running when reset count on
 
     _SETTINGS = ("mode", "reply", "reply_in", "ready", "chunk_chars", "record", "delay_s", "mcp_sse")
 
@@ -87,6 +90,8 @@ class FakeProvider:
             return json_answer(self.script(json.loads(body)))
         if path == "/_requests":
             return json_answer(self.requests)
+        if path == "/_inflight":
+            return json_answer({"now": self.inflight, "peak": self.peak_inflight})
         if path == "/_reset":
             self.reset()
             return json_answer({})
@@ -96,6 +101,16 @@ class FakeProvider:
             return json_answer({}, 200 if self.ready else 503)
 
         record = self._record(method, path, split.query, headers, body)
+        self.inflight += 1
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
+        try:
+            return await self._answer(method, path, headers, body, record)
+        finally:
+            self.inflight -= 1
+
+    async def _answer(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, record: dict[str, Any]
+    ) -> Answer | dict[str, Any]:
         script = self._take_script(path)
         if script is not None:
             return script
