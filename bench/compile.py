@@ -39,7 +39,7 @@ def synthetic_project(root: Path, models: int = 1000, services: int = 200) -> No
         f"    litellm_params: {{model: openai/model-{i}}}\n    fallbacks: [chat-default]\n"
         for i in range(models - 6)
     )
-    backends = backends.replace("\nrouter:", extra_models + "\nrouter:", 1)
+    backends = backends.replace("\nmodels:\n", "\nmodels:\n" + extra_models, 1)
     (root / "specs" / "backends.yaml").write_text(backends)
 
 

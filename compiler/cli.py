@@ -156,22 +156,38 @@ def ports(as_json: bool) -> None:
 @main.command()
 @click.option("--check", is_flag=True, help="exit 1 when schemas/ is out of date")
 def schema(check: bool) -> None:
-    """Regenerate schemas/spec.schema.json from the spec models."""
-    from compiler.schema import SCHEMA_PATH, spec_schema
+    """Regenerate schemas/ (the spec language, a LiteLLM config) from the models."""
+    from compiler.schema import schemas
 
-    path = _root() / SCHEMA_PATH
-    wanted = spec_schema()
-    current = path.read_text(encoding="utf-8") if path.is_file() else None
-    if check:
-        if current != wanted:
-            click.echo(f"{SCHEMA_PATH} is stale: run `gatewayctl schema`", err=True)
-            sys.exit(1)
-        click.echo(f"{SCHEMA_PATH} is up to date")
-        return
-    if current != wanted:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(wanted, encoding="utf-8")
-    click.echo(f"wrote {SCHEMA_PATH}")
+    stale = []
+    for rel, wanted in schemas().items():
+        path = _root() / rel
+        current = path.read_text(encoding="utf-8") if path.is_file() else None
+        if current == wanted:
+            click.echo(f"{rel} is up to date" if check else f"wrote {rel}")
+        elif check:
+            stale.append(rel)
+            click.echo(f"{rel} is stale: run `gatewayctl schema`", err=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(wanted, encoding="utf-8")
+            click.echo(f"wrote {rel}")
+    if stale:
+        sys.exit(1)
+
+
+@main.command(name="litellm-check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@user_errors
+def litellm_check(paths: tuple[Path, ...]) -> None:
+    """Validate LiteLLM proxy config files (any, hand-written too) against LiteLLM's typed surface."""
+    from compiler.litellm_surface.check import check_config
+
+    problems = [p for path in paths for p in check_config(path, _display(path.resolve(), Path.cwd()))]
+    if any(p.severity == "error" for p in problems):
+        raise SpecErrors(problems)
+    _print_problems(sorted(problems, key=SpecError.sort_key))
+    click.echo(f"LiteLLM config OK: {len(paths)} file{'s' if len(paths) != 1 else ''}")
 
 
 @main.group()

@@ -18,6 +18,15 @@ from compiler.errors import Position, SpecError, SpecErrors
 from compiler.safe_yaml import YamlProblem, key_value_position, read_yaml
 
 KeyPath = tuple[str | int, ...]
+
+
+def dotted(path: KeyPath) -> str:
+    """A key path as people write it: models[0].litellm_params.api_key."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -87,6 +96,11 @@ def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
     if isinstance(node, str):
         return str(node)
     return node
+
+
+def plain_data(node: Any, rel: str, smap: SourceMap) -> Any:
+    """A YAML document as plain data, its positions recorded in `smap`."""
+    return _plain(node, (), rel, smap)
 
 
 def spec_files(spec_dir: Path) -> list[Path]:

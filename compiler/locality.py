@@ -17,7 +17,12 @@ def locality(backend: Backend) -> Locality:
     """The spec's `locality`, else what the base_url's host says."""
     if backend.locality is not None:
         return backend.locality
-    host = (urlsplit(backend.base_url).hostname or "").lower()
+    return host_locality(urlsplit(backend.base_url).hostname or "")
+
+
+def host_locality(host: str) -> Locality:
+    """What a host name or address says about where it is (MCP servers, agents and Redis use it too)."""
+    host = host.lower()
     if host == "localhost":
         return "local"
     try:

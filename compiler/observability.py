@@ -72,7 +72,7 @@ def _endpoint(obs: Observability, smap: SourceMap, path: tuple[str, ...]) -> Ite
                         f"write the collector's base URL, e.g. {example}")
         return
     if url.username or url.password:
-        yield SpecError(where, f"{field} holds credentials",
+        yield SpecError(where, f"{field} has credentials in its URL",
                         "put the token in a header: `headers: {authorization: os.environ/OTLP_TOKEN}`")
     if url.path not in ("", "/") or url.query or url.fragment:
         yield SpecError(where, f"{field} has a path ({url.path or url.query})",

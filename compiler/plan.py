@@ -121,6 +121,7 @@ class RouterPlan:
     timeout_s: float
     allowed_fails: int
     cooldown_time_s: float
+    litellm_extra: Mapping[str, Any]  # the other router_settings the spec sets, in LiteLLM's names
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,20 @@ def _server_plan(server: Server) -> ServerPlan:
     )
 
 
+def _router_extra(doc: SpecDocument) -> dict[str, Any]:
+    """router_settings beyond the five every config carries, under LiteLLM's names, only those set."""
+    router = doc.router
+    extra: dict[str, Any] = router.model_dump(
+        include={"routing_strategy_args", "disable_cooldowns", "redis_host", "redis_port", "redis_password",
+                 "redis_url"}, exclude_none=True, exclude_unset=True)
+    extra.get("routing_strategy_args", {}).pop("mounted", None)  # the compiler's, not LiteLLM's
+    if router.retry_after_s is not None:
+        extra["retry_after"] = router.retry_after_s
+    if router.context_window_fallbacks:
+        extra["context_window_fallbacks"] = [{m: list(f)} for m, f in router.context_window_fallbacks.items()]
+    return extra
+
+
 def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
     doc = env.document
     spec_env = doc.environments[env.name]
@@ -329,7 +344,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
             name=m.name,
             backend=backends[m.backend],
             capability=m.capability,
-            litellm_params=_frozen(m.litellm_params),
+            litellm_params=_frozen(m.litellm_params.model_dump(exclude_unset=True, by_alias=True)),
             fallbacks=tuple(m.fallbacks),
             timeout_s=m.timeout_s if m.timeout_s is not None else doc.router.timeout_s,
             retries=m.retries if m.retries is not None else doc.router.num_retries,
@@ -364,9 +379,10 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
         backends=tuple(backends[name] for name in doc.backends),
         models=models,
         router=RouterPlan(doc.router.routing_strategy, doc.router.num_retries, doc.router.timeout_s,
-                          doc.router.allowed_fails, doc.router.cooldown_time_s),
-        litellm=LiteLLMPlan(doc.litellm.master_key_env, _frozen(doc.litellm.settings),
-                            _frozen(doc.litellm.general_settings)),
+                          doc.router.allowed_fails, doc.router.cooldown_time_s, _frozen(_router_extra(doc))),
+        litellm=LiteLLMPlan(doc.litellm.master_key_env,
+                            _frozen(doc.litellm.settings.model_dump(exclude_unset=True, by_alias=True)),
+                            _frozen(doc.litellm.general_settings.model_dump(exclude_unset=True, by_alias=True))),
         policies=tuple(
             PolicyPlan(name=name, version=p.version, mode=p.mode[env.name],
                        data=_frozen(spec_data(p, doc.policies)))

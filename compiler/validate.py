@@ -6,13 +6,11 @@ runs the rules on each; all problems of all environments are reported together.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, identity_rules, observability, policy_versions, sizing
+from compiler import bundle_trust, compose_check, identity_rules, litellm_rules, observability, policy_versions, sizing
 from compiler.endpoints import (
     BATCH_CAPABILITIES,
     ENDPOINTS,
@@ -24,14 +22,14 @@ from compiler.endpoints import (
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.errors import suggest as _suggest
 from compiler.exposure import BEHIND_GATEWAY, is_loopback, published
-from compiler.load import LoadedSpecs, SourceMap
+from compiler.litellm_surface.secrets import literal_secrets
+from compiler.load import KeyPath, LoadedSpecs, SourceMap
 from compiler.locality import locality
 from compiler.model import SpecDocument
 from compiler.overlay import deep_merge, overlay_positions
 from compiler.ports import claims
 from compiler.typecheck import check_document
 
-SECRET_KEY_RE = re.compile(r"(api_key|secret|token|password|access_key|private_key)", re.I)
 # Sections that hold for every environment at once, with what to do instead of overriding them.
 REPOSITORY_WIDE = {
     "environments": "set sea_env, enable_policy_gateway and fail_mode on the environment itself",
@@ -81,10 +79,13 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
         problems += env_problems
         if doc is not None:
             envs.append(EnvSpec(env_name, doc, env_map, overlay_map))
-    if problems or base is None:
+    # Every value, overlays included, before any rule: a secret is an error wherever it is written.
+    problems += literal_secrets(loaded.document, smap)
+    if base is None:  # a required value is wrong: the rules would check a spec nobody wrote
         raise SpecErrors(problems)
     for env in envs:
         problems += _rules(env)
+        problems += litellm_rules.check(env.document, env.name, env.source_map, loaded.root)
     problems += compose_check.check(loaded.root, [(e.document, e.source_map) for e in envs], base.compose_scan)
     problems += policy_versions.check(loaded, envs, with_lock=check_lock)
     problems += bundle_trust.check(loaded.root, envs)
@@ -262,11 +263,6 @@ def _model_rules(env: EnvSpec) -> Iterator[SpecError]:
                             f'backend "{model.backend}" does not support {model.capability} '
                             f'(supports: {", ".join(backend.capabilities)})',
                             "route this model to a backend with that capability")
-        if not isinstance(model.litellm_params.get("model"), str):
-            yield SpecError(smap.locate((*base, "litellm_params")),
-                            f'model "{model.name}" has no litellm_params.model',
-                            "add e.g. `model: openai/gpt-4o-mini` (provider/model)")
-        yield from _literal_secrets(model.litellm_params, (*base, "litellm_params"), smap)
         for j, fallback in enumerate(model.fallbacks):
             if fallback == model.name or fallback not in model_names:
                 yield SpecError(smap.locate((*base, "fallbacks", j)),
@@ -351,15 +347,6 @@ def _files_backend_rules(env: EnvSpec) -> Iterator[SpecError]:
                         f"name a backend that does {_either(BATCH_CAPABILITIES)}")
 
 
-def _literal_secrets(params: dict[str, Any], path: tuple[str | int, ...], smap: SourceMap) -> Iterator[SpecError]:
-    for key, value in params.items():
-        if isinstance(value, dict):
-            yield from _literal_secrets(value, (*path, key), smap)
-        elif SECRET_KEY_RE.search(key) and isinstance(value, str) and not value.startswith("os.environ/"):
-            yield SpecError(smap.locate((*path, key)), f"{key} holds a literal secret",
-                            "never put secrets in specs: set the backend's api_key_env or write os.environ/NAME")
-
-
 def _policy_rules(env: EnvSpec) -> Iterator[SpecError]:
     doc, smap = env.document, env.source_map
     envs = doc.environments
@@ -428,27 +415,31 @@ def _exposure_rules(env: EnvSpec) -> Iterator[SpecError]:
 
 
 def _fallback_locality_rules(env: EnvSpec) -> Iterator[SpecError]:
-    """A fallback must not carry a prompt off the site unless the environment allows it (seed 002, req. 16)."""
+    """A fallback must not carry a prompt off the site unless the environment allows it (seed 002, req. 16):
+    a model's fallbacks, and the router's context window fallbacks."""
     doc, smap = env.document, env.source_map
     spec_env = doc.environments[env.name]
     backend_of = {m.name: doc.backends.get(m.backend) for m in reversed(doc.models)}
-    for i, model in enumerate(doc.models):
-        source = backend_of.get(model.name)
-        for j, fallback in enumerate(model.fallbacks):
-            target = backend_of.get(fallback)
-            if source is None or target is None or locality(target) != "external":
-                continue  # unknown names are reported by _model_rules
-            where = smap.locate(("models", i, "fallbacks", j))
-            what = f'model "{model.name}" falls back to "{fallback}", whose backend is external'
-            if spec_env.air_gapped:
-                yield SpecError(where, f'{what}, in air-gapped environment "{env.name}"',
-                                "an air-gapped environment never calls an external provider: fall back to a "
-                                "local or private model, or remove the fallback")
-            elif locality(source) != "external" and not spec_env.allow_external_fallback:
-                yield SpecError(where, f'{what}: prompts for "{model.name}" ({locality(source)}) would leave the '
-                                f'site in environment "{env.name}"',
-                                f"fall back to a local or private model, or set allow_external_fallback: true on "
-                                f"environment {env.name} if its prompts may go to that provider")
+    edges: list[tuple[str, str, KeyPath]] = [(model.name, fallback, ("models", i, "fallbacks", j))
+             for i, model in enumerate(doc.models) for j, fallback in enumerate(model.fallbacks)]
+    edges += [(name, fallback, ("router", "context_window_fallbacks", name, j))
+              for name, fallbacks in doc.router.context_window_fallbacks.items()
+              for j, fallback in enumerate(fallbacks)]
+    for name, fallback, path in edges:
+        source, target = backend_of.get(name), backend_of.get(fallback)
+        if source is None or target is None or locality(target) != "external":
+            continue  # unknown names are reported by _model_rules and litellm_rules
+        where = smap.locate(path)
+        what = f'model "{name}" falls back to "{fallback}", whose backend is external'
+        if spec_env.air_gapped:
+            yield SpecError(where, f'{what}, in air-gapped environment "{env.name}"',
+                            "an air-gapped environment never calls an external provider: fall back to a "
+                            "local or private model, or remove the fallback")
+        elif locality(source) != "external" and not spec_env.allow_external_fallback:
+            yield SpecError(where, f'{what}: prompts for "{name}" ({locality(source)}) would leave the '
+                            f'site in environment "{env.name}"',
+                            f"fall back to a local or private model, or set allow_external_fallback: true on "
+                            f"environment {env.name} if its prompts may go to that provider")
 
 
 # LiteLLM settings that would route a request to another model, unseen by the fallback rules above.
@@ -456,8 +447,9 @@ _LITELLM_FALLBACK_SETTINGS = ("content_policy_fallbacks", "context_window_fallba
 
 
 def _fallbacks_outside_models(env: EnvSpec) -> Iterator[SpecError]:
+    written = env.document.litellm.settings.model_dump(exclude_unset=True, by_alias=True)
     for key in _LITELLM_FALLBACK_SETTINGS:
-        if key in env.document.litellm.settings:
+        if key in written:
             yield SpecError(env.source_map.locate(("litellm", "settings", key), key=True),
                             f"litellm.settings.{key} sends requests to other models where validate cannot check "
                             "where their prompts go", "declare fallbacks on the model (models[].fallbacks)")

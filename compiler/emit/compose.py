@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.emit import gateway_settings, otel_env
+from compiler.emit import gateway_settings, litellm, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.emit.gateway_settings import REDIS_PASSWORD_ENV
 from compiler.plan import EnvPlan, ServicePlan
@@ -42,6 +42,12 @@ def _healthcheck(svc: ServicePlan) -> dict[str, Any] | None:
         test = ["CMD-SHELL", f"curl -fsS http://127.0.0.1:{svc.container_port}{h.path} || exit 1"]
     return {"test": test, "interval": f"{h.interval_s}s", "timeout": f"{h.timeout_s}s",
             "retries": h.retries, "start_period": f"{h.start_period_s}s"}
+
+
+def _litellm_env_defaults(env: EnvPlan) -> dict[str, str]:
+    """Where the compose stack's own Redis is, for a config that reads REDIS_HOST and REDIS_PORT."""
+    cache = env.service_with_role("cache")
+    return {} if cache is None else {"REDIS_HOST": cache.name, "REDIS_PORT": str(cache.container_port)}
 
 
 def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
@@ -75,6 +81,9 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         environment = {env.litellm.master_key_env: _required(env.litellm.master_key_env)}
         for key in sorted({b.api_key_env for b in env.backends if b.api_key_env}):
             environment[key] = _optional(key)
+        defaults = _litellm_env_defaults(env)
+        for key in litellm.env_references(env):
+            environment[key] = f"${{{key}:-{defaults.get(key, '')}}}"
         environment |= {name: _optional(name) for name in gateway_settings.client_key_envs(env, proxy=True)}
         if otel_env.litellm_environment(env):
             environment |= otel_env.litellm_environment(env) | otel_env.headers_value(env, _required)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.emit import gateway_settings, otel_env
+from compiler.emit import gateway_settings, litellm, otel_env
 from compiler.emit.gateway_settings import REDIS_PASSWORD_ENV, operations_port, redis_url
 from compiler.plan import EnvPlan
 
@@ -64,6 +64,13 @@ def render_env(env: EnvPlan) -> dict[str, str]:
     ]
     if cache is not None:
         lines.append(f"{REDIS_PASSWORD_ENV}=")
+    proxy_env = litellm.env_references(env)
+    if proxy_env:
+        lines += [
+            "# What the LiteLLM proxy reads (os.environ/ references in litellm/config.yaml, and the",
+            "# variables its callbacks need).",
+            *(f"{name}=" for name in proxy_env if name not in secrets and name != REDIS_PASSWORD_ENV),
+        ]
     header_secrets = otel_env.header_secrets(env)
     if header_secrets:
         lines += [

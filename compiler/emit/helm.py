@@ -125,6 +125,7 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     d = env.deployment
     keys = {env.litellm.master_key_env, *(b.api_key_env for b in env.backends if b.api_key_env)}
     keys |= set(gateway_settings.client_key_envs(env, proxy=True))
+    keys.update(litellm.env_references(env))  # os.environ/ references of the config, callbacks' variables
     key_env = gateway_settings.verification_key_env(env)
     if env.guardrails == "in_proxy" and key_env:
         keys.add(key_env)  # the guardrails verify the bundle as the gateway does

@@ -13,18 +13,25 @@ from compiler.emit import gateway_settings, otel_env
 from compiler.emit._json import dump_json
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
+from compiler.litellm_surface import providers
+from compiler.litellm_surface.callbacks import CALLBACK_ENV
 from compiler.plan import AgentPlan, AllowancePlan, BackendPlan, EnvPlan, McpServerPlan, ModelPlan
+
+ENV_PREFIX = "os.environ/"
 
 
 def _env_ref(name: str) -> str:
-    return f"os.environ/{name}"
+    return f"{ENV_PREFIX}{name}"
 
 
 def _model_entry(model: ModelPlan) -> dict[str, Any]:
     params: dict[str, Any] = {"model": model.litellm_params["model"]}
-    if "api_base" not in model.litellm_params:
+    provider = providers.provider_of(params["model"])
+    # Bedrock and Vertex authenticate by the cloud's identity: the backend's URL and key are not theirs.
+    backend_is_endpoint = provider not in providers.CLOUD_IDENTITY
+    if backend_is_endpoint and "api_base" not in model.litellm_params:
         params["api_base"] = model.backend.base_url
-    if model.backend.api_key_env and "api_key" not in model.litellm_params:
+    if backend_is_endpoint and model.backend.api_key_env and "api_key" not in model.litellm_params:
         params["api_key"] = _env_ref(model.backend.api_key_env)
     params["timeout"] = model.timeout_s
     params["max_retries"] = model.retries
@@ -159,6 +166,7 @@ def config(env: EnvPlan) -> dict[str, Any]:
         "timeout": env.router.timeout_s,
         "allowed_fails": env.router.allowed_fails,
         "cooldown_time": env.router.cooldown_time_s,
+        **dict(sorted(env.router.litellm_extra.items())),
     }
     if fallbacks:
         router["fallbacks"] = fallbacks
@@ -182,6 +190,29 @@ def config(env: EnvPlan) -> dict[str, Any]:
     if env.guardrails == "in_proxy":
         out["guardrails"] = _guardrails(env)
     return out
+
+
+def env_references(env: EnvPlan) -> list[str]:
+    """The environment variables the proxy reads for this config: every os.environ/NAME in it and
+    those its callbacks need (compiler/litellm_surface/callbacks.py), the master key aside."""
+    names: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and value.startswith(ENV_PREFIX):
+            names.add(value.removeprefix(ENV_PREFIX))
+
+    walk(config(env))
+    settings = env.litellm.settings
+    for key in ("callbacks", "success_callback", "failure_callback", "service_callback"):
+        for callback in settings.get(key) or ():
+            names.update(CALLBACK_ENV.get(callback, ()))
+    return sorted(names - {env.litellm.master_key_env})
 
 
 def render_env(env: EnvPlan) -> dict[str, str]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from compiler.litellm_surface.general import GeneralSettings
+from compiler.litellm_surface.providers import LiteLLMParams
+from compiler.litellm_surface.router import RouterRedisValue, RoutingStrategy, RoutingStrategyArgs
+from compiler.litellm_surface.settings import LitellmSettings
 from compiler.model._base import Capability, EnvVarName, HttpUrl, Name, StrictModel, UrlPath
 
 
@@ -49,24 +53,33 @@ class Model(StrictModel):
     name: str = Field(min_length=1, description="the model_name clients ask for")
     backend: Name
     capability: Capability = "chat"
-    litellm_params: dict[str, Any] = Field(description="passed to LiteLLM; needs `model`")
+    litellm_params: LiteLLMParams = Field(
+        description="passed to LiteLLM: `model` (provider/model) and the parameters that provider takes")
     fallbacks: list[str] = Field(default_factory=list)
     timeout_s: float | None = Field(None, gt=0)
     retries: int | None = Field(None, ge=0)
 
 
-RoutingStrategy = Literal[
-    "simple-shuffle", "least-busy", "latency-based-routing", "cost-based-routing",
-    "usage-based-routing", "usage-based-routing-v2",
-]
-
-
 class Router(StrictModel):
-    routing_strategy: RoutingStrategy = "simple-shuffle"
+    """LiteLLM's router_settings (compiler/litellm_surface/router.py has LiteLLM's own names)."""
+
+    routing_strategy: RoutingStrategy = Field(
+        "simple-shuffle", description="one of LiteLLM's strategies, or llmrouter-* (needs the LLMRouter integration)")
+    routing_strategy_args: RoutingStrategyArgs | None = None
     num_retries: int = Field(2, ge=0)
     timeout_s: float = Field(60.0, gt=0)
+    retry_after_s: float | None = Field(None, ge=0, description="least seconds before a retry (retry_after)")
     allowed_fails: int = Field(3, ge=0)
     cooldown_time_s: float = Field(30.0, ge=0)
+    disable_cooldowns: bool | None = None
+    context_window_fallbacks: dict[str, list[str]] = Field(
+        default_factory=dict, description="model -> models with a larger context window, tried when it overflows")
+    # Redis for routing state shared by replicas. The Router takes these as written (no os.environ/):
+    # the password comes from REDIS_PASSWORD in the proxy's environment.
+    redis_host: RouterRedisValue | None = Field(None, description="Redis for routing state shared by replicas")
+    redis_port: int | None = Field(None, ge=1, le=65535)
+    redis_password: RouterRedisValue | None = Field(None, description="leave out: set REDIS_PASSWORD instead")
+    redis_url: RouterRedisValue | None = Field(None, description="instead of host and port, without a password")
 
 
 class LiteLLM(StrictModel):
@@ -77,5 +90,5 @@ class LiteLLM(StrictModel):
         "names no model, through LiteLLM's OpenAI files client (so it must speak OpenAI's files and batches "
         "API); defaults to the backend of the first chat model",
     )
-    settings: dict[str, Any] = Field(default_factory=dict, description="litellm_settings")
-    general_settings: dict[str, Any] = Field(default_factory=dict)
+    settings: LitellmSettings = Field(default_factory=LitellmSettings, description="litellm_settings")
+    general_settings: GeneralSettings = Field(default_factory=GeneralSettings)

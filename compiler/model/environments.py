@@ -21,7 +21,11 @@ class Environment(StrictModel):
         description="in_proxy: the LiteLLM proxy runs the compiled policies itself (a guardrails: section "
         "in its config), so an environment without the gateway still enforces or monitors them",
     )
-    air_gapped: bool = False
+    air_gapped: bool = Field(
+        False,
+        description="seed 002 requirement 16 (moat mode): no cloud-only callbacks and no hosts outside the "
+        "internal network (backends, MCP servers, agents, Redis)",
+    )
     allow_external_fallback: bool = Field(
         False,
         description="a model on a local or private backend may fall back to one on an external backend (the "

@@ -25,7 +25,8 @@ CASES: dict[str, tuple[int, int, str]] = {
     "duplicate_model_name": (25, 11, 'model "chat-default" is defined twice (first at specs/spec.yaml:22:11)'),
     "duplicate_yaml_key": (7, 3, 'duplicate key "policy-gateway"'),
     "yaml_syntax_error": (7, 15, "YAML syntax: expected ',' or ']'"),
-    "literal_secret": (24, 52, "api_key holds a literal secret"),
+    "literal_secret": (24, 52, "models[0].litellm_params.api_key holds an API key (sk-...) in plain text (hint: write "
+                       "os.environ/CHAT_DEFAULT_API_KEY"),
     "bad_semver": (26, 21, "policies.prompt.version: '1.0' has the wrong format (hint: use a semantic version"),
     "mode_for_unknown_env": (27, 64, 'sets a mode for unknown environment "qa"'),
     "missing_mode_for_env": (27, 34, 'policy "output" has no mode for environment "prod"'),
@@ -62,6 +63,62 @@ CASES: dict[str, tuple[int, int, str]] = {
                                   '(text to speech) or "transcription" (speech to text)'),
     "fallback_to_other_capability": (29, 17, 'model "chat-default" (chat) falls back to "tts", which does speech'),
     "max_image_bytes_zero": (21, 64, "payload_policy.max_image_bytes: 0 is out of range"),
+    # LiteLLM's surface (compiler/litellm_surface/): a typo in each section, a wrong type, a name LiteLLM lacks
+    "litellm_settings_typo": (29, 33, 'unknown key "request_tmeout" in litellm.settings (hint: did you mean '
+                              '"request_timeout"?)'),
+    "general_settings_typo": (29, 22, 'unknown key "store_model_in_dbb" in litellm.general_settings (hint: did you '
+                              'mean "store_model_in_db"?)'),
+    "router_settings_typo": (29, 3, 'unknown key "routing_stratgy" in router (hint: did you mean "routing_strategy"?)'),
+    "litellm_params_typo": (24, 43, 'unknown key "modle" in models[0].litellm_params (hint: did you mean "model"?)'),
+    "cache_params_typo": (31, 33, 'unknown key "hots" in litellm.settings.cache_params (hint: did you mean "host"?)'),
+    "drop_params_not_a_bool": (29, 27, "litellm.settings.drop_params: Input should be a valid boolean, unable to "
+                               "interpret input (hint: write true or false)"),
+    "routing_strategy_unknown": (29, 21, "router.routing_strategy: unknown routing strategy 'least-bussy' (hint: did "
+                                 'you mean "least-busy"?)'),
+    "callback_unknown": (29, 33, "litellm.settings.success_callback[0]: unknown callback 'promethus' (hint: did you "
+                         'mean "prometheus"?'),
+    "cache_call_type_unknown": (31, 69, "supported_call_types[0]: LiteLLM does not cache call type 'acompletions' "
+                                '(hint: did you mean "acompletion"?)'),
+    # a literal secret, in each section
+    "secret_in_general_settings": (29, 36, "litellm.general_settings.database_url holds a connection string with a "
+                                   "password in plain text (hint: write os.environ/DATABASE_URL"),
+    "secret_in_cache_params": (31, 56, "litellm.settings.cache_params.password holds a secret in plain text (hint: "
+                               "write os.environ/REDIS_PASSWORD"),
+    "secret_in_router": (30, 19, "router.redis_password holds a secret in plain text (hint: leave it out and set "
+                         "REDIS_PASSWORD where the proxy runs"),
+    "secret_in_service_environment": (10, 39, "services.llm-provider.environment.LITELLM_MASTER_KEY holds an API key "
+                                      "(sk-...) in plain text (hint: write os.environ/LITELLM_MASTER_KEY"),
+    "secret_in_overrides": (19, 50, "environments.dev.overrides.litellm.general_settings.database_url holds a "
+                            "connection string with a password in plain text (hint: write os.environ/DATABASE_URL"),
+    "master_key_in_general_settings": (29, 22, "litellm.general_settings.master_key would override "
+                                       "litellm.master_key_env (hint: remove it and name the variable in "
+                                       "litellm.master_key_env)"),
+    "router_redis_env_reference": (30, 14, "router.redis_url: LiteLLM's Router takes this as written: it resolves "
+                                   "os.environ/ only in litellm_params and cache_params (hint: leave it out and set "
+                                   "REDIS_URL in the proxy's environment"),
+    # provider parameters
+    "provider_param_on_wrong_provider": (24, 91, 'bedrock/ models do not take "api_version" '
+                                         "(models[0].litellm_params.api_version) (hint: api_version is a parameter of "
+                                         "azure/; bedrock/ takes api_base, api_key, aws_access_key_id"),
+    "vertex_param_on_openai": (24, 43, 'openai/ models do not take "vertex_project" (models[0].litellm_params.'
+                               "vertex_project) (hint: vertex_project is a parameter of vertex_ai/"),
+    # llmrouter strategies (seed 002 requirements 2-3)
+    "llmrouter_paths_missing": (30, 39, "router.routing_strategy_args.model_path: 'models/knn.pkl' is not a file in "
+                                "the repository (hint: give a path relative to the repository root, or set "
+                                "`mounted: true`"),
+    "llmrouter_without_args": (29, 21, "router.routing_strategy: routing strategy 'llmrouter-knn' needs "
+                               "routing_strategy_args.model_path (hint: add routing_strategy_args"),
+    "llmrouter_mounted_relative_path": (30, 39, "router.routing_strategy_args.model_path 'models/mlp.pt' is mounted "
+                                        "but not absolute (hint: a mounted path is where the file is inside the "
+                                        "proxy's container"),
+    "context_window_fallback_unknown_model": (29, 45, 'model "chat-default" falls back on a long context to unknown '
+                                              'model "chat-long" (hint: known models: chat-default)'),
+    # moat mode (seed 002 requirement 16)
+    "air_gapped_cloud_callback": (29, 45, 'callback "datadog" sends data to a vendor cloud, and environment "dev" is '
+                                  "air-gapped (specs/spec.yaml:15:73) (hint: use a self-hosted one"),
+    "air_gapped_external_host": (23, 14, 'model "chat-default" runs on backend "gpu_fast" (api.openai.com), outside '
+                                 'the network, and environment "dev" is air-gapped (specs/spec.yaml:15:73) (hint: '
+                                 "serve it from a backend inside the network"),
     "prod_exposes_litellm": (11, 24, 'service "llm-provider" (llm-provider) would be reachable from outside on '
                              '0.0.0.0:8001 in production environment "prod", around the policy gateway'),
     "prod_exposes_opa": (15, 39, 'service "opa" (policy-engine) would be reachable from outside on 0.0.0.0:8181'),
@@ -98,7 +155,8 @@ CASES: dict[str, tuple[int, int, str]] = {
                                          "(/v1/traces) (hint: give the base URL (http://otel-collector:4318)"),
     "observability_endpoint_not_a_url": (20, 36, "otlp_endpoint: 'otel-collector:4317' is not an http(s) URL "
                                          "(hint: write the collector's base URL, e.g. http://otel-collector:4317)"),
-    "observability_endpoint_credentials": (20, 36, "otlp_endpoint holds credentials (hint: put the token in a header"),
+    "observability_endpoint_credentials": (20, 36, "otlp_endpoint has credentials in its URL "
+                                           "(hint: put the token in a header"),
     "observability_unknown_protocol": (20, 76, "observability.protocol: 'http/protobf' is not allowed "
                                        '(hint: did you mean "http/protobuf"?)'),
     "observability_unknown_signal": (20, 84, "observability.signals[1]: 'log' is not allowed "
@@ -115,6 +173,10 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
     "in_proxy_overlay_lists_unchecked_endpoints": (
         20, 28, "rerank (the documents it sends back), files (file content downloads, batch outputs among them) "
         "(hint: route these through the gateway"),
+    "llmrouter_strategy_needs_the_integration": (
+        29, 21, "router.routing_strategy 'llmrouter-knn': LiteLLM 1.106.2 refuses it (Invalid routing_strategy), so "
+        "this config loads only in a proxy with the LLMRouter integration (hint: run the proxy with the LLMRouter "
+        "integration"),
     "prod_publishes_redis_on_loopback": (
         31, 36, 'service "redis" (cache) is published on the host\'s loopback in production environment "prod"'),
     "observability_missing_in_production": (
@@ -168,16 +230,47 @@ def test_warning_is_reported_at_its_location_and_the_specs_stay_valid(name: str,
 
 
 def test_all_problems_are_reported_in_one_run(tmp_path: Path) -> None:
+    """A schema error (a typo'd key) does not hide the port clash and the missing backend."""
     text = (BAD / "port_conflict.yaml").read_text().replace("backend: gpu_fast", "backend: nope")
+    text = text.replace("litellm_params: {model: openai/llama}", "litellm_params: {model: openai/llama, modle: x}")
     (tmp_path / "bad.yaml").write_text(text)
     code, output = run_validate(tmp_path / "bad.yaml", tmp_path)
     assert code == 1
-    assert "port 8080 is already taken" in output
-    assert 'unknown backend "nope"' in output
-    assert output.rstrip().endswith("errors found")
+    lines = output.splitlines()
+    assert any('unknown key "modle" in models[0].litellm_params (hint: did you mean "model"?)' in x for x in lines)
+    assert any("port 8080 is already taken" in line for line in lines)
+    assert any('unknown backend "nope"' in line for line in lines)
+    # the fourth: the clash moved llm-provider to 8080, which routing.llm_provider_url no longer matches
+    assert any("routing.llm_provider_url uses port 8001" in line for line in lines)
+    assert lines[-1] == "4 errors found"
+
+
+def test_a_wrong_required_value_still_stops_before_the_rules(tmp_path: Path) -> None:
+    """Leaving out a required value would check a spec nobody wrote: then only the schema errors."""
+    text = (BAD / "port_conflict.yaml").read_text().replace("backend: gpu_fast", "backend: [gpu_fast]")
+    (tmp_path / "bad.yaml").write_text(text)
+    code, output = run_validate(tmp_path / "bad.yaml", tmp_path)
+    assert code == 1
+    assert "models[0].backend: Input should be a valid string" in output
+    assert "port 8080 is already taken" not in output
 
 
 def test_good_minimal_spec_is_valid(tmp_path: Path) -> None:
     code, output = run_validate(BAD.parent / "good" / "minimal.yaml", tmp_path)
     assert code == 0, output
     assert "specs OK: 2 environments" in output
+
+
+def test_an_llmrouter_strategy_is_compiled_with_its_args(tmp_path: Path) -> None:
+    """Seed 002 requirements 2-3: the strategy and its model, data and reload settings reach LiteLLM."""
+    from ruamel.yaml import YAML
+
+    (tmp_path / "specs").mkdir()
+    shutil.copy(WARN / "llmrouter_strategy_needs_the_integration.yaml", tmp_path / "specs" / "spec.yaml")
+    result = CliRunner().invoke(main, ["-C", str(tmp_path), "compile", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    config = YAML(typ="safe").load((tmp_path / "out" / "prod" / "litellm" / "config.yaml").read_text())
+    assert config["router_settings"]["routing_strategy"] == "llmrouter-knn"
+    assert config["router_settings"]["routing_strategy_args"] == {
+        "model_path": "/models/knn_router.pkl", "llm_data_path": "/models/llm_candidates.json",
+        "hot_reload": True, "reload_interval": 300}

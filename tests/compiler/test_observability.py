@@ -28,7 +28,9 @@ def compile_prod(project: Path, tmp_path: Path, observability: str, settings: st
     gateway.write_text(text.replace(PROD, observability))
     if settings is not None:
         backends = project / "specs" / "backends.yaml"
-        backends.write_text(backends.read_text().replace("  settings:\n", f"  settings:\n{settings}", 1))
+        text = backends.read_text()
+        assert "    callbacks: [prometheus]  # LiteLLM's /metrics\n" in text
+        backends.write_text(text.replace("    callbacks: [prometheus]  # LiteLLM's /metrics\n", settings))
     result = CliRunner().invoke(main, ["-C", str(project), "compile", "--env", "prod", "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     files = read_tree(tmp_path / "out")
@@ -57,7 +59,7 @@ def test_litellm_callback_off_leaves_the_proxy_alone(project: Path, tmp_path: Pa
                                           "litellm_callback: false}\n")
     proxy = out["compose"]["services"]["llm-provider"]["environment"]
     assert not [k for k in proxy if k.startswith("OTEL_")]
-    assert "callbacks" not in out["litellm"]["litellm_settings"]
+    assert out["litellm"]["litellm_settings"]["callbacks"] == ["prometheus"]  # the specs' own
     assert "env" not in out["helm"]["litellm"] and "expandedEnv" not in out["helm"]["litellm"]
     assert out["compose"]["services"]["policy-gateway"]["environment"]["OTEL_SERVICE_NAME"] == "policy-gateway"
 
@@ -80,6 +82,6 @@ def test_without_a_collector_nothing_is_exported(project: Path, tmp_path: Path) 
     out = compile_prod(project, tmp_path, "")
     for service in ("policy-gateway", "llm-provider"):
         assert not [k for k in out["compose"]["services"][service]["environment"] if k.startswith("OTEL_")]
-    assert "callbacks" not in out["litellm"]["litellm_settings"]
+    assert out["litellm"]["litellm_settings"]["callbacks"] == ["prometheus"]
     assert out["helm"]["networkPolicy"]["collectorPort"] is None
     assert "OTEL_" not in out["env"]

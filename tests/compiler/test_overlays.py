@@ -54,7 +54,7 @@ def test_a_new_name_in_a_list_overlay_must_be_a_whole_item(project: Path) -> Non
     set_prod_overrides(project, "    overrides:\n      models:\n        chat-extra:\n          timeout_s: 5\n")
     code, output = run(project, "validate")
     assert code == 1
-    assert 'specs/gateway.yaml:94:11: error: missing required key "backend" in models[12]' in output
+    assert 'specs/gateway.yaml:94:11: error: missing required key "backend" in models[13]' in output
 
 
 def test_an_overlay_cannot_turn_the_gateway_off_in_production(project: Path) -> None:

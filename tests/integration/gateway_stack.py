@@ -284,13 +284,17 @@ def litellm_test_config(
     *,
     guardrails: list[dict[str, Any]] | None = None,
     name: str = "test-config.yaml",
+    settings_as_emitted: bool = False,
 ) -> Path:
     """The emitted LiteLLM config of `env` as it is, with the fake provider's credentials: its
     upstreams already point at the fake (compile_project), models of a provider the fake does not
     speak (Ollama) use its OpenAI protocol instead, and every key is "fake". Test knobs: no retries,
     `traceparent` and `X-*` headers forwarded to the provider, and no in-proxy guardrails (the
-    gateway applies the policies here) unless `guardrails` gives a section. `name` is the file
-    written next to the emitted config (where the guardrails find the bundle)."""
+    gateway applies the policies here) unless `guardrails` gives a section, neither the response
+    cache (a test sees every call reach the provider) nor the emitted callbacks unless
+    `settings_as_emitted`. `name` is the file written next to the
+    emitted config (where the guardrails find the bundle). Models that authenticate by a cloud's
+    identity (Bedrock) stay as emitted: they have no upstream here and are never called."""
     yaml = YAML(typ="safe")
     config: dict[str, Any] = yaml.load((generated / env / "litellm" / "config.yaml").read_text())
     for model in config["model_list"]:
@@ -302,7 +306,7 @@ def litellm_test_config(
         params.update(api_key="fake", max_retries=0)
     for files in config.get("files_settings", []):
         files["api_key"] = "fake"
-    upstreams = [m["litellm_params"]["api_base"] for m in config["model_list"]]
+    upstreams = [m["litellm_params"]["api_base"] for m in config["model_list"] if "api_base" in m["litellm_params"]]
     upstreams += [f["api_base"] for f in config.get("files_settings", [])]
     upstreams += [s["url"] for s in config.get("mcp_servers", {}).values()]
     upstreams += [a["agent_card_params"]["url"] for a in config.get("agents", [])]
@@ -310,10 +314,12 @@ def litellm_test_config(
     assert not strays, f"upstreams not on the fake provider (compile with compile_project): {strays}"
     config["router_settings"] = {**config.get("router_settings", {}), "num_retries": 0}
     config["general_settings"] = {**config.get("general_settings", {}), "forward_client_headers_to_llm_api": True}
+    emitted = config.get("litellm_settings", {})
+    kept = emitted if settings_as_emitted else {k: v for k, v in emitted.items() if k not in ("cache", "cache_params")}
     config["litellm_settings"] = {
-        **{k: v for k, v in config.get("litellm_settings", {}).items() if k != "callbacks"},
+        **kept,
         # LiteLLM forwards `traceparent` only with its OpenTelemetry callback on.
-        "callbacks": ["otel"],
+        "callbacks": ["otel", *(emitted.get("callbacks", []) if settings_as_emitted else [])],
         "forward_traceparent_to_llm_provider": True,
     }
     config.pop("guardrails", None)
@@ -337,7 +343,7 @@ class LiteLLMProxy:
     log: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[Any] | None = None
-    environ: dict[str, str] = field(default_factory=dict)  # over the defaults below (OTEL_*, ...)
+    env: dict[str, str] = field(default_factory=dict)  # more of the proxy's environment (REDIS_HOST, ...)
 
     @property
     def url(self) -> str:
@@ -354,7 +360,7 @@ class LiteLLMProxy:
                 "LITELLM_LOCAL_MODEL_COST_MAP": "True",
                 "OTEL_EXPORTER": "console",
                 "PYTHONPATH": str(REPO),
-                **self.environ,
+                **self.env,
             },
             cwd=self.config.parent,
         )

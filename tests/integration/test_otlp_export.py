@@ -85,7 +85,7 @@ def stack(
     assert "otel" in emitted["litellm_settings"]["callbacks"]
 
     config = litellm_test_config(generated, "staging", fake_provider.base_url)
-    proxy = LiteLLMProxy(config, tmp / "litellm.log", environ=proxy_otel | FAST_EXPORT).start()
+    proxy = LiteLLMProxy(config, tmp / "litellm.log", env=proxy_otel | FAST_EXPORT).start()
     gateway = launch_gateway(generated, "staging",
                              gateway_environ(proxy.url, redis_server.url, **gateway_otel, **FAST_EXPORT),
                              tmp / "gateway.log")
