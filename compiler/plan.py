@@ -20,7 +20,9 @@ from compiler.model import SpecDocument
 from compiler.model.backends import Backend
 from compiler.model.deployment import TIERS, Ingress, NetworkPolicy, Workload, tier_for
 from compiler.model.monitoring import ALERT_DEFAULTS, AlertName
+from compiler.model.observability import SIGNALS, Observability
 from compiler.model.services import Server
+from compiler.observability import header_env
 from compiler.policy_data import spec_data
 from compiler.validate import EnvSpec, ValidatedSpec
 
@@ -256,6 +258,20 @@ class MonitoringPlan:
 
 
 @dataclass(frozen=True)
+class ObservabilityPlan:
+    """The collector an environment exports to, for the gateway and LiteLLM alike."""
+
+    endpoint: str  # base URL, no path
+    protocol: str  # grpc | http/protobuf
+    headers: tuple[tuple[str, str], ...]  # (header name, environment variable holding its value), sorted
+    gateway_service: str
+    litellm_service: str
+    sampling_ratio: float
+    signals: tuple[str, ...]  # of traces, metrics, logs, in that order
+    litellm_callback: bool
+
+
+@dataclass(frozen=True)
 class EnvPlan:
     name: str
     sea_env: str
@@ -284,6 +300,7 @@ class EnvPlan:
     keys: tuple[KeyPlan, ...] = ()
     redis: RedisPlan | None = None  # None: no Redis (no cache service and no `redis` section)
     monitoring: MonitoringPlan = MonitoringPlan((), False, None)
+    observability: ObservabilityPlan | None = None  # None: no collector, telemetry stays local
 
     @property
     def proxy_runs_runtime(self) -> bool:
@@ -416,6 +433,22 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
                    for name, k in sorted(doc.keys.items())),
         redis=_redis_plan(doc),
         monitoring=_monitoring_plan(doc, spec_env.sea_env, spec_env.fail_mode or doc.routing.fail_mode),
+        observability=_observability_plan(spec_env.observability),
+    )
+
+
+def _observability_plan(spec: Observability | None) -> ObservabilityPlan | None:
+    if spec is None:
+        return None
+    return ObservabilityPlan(
+        endpoint=spec.otlp_endpoint.rstrip("/"),
+        protocol=spec.protocol,
+        headers=tuple(sorted((name.lower(), header_env(value)) for name, value in spec.headers.items())),
+        gateway_service=spec.service_names.gateway,
+        litellm_service=spec.service_names.litellm,
+        sampling_ratio=spec.sampling_ratio,
+        signals=tuple(s for s in SIGNALS if s in spec.signals),
+        litellm_callback=spec.litellm_callback,
     )
 
 

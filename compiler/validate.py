@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from compiler import bundle_trust, compose_check, identity_rules, litellm_rules, policy_versions, sizing
+from compiler import bundle_trust, compose_check, identity_rules, litellm_rules, observability, policy_versions, sizing
 from compiler.endpoints import (
     BATCH_CAPABILITIES,
     ENDPOINTS,
@@ -91,6 +91,9 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
     problems += bundle_trust.check(loaded.root, envs)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
+    # Advice rather than a problem: given once the specs are valid, so it never precedes an error.
+    problems += [w for e in envs
+                 for w in observability.missing_in_production(e.name, e.document.environments[e.name], e.source_map)]
     return ValidatedSpec(loaded, tuple(envs), tuple(sorted(set(problems), key=SpecError.sort_key)))
 
 
@@ -109,6 +112,7 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _fallbacks_outside_models(env)
     yield from _ingress_sizing(env)
     yield from identity_rules.check(env.document, env.source_map)
+    yield from observability.check(env.name, env.document.environments[env.name], env.source_map)
 
 
 def _in_env(env: EnvSpec, *positions: Position) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ BREAKER_EVENT = "policy_gateway.circuit_breaker.state_change"
 INSTRUMENTATION_NAME = "policy_gateway"
 
 _log = logging.getLogger("policy_gateway.events")
+LOGGERS = ("policy_gateway", "runtime", "uvicorn")  # the process's loggers, written as JSON
 
 
 def emit_event(
@@ -222,29 +222,11 @@ def configure_tracing(
     service_name: str = "policy-gateway",
     exporter: Any | None = None,
 ) -> trace.TracerProvider:
-    """An SDK tracer provider so spans get real ids (for logs and for the `traceparent` sent
-    upstream). Exports to `exporter` when given (tests), to the console when
-    OTEL_TRACES_EXPORTER=console. With no exporter at all, nobody can read the gateway's spans,
-    so unless OTEL_TRACES_SAMPLER says otherwise they are recorded only when the caller's trace
-    is sampled (parent-based, off at the root): ids and `traceparent` still flow, and the CPU of
-    recording spans for nobody is saved (docs/benchmarks.md)."""
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import (
-        ConsoleSpanExporter,
-        SimpleSpanProcessor,
-    )
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
+    """The gateway's tracer provider: to `exporter` when given (tests), else as OTEL_* says
+    (runtime/otlp.py: OTLP, console, or nothing recorded but what the caller samples)."""
+    from runtime.otlp import tracer_provider
 
-    if exporter is None and os.environ.get("OTEL_TRACES_EXPORTER") == "console":
-        exporter = ConsoleSpanExporter(out=sys.stderr)
-    sampler: Sampler | None = None  # None: the SDK's default, or OTEL_TRACES_SAMPLER
-    if exporter is None and "OTEL_TRACES_SAMPLER" not in os.environ:
-        sampler = ParentBased(ALWAYS_OFF)
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}), sampler=sampler)
-    if exporter is not None:
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider
+    return tracer_provider(service_name, exporter)
 
 
 class JsonLogFormatter(logging.Formatter):
@@ -278,7 +260,7 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     server's (`uvicorn.*`), so every line of the process is one JSON object."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLogFormatter())
-    for name in ("policy_gateway", "runtime", "uvicorn"):
+    for name in LOGGERS:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.emit import gateway_settings, litellm
+from compiler.emit import gateway_settings, litellm, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.emit.gateway_settings import REDIS_PASSWORD_ENV
 from compiler.plan import EnvPlan, ServicePlan
@@ -55,6 +55,8 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
     if svc.role == "policy-gateway":
         environment = {
             **gateway_settings.environment(env),
+            **otel_env.gateway_environment(env),
+            **otel_env.headers_value(env, _required),
             "POLICY_GATEWAY_MASTER_KEY": _required("POLICY_GATEWAY_MASTER_KEY"),
             "POLICY_GATEWAY_API_KEYS": "${POLICY_GATEWAY_API_KEYS:-}",
             "LLM_PROVIDER_API_KEY": _required(env.litellm.master_key_env),
@@ -85,6 +87,8 @@ def _role_settings(svc: ServicePlan, env: EnvPlan) -> dict[str, Any]:
         for key in litellm.env_references(env):
             environment[key] = f"${{{key}:-{defaults.get(key, '')}}}"
         environment |= {name: _optional(name) for name in gateway_settings.client_key_envs(env, proxy=True)}
+        if otel_env.litellm_environment(env):
+            environment |= otel_env.litellm_environment(env) | otel_env.headers_value(env, _required)
         if env.proxy_runs_runtime:
             key_env = gateway_settings.verification_key_env(env)
             if env.guardrails == "in_proxy" and key_env:

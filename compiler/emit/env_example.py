@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.emit import gateway_settings, litellm
+from compiler.emit import gateway_settings, litellm, otel_env
 from compiler.emit.gateway_settings import REDIS_PASSWORD_ENV, operations_port, redis_url
 from compiler.plan import EnvPlan
 
@@ -51,6 +51,14 @@ def render_env(env: EnvPlan) -> dict[str, str]:
             "# /hot-reload/status) listen here, apart from the clients' port; gateway.json has it too.",
             f"POLICY_GATEWAY_OPERATIONS_PORT={ops_port}",
         ]
+    telemetry = otel_env.gateway_environment(env)
+    if telemetry:
+        lines += [
+            "",
+            "# Telemetry: the gateway exports traces, metrics and logs to the environment's collector",
+            "# (observability in the specs); the LiteLLM proxy's otel callback sends its spans there too.",
+            *(f"{name}={value}" for name, value in telemetry.items()),
+        ]
     lines += [
         "",
         "# Secrets: set them in your shell or a private .env; never commit values.",
@@ -69,6 +77,13 @@ def render_env(env: EnvPlan) -> dict[str, str]:
             "# What the LiteLLM proxy reads (os.environ/ references in litellm/config.yaml, and the",
             "# variables its callbacks need).",
             *(f"{name}=" for name in proxy_env if name not in secrets and name != REDIS_PASSWORD_ENV),
+        ]
+    header_secrets = otel_env.header_secrets(env)
+    if header_secrets:
+        lines += [
+            "# The collector's headers (observability.headers) are read from these; the gateway and the",
+            f"# proxy get them as {otel_env.HEADERS_VAR}.",
+            *(f"{name}=" for name in header_secrets),
         ]
     key_env = gateway_settings.verification_key_env(env)
     if key_env:

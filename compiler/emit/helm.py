@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import sizing
-from compiler.emit import alerts, gateway_settings, litellm, opa_bundle
+from compiler.emit import alerts, gateway_settings, litellm, opa_bundle, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
 
@@ -88,9 +88,16 @@ def _redis_url_from_secret(env: EnvPlan) -> bool:
     return env.deployment.redis_url_from_secret and not (env.redis is not None and env.redis.sentinels)
 
 
+def _collector_port(env: EnvPlan) -> int | None:
+    if env.observability is None:
+        return None
+    url = urlsplit(env.observability.endpoint)
+    return url.port or (443 if url.scheme == "https" else 80)
+
+
 def _gateway_env(env: EnvPlan) -> dict[str, str]:
     """The gateway's plain settings; REDIS_URL comes from the Secret when Redis has a password."""
-    out = gateway_settings.environment(env)
+    out = dict(sorted((gateway_settings.environment(env) | otel_env.gateway_environment(env)).items()))
     if _redis_url_from_secret(env):
         out.pop("REDIS_URL", None)
     return out
@@ -112,6 +119,7 @@ def _gateway_secret_env(env: EnvPlan) -> dict[str, str]:
     key_env = gateway_settings.verification_key_env(env)
     if key_env:
         out[key_env] = key_env  # the bundle verification key (docs/deploy.md, "Signed policy bundles")
+    out |= {name: name for name in otel_env.header_secrets(env)}
     return dict(sorted(out.items()))
 
 
@@ -124,6 +132,13 @@ def _redis(env: EnvPlan, cache: ServicePlan | None) -> dict[str, Any]:
     return out
 
 
+def _expanded_env(env: EnvPlan) -> dict[str, Any]:
+    """Values built from secretEnv variables as $(NAME): the chart sets them after secretEnv, since
+    Kubernetes expands $(NAME) only from a variable defined before it. The collector's headers."""
+    headers = otel_env.headers_value(env, lambda name: f"$({name})")
+    return {"expandedEnv": headers} if headers else {}
+
+
 def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     d = env.deployment
     keys = {env.litellm.master_key_env, *(b.api_key_env for b in env.backends if b.api_key_env)}
@@ -132,6 +147,9 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
     key_env = gateway_settings.verification_key_env(env)
     if env.guardrails == "in_proxy" and key_env:
         keys.add(key_env)  # the guardrails verify the bundle as the gateway does
+    telemetry = otel_env.litellm_environment(env)
+    if telemetry:
+        keys.update(otel_env.header_secrets(env))
     return {
         "enabled": True,
         "name": proxy.name,
@@ -146,6 +164,7 @@ def _litellm(env: EnvPlan, proxy: ServicePlan) -> dict[str, Any]:
         # The client keys' table runtime.litellm_identity reads beside the config (ConfigMap too).
         "identities": litellm.identities(env) if env.keys else None,
         "secretEnv": {key: key for key in sorted(keys)},
+        **({"env": telemetry, **_expanded_env(env)} if telemetry else {}),
     }
 
 
@@ -168,6 +187,7 @@ def values(env: EnvPlan, gateway: ServicePlan, bundle: bytes) -> dict[str, Any]:
             "operationsPort": gateway_settings.operations_port(env),
             "env": _gateway_env(env),
             "secretEnv": _gateway_secret_env(env),
+            **_expanded_env(env),
         },
         "litellm": _litellm(env, proxy) if proxy is not None else {"enabled": False},
         "secrets": {"existingSecret": d.existing_secret},
@@ -191,6 +211,7 @@ def values(env: EnvPlan, gateway: ServicePlan, bundle: bytes) -> dict[str, Any]:
             "clientPodLabels": dict(sorted(d.network_policy.client_pod_labels.items())),
             "redisPodLabels": dict(sorted(d.network_policy.redis_pod_labels.items())),
             "backendPorts": _backend_ports(env),
+            "collectorPort": _collector_port(env),
         },
         "ingress": {"enabled": False},
         "metrics": {

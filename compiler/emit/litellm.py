@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler.emit import gateway_settings
+from compiler.emit import gateway_settings, otel_env
 from compiler.emit._json import dump_json
 from compiler.emit._yaml import dump_yaml
 from compiler.endpoints import LITELLM_MODES
@@ -123,6 +123,14 @@ def _guardrails(env: EnvPlan) -> list[dict[str, Any]]:
     return entries
 
 
+def _litellm_settings(env: EnvPlan) -> dict[str, Any]:
+    settings = dict(env.litellm.settings)
+    callbacks = otel_env.litellm_callbacks(env, list(settings.get("callbacks", [])))
+    if callbacks:
+        settings["callbacks"] = callbacks
+    return dict(sorted(settings.items()))
+
+
 # Client keys (specs `keys:`): LiteLLM authenticates through runtime/litellm_identity/, which
 # reads IDENTITIES beside the config, and runs its own key checks (models, budgets, limits) on
 # what that returns: common checks and the post-custom-auth checks, both off by default.
@@ -163,7 +171,7 @@ def config(env: EnvPlan) -> dict[str, Any]:
     if fallbacks:
         router["fallbacks"] = fallbacks
     general = {"master_key": _env_ref(env.litellm.master_key_env), **dict(sorted(env.litellm.general_settings.items()))}
-    settings = dict(sorted(env.litellm.settings.items()))
+    settings = _litellm_settings(env)
     if env.keys:
         general |= {"custom_auth": IDENTITY_AUTH, "custom_auth_run_common_checks": True}
         settings["enable_post_custom_auth_checks"] = True

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from compiler.model._base import FailMode, StrictModel
+from compiler.model.observability import Observability
 
 GuardrailsMode = Literal["off", "in_proxy"]
 
@@ -29,6 +30,11 @@ class Environment(StrictModel):
         False,
         description="a model on a local or private backend may fall back to one on an external backend (the "
         "prompt then leaves the site); never in an air-gapped environment",
+    )
+    observability: Observability | None = Field(
+        None,
+        description="the OTLP collector this environment's gateway and LiteLLM proxy export to; "
+        "none: telemetry stays local (JSON logs, /metrics)",
     )
     overrides: dict[str, Any] = Field(
         default_factory=dict,

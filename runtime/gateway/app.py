@@ -386,6 +386,7 @@ def build_app(
     policy: PolicyEngine,
     *,
     tracer_provider: TracerProvider | None = None,
+    metrics: GatewayMetrics | None = None,
     store_factory: Callable[[Path], PolicyEngine] | None = None,
 ) -> GatewayApp:
     """The app as `gatewayctl serve` runs it, with Redis from REDIS_URL (redis_client) or found
@@ -400,7 +401,8 @@ def build_app(
         )
     elif settings.redis_url:
         redis = redis_client(settings.redis_url, settings.redis_max_connections, password=settings.redis_password)
-    return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider, store_factory=store_factory)
+    return GatewayApp(settings, policy, redis=redis, tracer_provider=tracer_provider, metrics=metrics,
+                      store_factory=store_factory)
 
 
 def redis_client(url: str, max_connections: int, *, password: str | None = None) -> aioredis.Redis:

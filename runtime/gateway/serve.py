@@ -4,7 +4,8 @@ The checks run before uvicorn binds the port, so a refused start never accepts a
 production without the gateway enabled, production with fail mode open, an unreadable
 gateway.json, a missing or corrupt policy bundle, a bundle that is not proven (files that do not
 match its manifest, a missing or wrong signature where the specs require one, a policy off in
-production), no client keys, rate limits without Redis, an operations port equal to the gateway's.
+production), no client keys, rate limits without Redis, an operations port equal to the gateway's,
+an OTEL_*_EXPORTER or OTEL_EXPORTER_OTLP_PROTOCOL that names no exporter.
 
 The gateway's port and the operations port are two uvicorn servers in one event loop, sharing
 the app; both speak HTTP/1.1 through runtime.gateway.server's protocol (the server limits).
@@ -67,8 +68,9 @@ def serve(
 
     from runtime.gateway.app import build_app
     from runtime.gateway.server import Listener, bind, run
+    from runtime.otlp import configure_telemetry
     from runtime.policy import PolicyStore
-    from runtime.telemetry import configure_logging
+    from runtime.telemetry import LOGGERS, GatewayMetrics, configure_logging
 
     configure_logging(settings.log_level)
     if settings.missing_key_envs:
@@ -76,9 +78,17 @@ def serve(
             "client keys of the specs have no value, so they cannot authenticate: set "
             + ", ".join(settings.missing_key_envs)
         )
+    metrics = GatewayMetrics()
+    # OTLP export where the OTEL_* variables ask for it (the specs' `observability`).
+    try:
+        telemetry = configure_telemetry("policy-gateway", metrics.registry)
+    except RuntimeError as exc:  # an OTEL_* value the SDK knows no exporter for
+        raise StartupError(f"OpenTelemetry settings: {exc}") from None
+    telemetry.export_logs_of(LOGGERS)
     # A hot reload proves the new bundle as the start did (digests, signature, modes).
     reload_store = partial(PolicyStore, trust=settings.bundle_trust)
-    app = build_app(settings, store, store_factory=reload_store)  # type: ignore[arg-type]
+    app = build_app(settings, store, store_factory=reload_store,  # type: ignore[arg-type]
+                    tracer_provider=telemetry.tracer_provider, metrics=metrics)
     listeners = [Listener("gateway", app, port, settings.server, lifespan=True)]
     if settings.operations_port is not None:
         # a few scrapers and operators, never the clients' traffic
@@ -92,8 +102,12 @@ def serve(
     try:
         sockets = bind(listeners, host)
     except OSError as exc:
+        telemetry.shutdown()
         raise StartupError(exc.strerror or str(exc)) from None
-    run(listeners, sockets, host, app.metrics.connections_refused)
+    try:
+        run(listeners, sockets, host, app.metrics.connections_refused)
+    finally:
+        telemetry.shutdown()  # the batches still held reach the collector before the process ends
 
 
 OPERATIONS_MAX_CONNECTIONS = 32

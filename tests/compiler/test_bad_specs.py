@@ -156,6 +156,20 @@ CASES: dict[str, tuple[int, int, str]] = {
                                  "(hint: use a Prometheus duration"),
     "alert_unknown_name": (30, 5, 'unknown key "breaker_opened" in monitoring.alerts '
                            '(hint: did you mean "breaker_open"?)'),
+    "observability_header_literal": (22, 35, "environments.prod.observability.headers.x-honeycomb-team holds a literal "
+                                     "value (hint: collector tokens are secrets: write "
+                                     "os.environ/OTLP_X_HONEYCOMB_TEAM"),
+    "observability_endpoint_with_path": (20, 36, "environments.prod.observability.otlp_endpoint has a path "
+                                         "(/v1/traces) (hint: give the base URL (http://otel-collector:4318)"),
+    "observability_endpoint_not_a_url": (20, 36, "otlp_endpoint: 'otel-collector:4317' is not an http(s) URL "
+                                         "(hint: write the collector's base URL, e.g. http://otel-collector:4317)"),
+    "observability_endpoint_credentials": (20, 36, "otlp_endpoint has credentials in its URL "
+                                           "(hint: put the token in a header"),
+    "observability_unknown_protocol": (20, 76, "observability.protocol: 'http/protobf' is not allowed "
+                                       '(hint: did you mean "http/protobuf"?)'),
+    "observability_unknown_signal": (20, 84, "observability.signals[1]: 'log' is not allowed "
+                                     '(hint: did you mean "logs"?)'),
+    "observability_sampling_ratio_above_one": (20, 82, "observability.sampling_ratio: 10 is out of range"),
 }
 
 # file stem in tests/specs/warn -> (line, col, words of the warning); the specs stay valid
@@ -172,7 +186,13 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
         "this config loads only in a proxy with the LLMRouter integration (hint: run the proxy with the LLMRouter "
         "integration"),
     "prod_publishes_redis_on_loopback": (
-        30, 36, 'service "redis" (cache) is published on the host\'s loopback in production environment "prod"'),
+        31, 36, 'service "redis" (cache) is published on the host\'s loopback in production environment "prod"'),
+    "observability_missing_in_production": (
+        16, 3, 'production environment "prod" exports no telemetry to a collector (hint: add `observability: '
+        "{otlp_endpoint: http://otel-collector:4318}`"),
+    "observability_grpc_on_http_port": (
+        20, 36, "environments.prod.observability.otlp_endpoint uses port 4318, OTLP http/protobuf's port, with "
+        "protocol grpc (hint: use port 4317 or `protocol: http/protobuf`)"),
     "budget_duration_without_budget": (29, 55, 'key "alpha" resets a budget it does not have '
                                        "(hint: add max_budget, or remove budget_duration)"),
 }

@@ -95,7 +95,7 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     compose.write_bytes(generated[f"{env}/docker-compose.yml"])
     docker_compose = compose_binary()
     secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-               "REDIS_PASSWORD": "r", **CLIENT_KEY_SECRETS}
+               "REDIS_PASSWORD": "r", "OTLP_AUTHORIZATION": "Bearer t0k", **CLIENT_KEY_SECRETS}
     args = ["-f", str(compose), "--profile", "ai-governance", "config", "--format", "json"]
     run = subprocess.run([docker_compose, *args], capture_output=True, text=True,
                          env={**os.environ, **secrets}, check=False)
@@ -123,6 +123,10 @@ def test_compose_file_is_accepted_by_the_real_compose_loader(generated: dict[str
     opa = loaded["services"]["opa"]["command"]
     if env == "prod":
         assert gateway["environment"]["POLICY_BUNDLE_PUBLIC_KEY"] == "pem"
+        # one collector for both, its token interpolated from the shell (observability.headers)
+        for service in (gateway, proxy):
+            assert service["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4317"
+            assert service["environment"]["OTEL_EXPORTER_OTLP_HEADERS"] == "authorization=Bearer t0k"
         assert opa[opa.index("--verification-key") + 1] == "pem"
         assert opa[opa.index("--verification-key-id") + 1] == "policy-bundle-prod-1"
     else:
@@ -137,20 +141,26 @@ def test_compose_refuses_to_start_without_the_secrets(generated: dict[str, bytes
     env = {k: v for k, v in os.environ.items() if k not in ("POLICY_GATEWAY_MASTER_KEY", "LITELLM_MASTER_KEY")}
     args = [docker_compose, "-f", str(compose), "--profile", "ai-governance", "config", "--quiet"]
     run = subprocess.run(args, capture_output=True, text=True,
-                         env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "REDIS_PASSWORD": "r", **CLIENT_KEY_SECRETS},
-                         check=False)
+                         env={**env, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "REDIS_PASSWORD": "r",
+                              "OTLP_AUTHORIZATION": "t", **CLIENT_KEY_SECRETS}, check=False)
     assert run.returncode != 0
     assert "POLICY_GATEWAY_MASTER_KEY" in run.stderr or "LITELLM_MASTER_KEY" in run.stderr
     # prod verifies signed bundles: without the public key neither the gateway nor OPA starts
-    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "REDIS_PASSWORD": "r", **CLIENT_KEY_SECRETS}
+    secrets = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "REDIS_PASSWORD": "r",
+               "OTLP_AUTHORIZATION": "t", **CLIENT_KEY_SECRETS}
     env = {k: v for k, v in os.environ.items() if k != "POLICY_BUNDLE_PUBLIC_KEY"}
     run = subprocess.run(args, capture_output=True, text=True, env={**env, **secrets}, check=False)
     assert run.returncode != 0
     assert "POLICY_BUNDLE_PUBLIC_KEY" in run.stderr
+    # nor without the collector's token (observability.headers); `:?` refuses it empty as well as unset
+    run = subprocess.run(args, capture_output=True, text=True, check=False,
+                         env={**os.environ, **secrets, "POLICY_BUNDLE_PUBLIC_KEY": "pem", "OTLP_AUTHORIZATION": ""})
+    assert run.returncode != 0
+    assert "OTLP_AUTHORIZATION" in run.stderr
     # Redis refuses clients without its password, so neither Redis nor the gateway starts without it
     env = {k: v for k, v in os.environ.items() if k != "REDIS_PASSWORD"}
     no_redis = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-                **CLIENT_KEY_SECRETS}
+                "OTLP_AUTHORIZATION": "t", **CLIENT_KEY_SECRETS}
     run = subprocess.run(args, capture_output=True, text=True, env={**env, **no_redis}, check=False)
     assert run.returncode != 0
     assert "REDIS_PASSWORD" in run.stderr

@@ -47,14 +47,14 @@ def test_a_mistake_inside_an_overlay_points_at_the_overlay(project: Path) -> Non
     code, output = run(project, "validate")
     assert code == 1
     first = output.splitlines()[0]
-    assert first.startswith("specs/gateway.yaml:86:22: error: models[0].timeout_s: -1 is out of range"), output
+    assert first.startswith("specs/gateway.yaml:94:22: error: models[0].timeout_s: -1 is out of range"), output
 
 
 def test_a_new_name_in_a_list_overlay_must_be_a_whole_item(project: Path) -> None:
     set_prod_overrides(project, "    overrides:\n      models:\n        chat-extra:\n          timeout_s: 5\n")
     code, output = run(project, "validate")
     assert code == 1
-    assert 'specs/gateway.yaml:86:11: error: missing required key "backend" in models[13]' in output
+    assert 'specs/gateway.yaml:94:11: error: missing required key "backend" in models[13]' in output
 
 
 def test_an_overlay_cannot_turn_the_gateway_off_in_production(project: Path) -> None:
@@ -65,4 +65,4 @@ def test_an_overlay_cannot_turn_the_gateway_off_in_production(project: Path) -> 
     code, output = run(project, "validate")
     assert code == 1
     assert 'environment "prod" has SEA_ENV=production but fail_mode is "open"' in output
-    assert "specs/gateway.yaml:84:20: error" in output
+    assert "specs/gateway.yaml:92:20: error" in output

@@ -25,7 +25,7 @@ NAME_LABEL = "app.kubernetes.io/name"
 CLIENT_KEYS = {key["key_env"]: "k"
                for key in json.loads((GENERATED / "prod" / "gateway.json").read_text())["client_keys"].values()}
 SECRETS = {"POLICY_GATEWAY_MASTER_KEY": "x", "LITELLM_MASTER_KEY": "y", "POLICY_BUNDLE_PUBLIC_KEY": "pem",
-           "REDIS_PASSWORD": "z", **CLIENT_KEYS}
+           "REDIS_PASSWORD": "z", "OTLP_AUTHORIZATION": "t", **CLIENT_KEYS}
 
 
 def load_compose(env: str) -> dict[str, Any]:
@@ -60,6 +60,8 @@ def _peer(peer: dict[str, Any] | None, np: dict[str, Any]) -> str | None:
     """The party a NetworkPolicy peer stands for; None for Prometheus and DNS."""
     if peer is None or "ipBlock" in peer:
         return "providers"  # a rule with ports only, or an address block outside the cluster
+    if peer == {"namespaceSelector": {}}:
+        return "collector"  # any namespace, on the OTLP collector's port (observability)
     pod = peer.get("podSelector", {}).get("matchLabels", {})
     namespace = peer.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
     if namespace == np["prometheusNamespace"] or pod.get("k8s-app") == "kube-dns":
@@ -87,6 +89,11 @@ def test_prod_compose_and_helm_network_policies_allow_the_same_connections(rende
     values = load_values("prod")
     chart = helm_pairs(parse_manifests(render(values)), values)
     project = compose_pairs(load_compose("prod"))
+    # Both export to the OTLP collector (its port, in the cluster); compose reaches it over the
+    # networks that are not internal, as it reaches the providers.
+    collector = {p for p in chart if "collector" in p}
+    assert collector == {frozenset({"policy-gateway", "collector"}), frozenset({"llm-provider", "collector"})}
+    chart -= collector
     # The one difference compose cannot avoid: a published port needs a network that is not
     # internal, so the gateway (on `edge`) could open connections out; the chart gives it no egress.
     assert project - chart == {frozenset({"policy-gateway", "providers"})}

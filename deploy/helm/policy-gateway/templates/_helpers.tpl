@@ -111,3 +111,16 @@ lifecycle:
       command: ["python", "-c", "import time; time.sleep({{ . }})"]
 {{- end }}
 {{- end }}
+
+{{/* The OTLP collector the environment exports to (observability in the specs): its port, in any
+namespace of the cluster (a collector outside the cluster needs a rule of the operator's own). */}}
+{{- define "pg.collectorEgress" -}}
+{{- with .Values.networkPolicy.collectorPort }}
+# The OTLP collector (traces, metrics, logs).
+- to:
+    - namespaceSelector: {}
+  ports:
+    - protocol: TCP
+      port: {{ . }}
+{{- end }}
+{{- end -}}
