@@ -419,7 +419,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
             for name, p in (("prompt", doc.policies.prompt), ("output", doc.policies.output))
         ),
         rego_sources=rego,
-        deployment=_deployment_plan(doc, spec_env.sea_env, spec_env.guardrails == "in_proxy" or bool(doc.keys)),
+        deployment=deployment_plan(doc, spec_env.sea_env, spec_env.guardrails == "in_proxy" or bool(doc.keys)),
         guardrails=spec_env.guardrails,
         endpoints=tuple(_endpoint_plan(name, models, mcp_servers, agents) for name in exposed),
         mcp_servers=mcp_servers,
@@ -431,7 +431,7 @@ def _env_plan(env: EnvSpec, rego: Mapping[str, str], root: Path) -> EnvPlan:
         keys=tuple(KeyPlan(name, tuple(k.models), k.max_budget, k.budget_duration, k.rpm_limit, k.tpm_limit,
                            key_env=k.key.removeprefix("os.environ/"), team=k.team)
                    for name, k in sorted(doc.keys.items())),
-        redis=_redis_plan(doc),
+        redis=redis_plan(doc),
         monitoring=_monitoring_plan(doc, spec_env.sea_env, spec_env.fail_mode or doc.routing.fail_mode),
         observability=_observability_plan(spec_env.observability),
     )
@@ -452,7 +452,7 @@ def _observability_plan(spec: Observability | None) -> ObservabilityPlan | None:
     )
 
 
-def _redis_plan(doc: SpecDocument) -> RedisPlan | None:
+def redis_plan(doc: SpecDocument) -> RedisPlan | None:
     """The `redis` section, else the registry's cache service by URL."""
     spec = doc.redis
     if spec is not None and spec.sentinel is not None:
@@ -563,7 +563,7 @@ def _backend_plan(name: str, b: Backend) -> BackendPlan:
     )
 
 
-def _deployment_plan(doc: SpecDocument, sea_env: str, runs_runtime: bool) -> DeploymentPlan:
+def deployment_plan(doc: SpecDocument, sea_env: str, runs_runtime: bool = False) -> DeploymentPlan:
     spec = doc.deployment
     tier_name = spec.tier or tier_for(sea_env)
     tier = TIERS[tier_name]

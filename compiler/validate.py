@@ -108,6 +108,7 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _policy_rules(env)
     yield from _production_invariants(env)
     yield from _exposure_rules(env)
+    yield from _admission_per_replica(env)
     yield from _fallback_locality_rules(env)
     yield from _fallbacks_outside_models(env)
     yield from _ingress_sizing(env)
@@ -412,6 +413,30 @@ def _exposure_rules(env: EnvSpec) -> Iterator[SpecError]:
             yield SpecError(where, f'service "{name}" ({svc.role}) is published on the host\'s loopback in '
                             f'production environment "{env.name}": any process on the host can reach it around '
                             "the gateway", "publish it in development environments only", "warning")
+
+
+def _admission_per_replica(env: EnvSpec) -> Iterator[SpecError]:
+    """A backend's concurrency (seed 003's admission) is shared by the gateway replicas through
+    Redis; without Redis each replica counts alone, so N replicas admit N times the limit."""
+    from compiler.plan import deployment_plan, redis_plan
+
+    doc, smap = env.document, env.source_map
+    if redis_plan(doc) is not None:
+        return
+    deployment = deployment_plan(doc, doc.environments[env.name].sea_env)
+    replicas = deployment.autoscaling.max_replicas if deployment.autoscaling else deployment.gateway.replicas
+    if replicas <= 1:
+        return
+    for name, backend in sorted(doc.backends.items()):
+        for capability, limit in sorted(backend.concurrency.items()):
+            if capability not in backend.capabilities:
+                continue  # an error of its own
+            yield SpecError(smap.locate(("backends", name, "concurrency", capability)),
+                            f'backend "{name}" admits {limit} {capability} request(s) at a time, but environment '
+                            f'"{env.name}" has no Redis to share the count: each of its up to {replicas} gateway '
+                            f"replicas counts alone (up to {limit * replicas} at once)",
+                            "add a service with role: cache (or a `redis` section), or run one gateway replica "
+                            "(deployment.gateway.replicas: 1, autoscaling off)", "warning")
 
 
 def _fallback_locality_rules(env: EnvSpec) -> Iterator[SpecError]:

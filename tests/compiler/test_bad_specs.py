@@ -195,6 +195,9 @@ WARNINGS: dict[str, tuple[int, int, str]] = {
         "protocol grpc (hint: use port 4317 or `protocol: http/protobuf`)"),
     "budget_duration_without_budget": (29, 55, 'key "alpha" resets a budget it does not have '
                                        "(hint: add max_budget, or remove budget_duration)"),
+    "admission_counted_per_replica": (22, 25, 'backend "gpu_heavy" admits 2 chat request(s) at a time, but '
+                                      'environment "staging" has no Redis to share the count: each of its up to '
+                                      "10 gateway replicas counts alone (up to 20 at once)"),
 }
 
 
