@@ -91,9 +91,10 @@ def validate(loaded: LoadedSpecs, *, check_lock: bool = True) -> ValidatedSpec:
     problems += bundle_trust.check(loaded.root, envs)
     if any(p.severity == "error" for p in problems):
         raise SpecErrors(problems)
-    # Advice rather than a problem: given once the specs are valid, so it never precedes an error.
+    # Advice rather than problems: given once the specs are valid, so they never precede an error.
     problems += [w for e in envs
                  for w in observability.missing_in_production(e.name, e.document.environments[e.name], e.source_map)]
+    problems += [w for e in envs for w in _admission_per_replica(e)]
     return ValidatedSpec(loaded, tuple(envs), tuple(sorted(set(problems), key=SpecError.sort_key)))
 
 
@@ -108,7 +109,6 @@ def _rules(env: EnvSpec) -> Iterator[SpecError]:
     yield from _policy_rules(env)
     yield from _production_invariants(env)
     yield from _exposure_rules(env)
-    yield from _admission_per_replica(env)
     yield from _fallback_locality_rules(env)
     yield from _fallbacks_outside_models(env)
     yield from _ingress_sizing(env)
@@ -429,8 +429,6 @@ def _admission_per_replica(env: EnvSpec) -> Iterator[SpecError]:
         return
     for name, backend in sorted(doc.backends.items()):
         for capability, limit in sorted(backend.concurrency.items()):
-            if capability not in backend.capabilities:
-                continue  # an error of its own
             yield SpecError(smap.locate(("backends", name, "concurrency", capability)),
                             f'backend "{name}" admits {limit} {capability} request(s) at a time, but environment '
                             f'"{env.name}" has no Redis to share the count: each of its up to {replicas} gateway '
