@@ -29,6 +29,16 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 LITELLM_MASTER_KEY = "sk-litellm-test-master-0123456789"
 CLIENT_KEYS = tuple(f"sk-client-{i:02d}" for i in range(40))
+
+
+def _spec_key_values() -> dict[str, str]:
+    """A value for each client key the example specs name (specs/identity.yaml): production refuses
+    to start without them. Not among CLIENT_KEYS, so the tests' plain keys stay unnamed."""
+    keys = (YAML(typ="safe").load((REPO / "specs" / "identity.yaml").read_text()) or {}).get("keys", {})
+    return {str(k["key"]).removeprefix("os.environ/"): f"sk-spec-{name}" for name, k in sorted(keys.items())}
+
+
+SPEC_KEY_VALUES = _spec_key_values()
 FAKE_PROVIDER = Path(__file__).with_name("fake_provider.py")
 
 
@@ -464,6 +474,7 @@ def gateway_environ(upstream: str, redis_url: str | None, **environ: str) -> dic
         "POLICY_GATEWAY_UPSTREAM_TIMEOUT_S": "5",
         "POLICY_GATEWAY_HEALTH_INTERVAL_S": "1",
         "POLICY_GATEWAY_RELOAD_INTERVAL_S": "0.2",
+        **SPEC_KEY_VALUES,
     }
     if redis_url:
         env["REDIS_URL"] = redis_url

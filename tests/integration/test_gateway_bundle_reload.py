@@ -68,7 +68,7 @@ def sign(generated: Path, env: str, private_key: str) -> str:
 
 def bundle_files(path: Path) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(path.read_bytes()), mode="r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
+        return {m.name.lstrip("/"): tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}  # type: ignore[union-attr]
 
 
 def replace(bundle: Path, content: bytes) -> None:
