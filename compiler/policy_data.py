@@ -17,6 +17,9 @@ Pure functions of plain data.
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
@@ -51,7 +54,24 @@ def spec_data(policy: PromptPolicy | OutputPolicy, policies: Policies) -> dict[s
 
 def config(data: Mapping[str, Any]) -> dict[str, Any]:
     """data.gateway.config.<policy> for one policy, but its mode (the environment's rollout,
-    added by the bundle emitter): spec data in, what the Rego reads out."""
+    added by the bundle emitter): spec data in, what the Rego reads out. Environments mostly share
+    their policy data, and building the phrase scans is the costly part of `validate`: built once
+    per distinct data, a fresh copy each call."""
+    return copy.deepcopy(_config(json.dumps(_plain(data), sort_keys=True)))
+
+
+def _plain(value: Any) -> Any:
+    """Frozen plan data (mappings, tuples) as JSON's dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@functools.lru_cache(maxsize=16)
+def _config(data_json: str) -> dict[str, Any]:
+    data = json.loads(data_json)
     out: dict[str, Any] = {
         "pii": pii_scans([(pii_rule(kind), m) for kind in data.get("pii", []) for m in data["pii_patterns"][kind]]),
         "block_at": data.get("block_at", "low"),
