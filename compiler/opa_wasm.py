@@ -13,7 +13,6 @@ relative paths, so nothing of this machine (temporary names, cwd) reaches the mo
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import subprocess
 import tarfile
@@ -22,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from compiler.emit._json import dump_json
-from compiler.emit.opa_bundle import BUNDLE_PATH, bundle_files, seal, tar_gz
+from compiler.emit.opa_bundle import BUNDLE_PATH, bundle_files, read_files, seal, tar_gz
 from compiler.errors import Position, SpecError, SpecErrors
 from compiler.plan import Plan
 from compiler.policy_tests import opa_binary
@@ -80,9 +79,7 @@ def wasm_source(files: Mapping[str, bytes]) -> str:
 
 def _read(bundle: Path) -> dict[str, bytes]:
     try:
-        with tarfile.open(bundle, mode="r:gz") as tar:
-            return {m.name.lstrip("/"): handle.read() for m in tar.getmembers()
-                    if m.isfile() and (handle := tar.extractfile(m)) is not None}
+        return read_files(bundle.read_bytes())
     except (OSError, tarfile.TarError, EOFError):
         return {}
 
@@ -130,9 +127,7 @@ def _build(opa: str, files: Mapping[str, bytes]) -> bytes:
             message = " ".join((proc.stderr or proc.stdout).split())
             raise SpecErrors([SpecError(Position("rego"), f"opa build -t wasm failed: {message}",
                                         "run `gatewayctl test-policies`; the Rego must compile with this opa")])
-        with tarfile.open(fileobj=io.BytesIO(Path(tmp, "wasm.tar.gz").read_bytes()), mode="r:gz") as tar:
-            for member in tar.getmembers():
-                handle = tar.extractfile(member) if member.name.lstrip("/") == WASM else None
-                if handle is not None:
-                    return handle.read()
+        module = read_files(Path(tmp, "wasm.tar.gz").read_bytes()).get(WASM)
+        if module is not None:
+            return module
     raise SpecErrors([SpecError(Position("rego"), "opa build -t wasm wrote no policy.wasm")])

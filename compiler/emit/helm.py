@@ -19,6 +19,7 @@ from compiler import sizing
 from compiler.emit import alerts, gateway_settings, litellm, opa_bundle, otel_env
 from compiler.emit._yaml import dump_yaml
 from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
+from runtime.policy._digests import MANIFEST
 
 CHART = "deploy/helm/policy-gateway"
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -174,7 +175,7 @@ def values(env: EnvPlan, gateway: ServicePlan, bundle: bytes) -> dict[str, Any]:
     cache = env.service_with_role("cache")
     engine = env.service_with_role("policy-engine")
     settings = gateway_settings.render_env(env)["gateway.json"]
-    manifest = json.loads(opa_bundle.read_manifest(bundle))
+    manifest = json.loads(opa_bundle.read_files(bundle)[MANIFEST])
     out: dict[str, Any] = {
         "environment": env.name,
         "seaEnv": env.sea_env,

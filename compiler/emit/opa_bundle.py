@@ -32,7 +32,7 @@ from compiler.policy_data import config
 from compiler.policy_versions import policy_digest
 from runtime.policy._digests import FILE_DIGESTS_KEY, MANIFEST, file_digests, revision
 
-__all__ = ["BUNDLE_PATH", "bundle_files", "read_manifest", "render_env", "seal", "tar_gz"]
+__all__ = ["BUNDLE_PATH", "bundle_files", "read_files", "render_env", "seal", "tar_gz"]
 
 BUNDLE_PATH = "opa/bundle.tar.gz"
 ROOTS = ["gateway"]
@@ -93,14 +93,11 @@ def tar_gz(files: Mapping[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def read_manifest(bundle: bytes) -> bytes:
-    """The .manifest of a bundle written by tar_gz."""
+def read_files(bundle: bytes) -> dict[str, bytes]:
+    """The files of a bundle written by tar_gz (or by `opa build`), by path without the leading "/"."""
     with tarfile.open(fileobj=io.BytesIO(bundle), mode="r:gz") as tar:
-        member = next(m for m in tar.getmembers() if m.name.lstrip("/") == MANIFEST)
-        handle = tar.extractfile(member)
-        if handle is None:
-            raise KeyError(MANIFEST)
-        return handle.read()
+        return {m.name.lstrip("/"): handle.read() for m in tar.getmembers()
+                if m.isfile() and (handle := tar.extractfile(m)) is not None}
 
 
 def _json(value: Any) -> bytes:
