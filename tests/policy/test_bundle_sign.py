@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from policy_helpers import REPO, chat, tampered_mode, with_mode, write_dir, write_tar
+from policy_helpers import REPO, chat, es256_keypair, tampered_mode, with_mode, write_dir, write_tar
 
 from compiler.cli import main
 from compiler.policy_tests import opa_binary
@@ -24,18 +22,11 @@ ENV = "prod"
 KEY_ID = "policy-bundle-prod-1"  # specs/bundle.yaml
 
 
-def _keypair() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
 
 
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    return _keypair()
+    return es256_keypair()
 
 
 @pytest.fixture
@@ -132,7 +123,7 @@ def test_a_production_bundle_with_a_policy_off_is_not_signed(generated: Path, ke
 def test_a_signing_key_that_is_not_the_pair_of_the_verification_key_is_refused(
     generated: Path, keys: tuple[str, str]
 ) -> None:
-    code, _, err = sign(generated, keys[0], env={"POLICY_BUNDLE_PUBLIC_KEY": _keypair()[1]})
+    code, _, err = sign(generated, keys[0], env={"POLICY_BUNDLE_PUBLIC_KEY": es256_keypair()[1]})
     assert code == 1
     assert "does not verify with the verification key in POLICY_BUNDLE_PUBLIC_KEY" in err
 
@@ -195,7 +186,7 @@ def test_opa_accepts_the_bundle_gatewayctl_signed_and_refuses_it_tampered(
     assert bad.returncode != 0
     assert "data.json: digest mismatch" in bad.stdout + bad.stderr
     other = tmp_path / "other.pem"
-    other.write_text(_keypair()[1])
+    other.write_text(es256_keypair()[1])
     wrong = run_opa("build", "-b", str(bundle), "--verification-key", str(other), "--verification-key-id", KEY_ID,
                     "--signing-alg", "ES256", "-o", str(tmp_path / "wrong.tar.gz"), cwd=tmp_path)
     assert wrong.returncode != 0 and "failed to verify JWT signature" in wrong.stdout + wrong.stderr

@@ -16,12 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from gateway_fakes import chat, ops_get
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "policy"))
-from policy_helpers import files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
+from policy_helpers import es256_keypair, files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
 
 from runtime.gateway.app import GatewayApp
 from runtime.policy import BundleError, PolicyStore, bundle_trust
@@ -33,12 +31,7 @@ SSN = "my SSN is 123-45-6789"
 
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
+    return es256_keypair()
 
 
 POLICY_BUNDLE = {
