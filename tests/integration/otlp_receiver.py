@@ -87,9 +87,11 @@ class Jaeger:
         stop_process(self.process)
 
     def trace(self, trace_id: str, services: set[str], operations: frozenset[str] = frozenset(),
-              timeout_s: float = 30) -> dict[str, Any]:
+              timeout_s: float = 30, roots: frozenset[str] | None = None) -> dict[str, Any]:
         """The trace as Jaeger's query API answers it, once spans of all `services` and spans of
-        all `operations` are in (processes export in batches, each on its own schedule)."""
+        all `operations` are in (processes export in batches, each on its own schedule) and, with
+        `roots` (the span ids outside the trace its spans may hang under), once every span's parent
+        is in too: a process's inner spans can arrive before its outer one."""
         deadline = time.monotonic() + timeout_s
         seen: set[str] = set()
         while time.monotonic() < deadline:
@@ -98,7 +100,10 @@ class Jaeger:
                 trace: dict[str, Any] = answer.json()["data"][0]
                 seen = {p["serviceName"] for p in trace["processes"].values()}
                 seen |= {s["operationName"] for s in trace["spans"]}
-                if services | operations <= seen:
+                ids = {span["spanID"] for span in trace["spans"]} | (roots or set())
+                parents = {r["spanID"] for span in trace["spans"] for r in span.get("references", [])
+                           if r["refType"] == "CHILD_OF"}
+                if services | operations <= seen and (roots is None or parents <= ids):
                     return trace
             time.sleep(0.2)
         raise AssertionError(f"trace {trace_id}: {sorted(seen)} after {timeout_s} s, "

@@ -125,7 +125,8 @@ def _parent(span: dict[str, Any]) -> str | None:
 
 def test_litellm_spans_join_the_gateway_trace(stack: Stack, jaeger: Jaeger, traced: TracedRequest) -> None:
     gateway_operations = frozenset({"POST /v1/chat/completions", "policy prompt", "policy output", "chat chat-default"})
-    trace = jaeger.trace(traced.trace_id, {"policy-gateway", "litellm"}, gateway_operations)
+    trace = jaeger.trace(traced.trace_id, {"policy-gateway", "litellm"}, gateway_operations,
+                         roots=frozenset({traced.caller_span_id}))
     spans = _spans_by_service(trace)
     gateway = {s["operationName"]: s for s in spans["policy-gateway"]}
     assert gateway_operations <= set(gateway)
