@@ -11,11 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "policy"))
 from policy_helpers import files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
+from signing import es256_keypair
 
 from runtime.litellm_guardrail import GuardrailConfigError, PolicyBundleGuardrail
 from runtime.litellm_guardrail._policies import _reload
@@ -31,12 +30,7 @@ TRUST = {
 
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
+    return es256_keypair()
 
 
 def guardrail(bundle: Path, trust: dict[str, Any] = TRUST) -> PolicyBundleGuardrail:

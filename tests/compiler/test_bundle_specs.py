@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from ruamel.yaml import YAML
+from signing import es256_keypair
 
 from compiler.cli import main
 from compiler.pipeline import compile_project
@@ -49,15 +48,11 @@ def compiled(project: Path, path: str) -> bytes:
 
 
 def public_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return es256_keypair()[1]
 
 
 def private_pem() -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()
+    return es256_keypair()[0]
 
 
 def test_the_example_specs_require_signed_bundles_in_prod_only() -> None:

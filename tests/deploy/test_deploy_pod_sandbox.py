@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import pytest
 from helmchart import GENERATED, ROOT, find, load_values, parse_manifests, tool
+from signing import es256_keypair
 
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 from gateway_stack import RedisServer  # the integration suite's real redis-server
@@ -181,14 +182,7 @@ class Release:
 
 @pytest.fixture
 def release(tmp_path: Path) -> Release:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private, public = es256_keypair()
     generated = tmp_path / "release" / "generated"
     shutil.copytree(GENERATED, generated)
     signed = subprocess.run(

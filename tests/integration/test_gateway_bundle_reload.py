@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from gateway_stack import (
     BIN,
     FakeProviderProcess,
@@ -32,6 +30,7 @@ from gateway_stack import (
     port_is_open,
     spec_versions,
 )
+from signing import es256_keypair
 
 from compiler.emit.opa_bundle import tar_gz
 
@@ -43,12 +42,7 @@ SSN_PROMPT = "My SSN is 123-45-6789, can you check it?"
 
 @pytest.fixture(scope="module")
 def keys() -> tuple[str, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
+    return es256_keypair()
 
 
 def require_signed_staging(specs: dict[str, Any]) -> None:
@@ -165,8 +159,7 @@ def test_production_refuses_to_start_on_a_bundle_it_cannot_trust(
     shutil.copytree(compiled_project, generated)
     environ = gateway_environ("http://127.0.0.1:9", redis_server.url, POLICY_BUNDLE_PUBLIC_KEY=keys[1])
     if case == "other_key":
-        other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        other = es256_keypair()[0]
         sign(generated, "prod", other)
     if case == "no_key":
         environ.pop("POLICY_BUNDLE_PUBLIC_KEY")

@@ -66,19 +66,6 @@ def tampered_mode(content: dict[str, bytes], policy: str, mode: str) -> dict[str
     return {**content, "data.json": json.dumps(data).encode()}
 
 
-def es256_keypair() -> tuple[str, str]:
-    """A fresh P-256 key pair as PEM (private PKCS#8, public SubjectPublicKeyInfo): ES256 signing."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    return private, public
-
-
 def signed(content: dict[str, bytes], private_key_pem: str, key_id: str, algorithm: str = "ES256",
            *, header_kid: str | None = None, payload: dict[str, object] | None = None) -> dict[str, bytes]:
     """content with an OPA `.signatures.json` made directly with PyJWT (independent of

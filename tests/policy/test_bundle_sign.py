@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from policy_helpers import REPO, chat, es256_keypair, tampered_mode, with_mode, write_dir, write_tar
+from policy_helpers import REPO, chat, tampered_mode, with_mode, write_dir, write_tar
+from signing import es256_keypair
 
 from compiler.cli import main
 from compiler.policy_tests import opa_binary

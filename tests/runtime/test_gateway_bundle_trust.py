@@ -19,7 +19,8 @@ import pytest
 from gateway_fakes import chat, ops_get
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "policy"))
-from policy_helpers import es256_keypair, files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
+from policy_helpers import files, signed, tampered_mode, with_version, write_tar  # the compiled bundles
+from signing import es256_keypair
 
 from runtime.gateway.app import GatewayApp
 from runtime.policy import BundleError, PolicyStore, bundle_trust
