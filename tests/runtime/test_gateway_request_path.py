@@ -711,3 +711,46 @@ async def test_a_named_key_is_named_upstream_and_a_client_cannot_name_one(gatewa
     assert sent[0][IDENTITY_HEADER] == "support-bot"
     assert IDENTITY_HEADER not in sent[1]  # an unnamed key (POLICY_GATEWAY_API_KEYS) names nobody
     assert "sk-support-bot" not in json.dumps(sent[0])  # the client's key itself never goes upstream
+
+
+# A client trying to be named as another key: the header in other spellings, twice, beside a named
+# key of its own, on a streamed call and on a body the gateway rebuilds (multipart). Upstream must
+# see the gateway's naming only: the caller's own key's name, or no name at all.
+SPOOFS = {
+    "lower case": [("x-gateway-client-key", "research")],
+    "mixed case": [("X-Gateway-Client-Key", "research")],
+    "twice": [("x-gateway-client-key", "research"), ("x-gateway-client-key", "admin")],
+    "with spaces": [("x-gateway-client-key", "  research  ")],
+    "underscores": [("x_gateway_client_key", "research")],
+    "as a forwarded header": [("x-forwarded-client-key", "research"), ("x-request-id", "research")],
+}
+
+
+@pytest.mark.parametrize("spoof", SPOOFS.values(), ids=SPOOFS.keys())
+@pytest.mark.parametrize("caller", ["named key", "unnamed key"])
+@pytest.mark.parametrize("call", ["chat", "chat stream", "transcription"])
+async def test_no_spelling_of_the_identity_header_names_another_key(
+    gateway: Any, provider: Any, spoof: list[tuple[str, str]], caller: str, call: str
+) -> None:
+    from gateway_fakes import EVERYTHING, WAV
+
+    from runtime.identity_header import IDENTITY_HEADER
+
+    _, client = await gateway({"KEY_SUPPORT": "sk-support-bot", "KEY_RESEARCH": "sk-research"},
+                              client_keys={"support-bot": {"key_env": "KEY_SUPPORT"},
+                                           "research": {"key_env": "KEY_RESEARCH"}}, **EVERYTHING)
+    auth = "Bearer sk-support-bot" if caller == "named key" else f"Bearer {KEY}"
+    headers = [("authorization", auth), *spoof]
+    if call == "transcription":
+        r = await client.post("/v1/audio/transcriptions", data={"model": "stt-default"},
+                              files={"file": ("a.wav", WAV, "audio/wav")}, headers=headers)
+    else:
+        r = await client.post("/v1/chat/completions", json={**chat(), "stream": call == "chat stream"},
+                              headers=headers)
+    assert r.status_code == 200, r.text
+    [sent] = [req["headers"] for req in provider.state.requests]
+    if caller == "named key":
+        assert sent[IDENTITY_HEADER] == "support-bot"
+    else:
+        assert IDENTITY_HEADER not in sent
+    assert "x_gateway_client_key" not in sent and "x-forwarded-client-key" not in sent
