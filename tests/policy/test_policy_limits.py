@@ -1,6 +1,7 @@
 """Decisions stay cheap on hostile input (the hardening issue): each of these is decided, through
-the gateway's own PolicyStore, in at most 100 ms (best of 3, so a busy spell of a shared 2-core
-machine does not decide the test), with the one violation the caps promise."""
+the gateway's own PolicyStore, in at most 100 ms of CPU (the process's, so Go's collector threads
+count; best of 3; CPU time, not wall time, so a busy spell of a shared 2-core machine does not
+decide the test), with the one violation the caps promise."""
 
 from __future__ import annotations
 
@@ -40,9 +41,9 @@ def test_hostile_input_is_decided_quickly(store: PolicyStore, name: str) -> None
     policy, document, rule = CASES[name]
     best = float("inf")
     for _ in range(3):
-        start = time.perf_counter()
+        start = time.process_time()
         decision = store.evaluate(policy, document)  # type: ignore[arg-type]
-        best = min(best, (time.perf_counter() - start) * 1000)
-    assert best <= BUDGET_MS, f"{name}: {best:.1f} ms"
+        best = min(best, (time.process_time() - start) * 1000)
+    assert best <= BUDGET_MS, f"{name}: {best:.1f} ms of CPU"
     rules = [v["rule"] for v in decision["violations"] if v["rule"] != "token_budget_input"]
     assert rules == ([rule] if rule else [])
