@@ -228,11 +228,11 @@ def test_parsing_and_validating_a_typical_chat_request_costs_well_under_100_micr
     endpoint = ENDPOINTS["chat"]
     validate_request(endpoint, loads(raw))  # compiled on first use
     rounds = []
-    for _ in range(7):
-        started = time.perf_counter()
+    for _ in range(7):  # CPU time of this thread: what it costs, however busy the machine is
+        started = time.thread_time()
         for _ in range(500):
             validate_request(endpoint, loads(raw))
-        rounds.append((time.perf_counter() - started) / 500)
+        rounds.append((time.thread_time() - started) / 500)
     cost_us = statistics.median(rounds) * 1e6
     print(f"strict parse + schema check of a {len(raw)}-byte chat request: {cost_us:.1f} us")
     assert cost_us < 100, cost_us
