@@ -1,0 +1,148 @@
+"""The cache of validate's policy-code check (compiler/check_cache.py): an unchanged project is not
+re-checked on OPA's engine, and nothing the check reads can change without it running again, so
+a cached pass never hides an error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from compiler import check_cache, rego_check
+from compiler.cli import main
+
+ENTRY = Path(check_cache.CACHE_DIR) / "policy-code.json"
+
+
+def run(project: Path, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["-C", str(project), *args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture
+def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the engine checks as they run (they still run for real)."""
+    runs: list[str] = []
+    for name in ("check_modules", "check_patterns"):
+        real = getattr(rego_check, name)
+
+        def spy(*args: Any, _real: Any = real, _name: str = name) -> Any:
+            runs.append(_name)
+            return _real(*args)
+
+        monkeypatch.setattr(rego_check, name, spy)
+    return runs
+
+
+@pytest.fixture
+def cached(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project after one passing validate, which kept its pass."""
+    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
+    assert run(project, "validate") == (0, "specs OK: 3 environments\n")
+    assert (project / ENTRY).is_file()
+    return project
+
+
+def test_a_pass_is_kept_and_an_unchanged_project_is_not_rechecked(cached: Path, engine_runs: list[str]) -> None:
+    assert run(cached, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == []
+    # the directory ignores itself, so no one commits it by accident
+    assert (cached / check_cache.CACHE_DIR / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_changed_module_is_checked_again(cached: Path, engine_runs: list[str]) -> None:
+    lib = cached / "rego" / "extra.rego"
+    lib.write_text("package gateway.extra\n\nallow if true\n")
+    assert run(cached, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == ["check_modules", "check_patterns"]
+
+
+def test_a_broken_module_fails_at_its_location_after_a_cached_pass(cached: Path) -> None:
+    before = (cached / ENTRY).read_text()
+    (cached / "rego" / "extra.rego").write_text("package gateway.extra\n\nallow {\n\ttrue\n}\n")
+    for _ in range(2):  # the failure is not kept: the second run checks and fails again
+        code, output = run(cached, "validate")
+        assert code == 1
+        assert output.splitlines()[0].startswith("rego/extra.rego:3:1: error: rego_parse_error: "), output
+        assert "`if` keyword is required before rule body" in output
+    assert (cached / ENTRY).read_text() == before
+
+
+def test_a_broken_test_module_fails_after_a_cached_pass(cached: Path) -> None:
+    test_module = next((cached / "rego").rglob("*_test.rego"))
+    test_module.write_text(test_module.read_text() + "\ntest_v0 {\n\ttrue\n}\n")
+    code, output = run(cached, "validate")
+    assert code == 1
+    assert f"{test_module.relative_to(cached).as_posix()}:" in output
+    assert "`if` keyword is required before rule body" in output
+
+
+def test_a_pattern_re2_rejects_fails_after_a_cached_pass(cached: Path) -> None:
+    spec = cached / "specs" / "policies.yaml"
+    spec.write_text(spec.read_text() + "  pii_patterns:\n    email:\n      - pattern: '(?<=x)@y'\n        gate: '@'\n")
+    code, output = run(cached, "validate")
+    assert code == 1
+    assert "error: pattern '(?<=x)@y' is not valid RE2" in output
+
+
+def test_another_engine_version_checks_again(cached: Path, engine_runs: list[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rego_check, "engine_version", lambda: "0.0.0-other")
+    assert run(cached, "validate")[0] == 0
+    assert engine_runs == ["check_modules", "check_patterns"]
+
+
+def test_a_changed_policy_still_needs_its_version_bump(cached: Path) -> None:
+    """The lock is compared on every run: the cache holds the digests it is compared with, not
+    the comparison."""
+    spec = cached / "specs" / "policies.yaml"
+    phrase = "        - do anything now\n"
+    text = spec.read_text()
+    assert phrase in text
+    spec.write_text(text.replace(phrase, phrase + "        - stay in character\n"))
+    code, output = run(cached, "validate")
+    assert code == 1
+    assert "changed (its Rego or data) but its version is still" in output
+
+
+@pytest.mark.parametrize("content", ["", "{not json", '{"key": "x", "value": {}}', '["a"]'],
+                         ids=["empty", "corrupt", "other_key", "not_an_entry"])
+def test_an_unreadable_entry_is_no_cache(cached: Path, engine_runs: list[str], content: str) -> None:
+    (cached / ENTRY).write_text(content)
+    assert run(cached, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == ["check_modules", "check_patterns"]
+    assert json.loads((cached / ENTRY).read_text())["key"] != "x"
+
+
+def test_a_forged_entry_for_this_key_without_digests_is_no_cache(cached: Path, engine_runs: list[str]) -> None:
+    entry = json.loads((cached / ENTRY).read_text())
+    (cached / ENTRY).write_text(json.dumps({"key": entry["key"], "value": {"prompt": 1}}))
+    assert run(cached, "validate")[0] == 0
+    assert engine_runs == ["check_modules", "check_patterns"]
+
+
+def test_no_cache_when_turned_off(project: Path, engine_runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(check_cache.DISABLE_ENV, "1")
+    for _ in range(2):
+        assert run(project, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == ["check_modules", "check_patterns"] * 2
+    assert not (project / check_cache.CACHE_DIR).exists()
+
+
+def test_a_read_only_project_validates_without_a_cache(project: Path, engine_runs: list[str],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
+    (project / check_cache.CACHE_DIR).write_text("a file where the directory would go")
+    for _ in range(2):
+        assert run(project, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == ["check_modules", "check_patterns"] * 2
+
+
+def test_a_fresh_clone_is_checked(project: Path, engine_runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
+    assert not (project / check_cache.CACHE_DIR).exists()
+    assert run(project, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == ["check_modules", "check_patterns"]
