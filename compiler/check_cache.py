@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 __all__ = ["CACHE_DIR", "DISABLE_ENV", "code_digest", "digest", "passed", "record"]
@@ -32,9 +32,15 @@ def digest(*parts: str) -> str:
     return h.hexdigest()
 
 
-def code_digest(*modules: ModuleType) -> str:
-    """The source of the modules whose results are kept: editing the compiler runs the check again."""
-    return digest(*(Path(str(m.__file__)).read_text(encoding="utf-8") for m in modules))
+def code_digest(*modules: str) -> str:
+    """The source of the modules (by name, not imported) whose results are kept: editing the
+    compiler runs the check again."""
+    return digest(*(Path(str(_origin(name))).read_text(encoding="utf-8") for name in modules))
+
+
+def _origin(module: str) -> str | None:
+    spec = importlib.util.find_spec(module)
+    return spec.origin if spec is not None else None
 
 
 def passed(root: Path, check: str, key: str) -> Any | None:
@@ -60,7 +66,7 @@ def record(root: Path, check: str, key: str, value: Any) -> None:
         ignore = directory / ".gitignore"
         if not ignore.exists():
             ignore.write_text("# Created by gatewayctl: a local cache, never committed.\n*\n", encoding="utf-8")
-        tmp.write_text(json.dumps({"key": key, "value": value}, sort_keys=True), encoding="utf-8")
+        tmp.write_text(json.dumps({"key": key, "value": value}), encoding="utf-8")  # keeps the order of mappings
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import sys
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -252,16 +251,15 @@ def _code_check_key(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> str | None:
     """Everything _engine_checks and current_lock read: the Rego (tests included), every
     environment's policies (their patterns, phrases and data), the engine, the Unicode tables
     the data is folded with, and the compiler code that does it. None without an engine."""
-    from compiler import policy_data, rego_check, replacement_passes
-    from compiler.model import detectors, policies
+    from compiler import rego_check
 
     engine = rego_check.engine_version()
     if engine is None:
         return None  # the check itself says how to install it
     return check_cache.digest(
         engine, unicodedata.unidata_version,
-        check_cache.code_digest(rego_check, policy_data, replacement_passes, detectors, policies,
-                                sys.modules[__name__]),
+        check_cache.code_digest("compiler.rego_check", "compiler.policy_data", "compiler.replacement_passes",
+                                "compiler.model.detectors", "compiler.model.policies", __name__),
         json.dumps(sorted(loaded.rego_sources.items())),
         json.dumps([e.document.policies.model_dump(mode="json") for e in envs], sort_keys=True),
     )

@@ -5,6 +5,9 @@ a cached pass never hides an error."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,7 @@ from click.testing import CliRunner
 
 from compiler import check_cache, rego_check
 from compiler.cli import main
+from compiler.load import load_specs
 
 ENTRY = Path(check_cache.CACHE_DIR) / "policy-code.json"
 
@@ -146,3 +150,62 @@ def test_a_fresh_clone_is_checked(project: Path, engine_runs: list[str], monkeyp
     assert not (project / check_cache.CACHE_DIR).exists()
     assert run(project, "validate") == (0, "specs OK: 3 environments\n")
     assert engine_runs == ["check_modules", "check_patterns"]
+
+
+# The parse of the spec files (compiler/load.py keeps it with the same cache).
+PARSE_ENTRY = Path(check_cache.CACHE_DIR) / "spec-parse.json"
+
+
+def test_a_cached_parse_is_the_parse(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from compiler import safe_yaml
+
+    monkeypatch.setenv(check_cache.DISABLE_ENV, "1")
+    fresh = load_specs(project)
+    monkeypatch.delenv(check_cache.DISABLE_ENV)
+    load_specs(project)
+    assert (project / PARSE_ENTRY).is_file()
+
+    def no_parse(*_: Any) -> None:
+        raise AssertionError("an unchanged spec was parsed again")
+
+    monkeypatch.setattr(safe_yaml, "parse_yaml", no_parse)
+    cached = load_specs(project)
+    assert json.dumps(cached.document) == json.dumps(fresh.document)  # mapping order included
+    assert list(cached.source_map.values.items()) == list(fresh.source_map.values.items())
+    assert list(cached.source_map.keys.items()) == list(fresh.source_map.keys.items())
+    assert cached.files == fresh.files
+
+
+def test_an_unchanged_project_validates_without_the_yaml_libraries_or_the_engine(cached: Path) -> None:
+    script = ("import sys; from compiler.cli import main; "
+              "main(['-C', sys.argv[1], 'validate'], standalone_mode=False); "
+              "print(sorted(m for m in ('ruamel.yaml', 'yaml', 'opa_bindings', 'compiler.emit') if m in sys.modules))")
+    env = {k: v for k, v in os.environ.items() if k != check_cache.DISABLE_ENV}
+    result = subprocess.run([sys.executable, "-c", script, str(cached)], capture_output=True, text=True, env=env,
+                            check=True)
+    assert result.stdout.splitlines() == ["specs OK: 3 environments", "[]"]
+
+
+MISTAKES = {
+    "yaml_syntax": ("specs/gateway.yaml", "    port: 8080\n", "    port: [8080\n"),
+    "duplicate_key": ("specs/gateway.yaml", "    port: 8080\n", "    port: 8080\n    port: 8080\n"),
+    "wrong_type": ("specs/gateway.yaml", "    port: 8080\n", "    port: eighty\n"),
+    "not_sections": ("specs/bundle.yaml", "", "- a list\n"),
+    "unknown_key": ("specs/gateway.yaml", "    port: 8080\n", "    port: 8080\n    prot: 1\n"),
+}
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_mistake_after_a_cached_parse_reads_as_without_the_cache(cached: Path, mistake: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    rel, old, new = MISTAKES[mistake]
+    path = cached / rel
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1) if old else new)
+    with_cache = run(cached, "validate")
+    monkeypatch.setenv(check_cache.DISABLE_ENV, "1")
+    without = run(cached, "validate")
+    assert with_cache[0] == 1
+    assert with_cache == without
+    assert with_cache[1].startswith(f"{rel}:"), with_cache[1]
