@@ -191,11 +191,11 @@ def _bumps(version: str) -> tuple[str, str, str]:
 
 def current_lock(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> dict[str, LockEntry]:
     """The lock entries the specs and rego/ describe now."""
-    from compiler.policy_data import config, spec_data
+    from compiler.policy_data import shared_config, spec_data
 
     doc = envs[0].document
     versions = {name: getattr(doc.policies, name).version for name in POLICY_NAMES}
-    configs = {name: [config(spec_data(getattr(e.document.policies, name), e.document.policies)) for e in envs]
+    configs = {name: [shared_config(spec_data(getattr(e.document.policies, name), e.document.policies)) for e in envs]
                for name in POLICY_NAMES}
     return lock_entries(versions, loaded.rego_sources, configs)
 
@@ -268,7 +268,7 @@ def _code_check_key(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> str | None:
 def _engine_checks(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> list[SpecError]:
     """Every module compiled in strict Rego v1, every pattern accepted by OPA's regex engine."""
     from compiler import rego_check
-    from compiler.policy_data import config, spec_data
+    from compiler.policy_data import shared_config, spec_data
 
     problems = rego_check.check_modules(loaded.rego_sources)
     patterns: dict[str, Position] = {}
@@ -279,7 +279,7 @@ def _engine_checks(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> list[SpecErr
             for i, m in enumerate(matchers):
                 patterns.setdefault(m.pattern, env.source_map.locate(("policies", "pii_patterns", kind, i, "pattern")))
         for name in POLICY_NAMES:
-            compiled = config(spec_data(getattr(policies, name), policies))
+            compiled = shared_config(spec_data(getattr(policies, name), policies))
             for section in ("pii", "jailbreak"):
                 where = env.source_map.locate(("policies", name, section))
                 for pattern, scan in compiled.get(section, {}).get("scans", {}).items():
