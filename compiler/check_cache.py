@@ -1,9 +1,11 @@
-"""What a costly check found when it passed, kept on disk under the digest of everything it read,
-so `validate` on an unchanged repository (pre-commit runs it on every commit) does not redo it.
+"""What a costly step of `validate` found when it passed, kept on disk under the digest of
+everything it read, so `validate` on an unchanged project (pre-commit runs it on every commit)
+does not redo it: the parse of the spec files (compiler/load.py) and the policy-code check
+(compiler/policy_versions.py).
 
-Only passes are kept: a check that fails runs again on every run and reports its errors as ever,
-and any change to what the check reads (the key) runs it again. Each check keeps its last pass in
-`<project>/.gatewayctl_cache/<check>.json`; the directory ignores itself for git (like
+Only passes are kept: a step that fails runs again on every run and reports its errors as ever,
+and any change to what the step reads (the key) runs it again. Each step keeps its last pass in
+`<project>/.gatewayctl_cache/<step>.json`; the directory ignores itself for git (like
 .pytest_cache), so a fresh clone has none and its first validate checks everything.
 GATEWAYCTL_NO_CACHE=1 turns the cache off. A cache that cannot be read or written is no cache.
 """
@@ -44,7 +46,7 @@ def _origin(module: str) -> str | None:
 
 
 def passed(root: Path, check: str, key: str) -> Any | None:
-    """What `check` recorded when it last passed with this key, or None (then run it)."""
+    """What step `check` recorded when it last passed with this key, or None (then run it)."""
     if os.environ.get(DISABLE_ENV):
         return None
     try:
