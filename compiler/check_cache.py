@@ -4,10 +4,11 @@ does not redo it: the parse of the spec files (compiler/load.py) and the policy-
 (compiler/policy_versions.py).
 
 Only passes are kept: a step that fails runs again on every run and reports its errors as ever,
-and any change to what the step reads (the key) runs it again. Each step keeps its last pass in
-`<project>/.gatewayctl_cache/<step>.json`; the directory ignores itself for git (like
-.pytest_cache), so a fresh clone has none and its first validate checks everything.
-GATEWAYCTL_NO_CACHE=1 turns the cache off. A cache that cannot be read or written is no cache.
+and any change to what the step reads (the key) runs it again. Each step keeps its last pass per
+project in the user's cache directory (`$GATEWAYCTL_CACHE_DIR`, else `$XDG_CACHE_HOME/gatewayctl`,
+else `~/.cache/gatewayctl`), never in the repository: nothing committed can pass for a check that
+did not run here, and a fresh clone on a CI machine checks everything. GATEWAYCTL_NO_CACHE=1 turns
+the cache off. A cache that cannot be read or written is no cache.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CACHE_DIR", "DISABLE_ENV", "code_digest", "digest", "passed", "record"]
+__all__ = ["DIR_ENV", "DISABLE_ENV", "cache_dir", "code_digest", "digest", "entry_path", "passed", "record"]
 
-CACHE_DIR = ".gatewayctl_cache"
+DIR_ENV = "GATEWAYCTL_CACHE_DIR"
 DISABLE_ENV = "GATEWAYCTL_NO_CACHE"
 
 
@@ -45,13 +46,26 @@ def _origin(module: str) -> str | None:
     return spec.origin if spec is not None else None
 
 
+def cache_dir() -> Path:
+    """Where gatewayctl keeps its cache, as other tools do (XDG's cache directory)."""
+    if os.environ.get(DIR_ENV):
+        return Path(os.environ[DIR_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gatewayctl"
+
+
+def entry_path(root: Path, check: str) -> Path:
+    """The entry of step `check` for the project at `root` (one per project and step)."""
+    project = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()[:16]
+    return cache_dir() / project / f"{check}.json"
+
+
 def passed(root: Path, check: str, key: str) -> Any | None:
     """What step `check` recorded when it last passed with this key, or None (then run it)."""
     if os.environ.get(DISABLE_ENV):
         return None
     try:
-        entry = json.loads((root / CACHE_DIR / f"{check}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        entry = json.loads(entry_path(root, check).read_text(encoding="utf-8"))
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: no home directory
         return None
     return entry.get("value") if isinstance(entry, dict) and entry.get("key") == key else None
 
@@ -60,14 +74,13 @@ def record(root: Path, check: str, key: str, value: Any) -> None:
     """Keep a pass (atomically: a concurrent reader sees the old entry or the new one)."""
     if os.environ.get(DISABLE_ENV):
         return
-    directory = root / CACHE_DIR
-    path = directory / f"{check}.json"
-    tmp = directory / f".{check}.json.tmp-{os.getpid()}"
     try:
-        directory.mkdir(exist_ok=True)
-        ignore = directory / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# Created by gatewayctl: a local cache, never committed.\n*\n", encoding="utf-8")
+        path = entry_path(root, check)
+    except RuntimeError:  # no home directory: no cache
+        return
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps({"key": key, "value": value}), encoding="utf-8")  # keeps the order of mappings
         os.replace(tmp, path)
     except OSError:

@@ -1,11 +1,12 @@
-"""The cache of validate's policy-code check (compiler/check_cache.py): an unchanged project is not
-re-checked on OPA's engine, and nothing the check reads can change without it running again, so
-a cached pass never hides an error."""
+"""The cache of validate's costly steps (compiler/check_cache.py): an unchanged project is not
+re-checked on OPA's engine nor re-parsed, and nothing a step reads can change without it running
+again, so a cached pass never hides an error."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,17 @@ from compiler import check_cache, rego_check
 from compiler.cli import main
 from compiler.load import load_specs
 
-ENTRY = Path(check_cache.CACHE_DIR) / "policy-code.json"
+
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own cache directory, the cache on."""
+    monkeypatch.setenv(check_cache.DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
+    return tmp_path / "cache"
+
+
+def entry(project: Path, step: str = "policy-code") -> Path:
+    return check_cache.entry_path(project, step)
 
 
 def run(project: Path, *args: str) -> tuple[int, str]:
@@ -42,19 +53,25 @@ def engine_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture
-def cached(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cached(project: Path) -> Path:
     """The project after one passing validate, which kept its pass."""
-    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
     assert run(project, "validate") == (0, "specs OK: 3 environments\n")
-    assert (project / ENTRY).is_file()
+    assert entry(project).is_file()
     return project
 
 
 def test_a_pass_is_kept_and_an_unchanged_project_is_not_rechecked(cached: Path, engine_runs: list[str]) -> None:
     assert run(cached, "validate") == (0, "specs OK: 3 environments\n")
     assert engine_runs == []
-    # the directory ignores itself, so no one commits it by accident
-    assert (cached / check_cache.CACHE_DIR / ".gitignore").read_text().splitlines()[-1] == "*"
+    # nothing in the project: a pass cannot be committed, and a clone elsewhere checks again
+    assert sorted(p.name for p in cached.iterdir()) == ["docs", "rego", "specs"]
+
+
+def test_a_copy_of_a_cached_project_is_checked(cached: Path, engine_runs: list[str], tmp_path: Path) -> None:
+    clone = tmp_path / "clone"
+    shutil.copytree(cached, clone)
+    assert run(clone, "validate") == (0, "specs OK: 3 environments\n")
+    assert engine_runs == ["check_modules", "check_patterns"]
 
 
 def test_a_changed_module_is_checked_again(cached: Path, engine_runs: list[str]) -> None:
@@ -65,14 +82,14 @@ def test_a_changed_module_is_checked_again(cached: Path, engine_runs: list[str])
 
 
 def test_a_broken_module_fails_at_its_location_after_a_cached_pass(cached: Path) -> None:
-    before = (cached / ENTRY).read_text()
+    before = entry(cached).read_text()
     (cached / "rego" / "extra.rego").write_text("package gateway.extra\n\nallow {\n\ttrue\n}\n")
     for _ in range(2):  # the failure is not kept: the second run checks and fails again
         code, output = run(cached, "validate")
         assert code == 1
         assert output.splitlines()[0].startswith("rego/extra.rego:3:1: error: rego_parse_error: "), output
         assert "`if` keyword is required before rule body" in output
-    assert (cached / ENTRY).read_text() == before
+    assert entry(cached).read_text() == before
 
 
 def test_a_broken_test_module_fails_after_a_cached_pass(cached: Path) -> None:
@@ -115,45 +132,42 @@ def test_a_changed_policy_still_needs_its_version_bump(cached: Path) -> None:
 @pytest.mark.parametrize("content", ["", "{not json", '{"key": "x", "value": {}}', '["a"]'],
                          ids=["empty", "corrupt", "other_key", "not_an_entry"])
 def test_an_unreadable_entry_is_no_cache(cached: Path, engine_runs: list[str], content: str) -> None:
-    (cached / ENTRY).write_text(content)
+    entry(cached).write_text(content)
     assert run(cached, "validate") == (0, "specs OK: 3 environments\n")
     assert engine_runs == ["check_modules", "check_patterns"]
-    assert json.loads((cached / ENTRY).read_text())["key"] != "x"
+    assert json.loads(entry(cached).read_text())["key"] != "x"
 
 
 def test_a_forged_entry_for_this_key_without_digests_is_no_cache(cached: Path, engine_runs: list[str]) -> None:
-    entry = json.loads((cached / ENTRY).read_text())
-    (cached / ENTRY).write_text(json.dumps({"key": entry["key"], "value": {"prompt": 1}}))
+    kept = json.loads(entry(cached).read_text())
+    entry(cached).write_text(json.dumps({"key": kept["key"], "value": {"prompt": 1}}))
     assert run(cached, "validate")[0] == 0
     assert engine_runs == ["check_modules", "check_patterns"]
 
 
-def test_no_cache_when_turned_off(project: Path, engine_runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_cache_when_turned_off(project: Path, engine_runs: list[str], cache_dir: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(check_cache.DISABLE_ENV, "1")
     for _ in range(2):
         assert run(project, "validate") == (0, "specs OK: 3 environments\n")
     assert engine_runs == ["check_modules", "check_patterns"] * 2
-    assert not (project / check_cache.CACHE_DIR).exists()
+    assert not cache_dir.exists()
 
 
-def test_a_read_only_project_validates_without_a_cache(project: Path, engine_runs: list[str],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
-    (project / check_cache.CACHE_DIR).write_text("a file where the directory would go")
+def test_an_unwritable_cache_is_no_cache(project: Path, engine_runs: list[str], cache_dir: Path) -> None:
+    cache_dir.write_text("a file where the directory would go")
     for _ in range(2):
         assert run(project, "validate") == (0, "specs OK: 3 environments\n")
     assert engine_runs == ["check_modules", "check_patterns"] * 2
 
 
-def test_a_fresh_clone_is_checked(project: Path, engine_runs: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(check_cache.DISABLE_ENV, raising=False)
-    assert not (project / check_cache.CACHE_DIR).exists()
+def test_a_fresh_clone_is_checked(project: Path, engine_runs: list[str], cache_dir: Path) -> None:
+    assert not cache_dir.exists()
     assert run(project, "validate") == (0, "specs OK: 3 environments\n")
     assert engine_runs == ["check_modules", "check_patterns"]
 
 
 # The parse of the spec files (compiler/load.py keeps it with the same cache).
-PARSE_ENTRY = Path(check_cache.CACHE_DIR) / "spec-parse.json"
 
 
 def test_a_cached_parse_is_the_parse(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,7 +177,7 @@ def test_a_cached_parse_is_the_parse(project: Path, monkeypatch: pytest.MonkeyPa
     fresh = load_specs(project)
     monkeypatch.delenv(check_cache.DISABLE_ENV)
     load_specs(project)
-    assert (project / PARSE_ENTRY).is_file()
+    assert entry(project, "spec-parse").is_file()
 
     def no_parse(*_: Any) -> None:
         raise AssertionError("an unchanged spec was parsed again")
