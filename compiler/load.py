@@ -2,20 +2,22 @@
 
 Every spec file holds one or more top-level sections (services, routing, backends, …); the
 sections of all files form one document. Positions come from ruamel's round-trip nodes, so every
-later error can point at the exact line.
+later error can point at the exact line. Parsing is most of the time of loading: the parse of spec
+files that parsed without a problem is kept by the digest of their bytes (compiler/check_cache.py),
+and an unchanged project is loaded from it without importing the YAML libraries.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-
+from compiler import check_cache
 from compiler.errors import Position, SpecError, SpecErrors
-from compiler.safe_yaml import YamlProblem, key_value_position, read_yaml
+from compiler.yaml_file import YamlProblem, read_text
 
 KeyPath = tuple[str | int, ...]
 
@@ -69,40 +71,6 @@ class LoadedSpecs:
     rego_sources: dict[str, str]  # relative path -> text of rego/*.rego
 
 
-def _plain(node: Any, path: KeyPath, rel: str, smap: SourceMap) -> Any:
-    """Convert a ruamel round-trip node to plain Python data, recording positions."""
-    if isinstance(node, CommentedMap):
-        out: dict[str, Any] = {}
-        for key in node:
-            kline, kcol, vline, vcol = key_value_position(node, key)
-            child = (*path, str(key))
-            smap.keys[child] = Position(rel, kline + 1, kcol + 1)
-            smap.values[child] = Position(rel, vline + 1, vcol + 1)
-            out[str(key)] = _plain(node[key], child, rel, smap)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for i, item in enumerate(node):
-            line, col = node.lc.item(i)
-            smap.values[(*path, i)] = Position(rel, line + 1, col + 1)
-            items.append(_plain(item, (*path, i), rel, smap))
-        return items
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
-
-
-def plain_data(node: Any, rel: str, smap: SourceMap) -> Any:
-    """A YAML document as plain data, its positions recorded in `smap`."""
-    return _plain(node, (), rel, smap)
-
-
 def spec_files(spec_dir: Path) -> list[Path]:
     return sorted(p for p in spec_dir.iterdir() if p.suffix in SPEC_SUFFIXES and p.is_file())
 
@@ -116,10 +84,6 @@ def _iter_rego(root: Path) -> Iterator[Path]:
 def load_specs(root: Path, spec_dir: Path | None = None) -> LoadedSpecs:
     """Read every spec file; raise SpecErrors listing all syntax and layout problems."""
     spec_dir = spec_dir or root / "specs"
-    problems: list[SpecError] = []
-    document: dict[str, Any] = {}
-    smap = SourceMap()
-    files: dict[str, bytes] = {}
     if not spec_dir.is_dir():
         raise SpecErrors([SpecError(Position(_rel(spec_dir, root)), "spec directory not found",
                                     "run gatewayctl from the project root or pass -C DIR")])
@@ -127,31 +91,24 @@ def load_specs(root: Path, spec_dir: Path | None = None) -> LoadedSpecs:
     if not paths:
         raise SpecErrors([SpecError(Position(_rel(spec_dir, root)), "no *.yaml spec files found",
                                     "add specs/gateway.yaml (see specs/ in the repository)")])
-    for path in paths:
-        rel = _rel(path, root)
-        try:
-            raw, node = read_yaml(path, rel)
-        except YamlProblem as exc:
-            problems.append(exc.error)
-            continue
-        files[rel] = raw
-        if not isinstance(node, CommentedMap) or not node:
-            problems.append(_not_sections(node, rel))
-            continue
-        file_map = SourceMap()
+    parsed, problems = _parse_specs(root, paths)
+    document: dict[str, Any] = {}
+    smap = SourceMap()
+    files: dict[str, bytes] = {}
+    for spec in parsed:
+        files[spec.rel] = spec.raw
         # The document root (for a missing section) is the first file.
-        smap.values.setdefault((), Position(rel, 1, 1))
-        data = _plain(node, (), rel, file_map)
-        for section, value in data.items():
+        smap.values.setdefault((), Position(spec.rel, 1, 1))
+        for section, value in spec.data.items():
             if section in document:
                 first = smap.keys[(section,)]
                 problems.append(SpecError(
-                    file_map.keys[(section,)],
+                    spec.source_map.keys[(section,)],
                     f'section "{section}" is already defined in {first}',
                     "keep each section in one file"))
                 continue
             document[section] = value
-        smap = smap.overlaid(file_map)
+        smap = smap.overlaid(spec.source_map)
     rego_sources: dict[str, str] = {}
     for path in _iter_rego(root):
         rel = _rel(path, root)
@@ -163,16 +120,85 @@ def load_specs(root: Path, spec_dir: Path | None = None) -> LoadedSpecs:
     return LoadedSpecs(root, document, smap, files, rego_sources)
 
 
-def _not_sections(node: Any, rel: str) -> SpecError:
-    """An empty spec file, or one whose top level is not a mapping of sections."""
-    sections = "top-level sections such as `services:`, `environments:`, `backends:`, `models:`, `policies:`"
-    if node is None or (isinstance(node, CommentedMap | CommentedSeq) and not node):
-        return SpecError(Position(rel, 1, 1), "spec file is empty",
-                         f"a spec file holds one or more {sections}; delete the file if it has none")
-    line, col = (node.lc.line + 1, node.lc.col + 1) if isinstance(node, CommentedSeq) else (1, 1)
-    kind = "a list" if isinstance(node, CommentedSeq) else "a single value"
-    return SpecError(Position(rel, line, col), f"a spec file must be a mapping of sections, not {kind}",
-                     f"write {sections}")
+@dataclass(frozen=True)
+class ParsedSpec:
+    """One spec file that is a mapping of sections, as plain data with its positions."""
+
+    rel: str
+    raw: bytes
+    data: dict[str, Any]
+    source_map: SourceMap
+
+
+# The cache entry of _parse_specs (compiler/check_cache.py).
+SPEC_PARSE = "spec-parse"
+
+
+def _parse_specs(root: Path, paths: list[Path]) -> tuple[list[ParsedSpec], list[SpecError]]:
+    """Every spec file that is a mapping of sections, and the problems of the others."""
+    texts: dict[str, tuple[bytes, str]] = {}
+    problems: list[SpecError] = []
+    for path in paths:
+        rel = _rel(path, root)
+        try:
+            texts[rel] = read_text(path, rel)
+        except YamlProblem as exc:
+            problems.append(exc.error)
+    key = _parse_key(texts) if not problems else None
+    cached = _from_cache(check_cache.passed(root, SPEC_PARSE, key), texts) if key else None
+    if cached is not None:
+        return cached, []
+    from compiler.safe_yaml import parse_yaml
+    from compiler.yaml_data import not_sections, plain_data
+
+    parsed: list[ParsedSpec] = []
+    for rel, (raw, text) in texts.items():
+        try:
+            node = parse_yaml(text, rel)
+        except YamlProblem as exc:
+            problems.append(exc.error)
+            continue
+        problem = not_sections(node, rel)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        file_map = SourceMap()
+        parsed.append(ParsedSpec(rel, raw, plain_data(node, rel, file_map), file_map))
+    if key and not problems:
+        # a value JSON cannot hold (a YAML timestamp) is parsed again next time
+        with contextlib.suppress(TypeError, ValueError):
+            check_cache.record(root, SPEC_PARSE, key, [_to_cache(spec) for spec in parsed])
+    return parsed, problems
+
+
+def _parse_key(texts: dict[str, tuple[bytes, str]]) -> str:
+    """The files' names and bytes, the parser's version and the code that turns its nodes into data."""
+    from importlib.metadata import version
+
+    code = check_cache.code_digest("compiler.load", "compiler.safe_yaml", "compiler.yaml_data", "compiler.yaml_file")
+    return check_cache.digest(version("ruamel.yaml"), code, *(f"{rel}\0{text}" for rel, (_, text) in texts.items()))
+
+
+def _to_cache(spec: ParsedSpec) -> list[Any]:
+    def positions(table: dict[KeyPath, Position]) -> list[Any]:
+        return [[list(path), p.line, p.col] for path, p in table.items()]
+
+    return [spec.rel, spec.data, positions(spec.source_map.values), positions(spec.source_map.keys)]
+
+
+def _from_cache(entry: Any, texts: dict[str, tuple[bytes, str]]) -> list[ParsedSpec] | None:
+    """The cached parse, or None when the entry is not what _to_cache wrote for these files."""
+    try:
+        out = []
+        for rel, data, values, keys in entry:
+            file_map = SourceMap({tuple(path): Position(rel, line, col) for path, line, col in values},
+                                 {tuple(path): Position(rel, line, col) for path, line, col in keys})
+            if not isinstance(data, dict):
+                return None
+            out.append(ParsedSpec(rel, texts[rel][0], data, file_map))
+        return out if [spec.rel for spec in out] == list(texts) else None
+    except (TypeError, ValueError, KeyError):
+        return None
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from compiler.emit import render_all, render_helm
-from compiler.emit.docs import policy_table, ports_section
 from compiler.errors import SpecError
 from compiler.load import load_specs
-from compiler.opa_wasm import add_wasm
-from compiler.plan import Plan, build_plan
 from compiler.validate import ValidatedSpec, validate
-from compiler.write import finalize, read_tree, replace_marked_region
+
+if TYPE_CHECKING:
+    from compiler.plan import Plan
 
 TECH_SPEC_DOC = "docs/specs/008-technical-specifications.md"
 
@@ -30,6 +29,12 @@ def check(root: Path) -> ValidatedSpec:
 
 
 def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> CompileResult:
+    # The emitters here and in _documents are imported on use: `validate` (check) never needs them.
+    from compiler.emit import render_all, render_helm
+    from compiler.opa_wasm import add_wasm
+    from compiler.plan import build_plan
+    from compiler.write import finalize, read_tree
+
     spec = check(root)
     plan = build_plan(spec)
     rendered = add_wasm(render_all(plan), plan, previous=(out_dir, root / "generated"))
@@ -48,6 +53,9 @@ def compile_project(root: Path, out_dir: Path, envs: tuple[str, ...] = ()) -> Co
 
 def _documents(root: Path, plan: Plan) -> dict[str, bytes]:
     """Docs people read in the repository, with the generated tables kept between markers."""
+    from compiler.emit.docs import policy_table, ports_section
+    from compiler.write import replace_marked_region
+
     out: dict[str, bytes] = {}
     path = root / TECH_SPEC_DOC
     if path.is_file():

@@ -12,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from compiler import check_cache
 from compiler.errors import Position, SpecError
 from compiler.model._base import SEMVER_RE
 
@@ -189,11 +191,11 @@ def _bumps(version: str) -> tuple[str, str, str]:
 
 def current_lock(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> dict[str, LockEntry]:
     """The lock entries the specs and rego/ describe now."""
-    from compiler.policy_data import config, spec_data
+    from compiler.policy_data import shared_config, spec_data
 
     doc = envs[0].document
     versions = {name: getattr(doc.policies, name).version for name in POLICY_NAMES}
-    configs = {name: [config(spec_data(getattr(e.document.policies, name), e.document.policies)) for e in envs]
+    configs = {name: [shared_config(spec_data(getattr(e.document.policies, name), e.document.policies)) for e in envs]
                for name in POLICY_NAMES}
     return lock_entries(versions, loaded.rego_sources, configs)
 
@@ -216,12 +218,58 @@ def lock(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> tuple[str, list[SpecEr
 
 
 def check(loaded: LoadedSpecs, envs: Sequence[EnvSpec], *, with_lock: bool = True) -> list[SpecError]:
-    """Everything about the policies' code: strict Rego v1, valid patterns, versions and the lock."""
-    from compiler import rego_check
-    from compiler.policy_data import config, spec_data
-
+    """Everything about the policies' code: strict Rego v1, valid patterns, versions and the lock.
+    The first two run on OPA's engine and the lock needs the compiled policy data, the costly part
+    of `validate`: a pass is kept (compiler/check_cache.py) under the digest of what they read."""
     if not envs or not loaded.rego_sources:
         return []  # a project without rego/ has no policy code to check
+    key = _code_check_key(loaded, envs)
+    digests = check_cache.passed(loaded.root, CODE_CHECK, key) if key else None
+    if isinstance(digests, dict) and all(isinstance(digests.get(name), str) for name in POLICY_NAMES):
+        problems: list[SpecError] = []
+        doc = envs[0].document
+        current = {name: LockEntry(getattr(doc.policies, name).version, digests[name]) for name in POLICY_NAMES}
+    else:
+        problems = _engine_checks(loaded, envs)
+        current = current_lock(loaded, envs)
+        if key and not problems:
+            check_cache.record(loaded.root, CODE_CHECK, key, {n: e.digest for n, e in current.items()})
+    smap = envs[0].source_map
+    doc = envs[0].document
+    versions = {name: getattr(doc.policies, name).version for name in POLICY_NAMES}
+    version_at = {name: smap.locate(("policies", name, "version")) for name in POLICY_NAMES}
+    problems += check_versions(loaded.root, loaded.rego_sources, versions, version_at,
+                               current if with_lock else {}, with_lock=with_lock)
+    return problems
+
+
+# The cache entry of _engine_checks and current_lock (compiler/check_cache.py).
+CODE_CHECK = "policy-code"
+
+
+def _code_check_key(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> str | None:
+    """Everything _engine_checks and current_lock read: the Rego (tests included), every
+    environment's policies (their patterns, phrases and data), the engine, the Unicode tables
+    the data is folded with, and the compiler code that does it. None without an engine."""
+    from compiler import rego_check
+
+    engine = rego_check.engine_version()
+    if engine is None:
+        return None  # the check itself says how to install it
+    return check_cache.digest(
+        engine, unicodedata.unidata_version,
+        check_cache.code_digest("compiler.rego_check", "compiler.policy_data", "compiler.replacement_passes",
+                                "compiler.model.detectors", "compiler.model.policies", __name__),
+        json.dumps(sorted(loaded.rego_sources.items())),
+        json.dumps([e.document.policies.model_dump(mode="json") for e in envs], sort_keys=True),
+    )
+
+
+def _engine_checks(loaded: LoadedSpecs, envs: Sequence[EnvSpec]) -> list[SpecError]:
+    """Every module compiled in strict Rego v1, every pattern accepted by OPA's regex engine."""
+    from compiler import rego_check
+    from compiler.policy_data import shared_config, spec_data
+
     problems = rego_check.check_modules(loaded.rego_sources)
     patterns: dict[str, Position] = {}
     for env in envs:
@@ -231,17 +279,11 @@ def check(loaded: LoadedSpecs, envs: Sequence[EnvSpec], *, with_lock: bool = Tru
             for i, m in enumerate(matchers):
                 patterns.setdefault(m.pattern, env.source_map.locate(("policies", "pii_patterns", kind, i, "pattern")))
         for name in POLICY_NAMES:
-            compiled = config(spec_data(getattr(policies, name), policies))
+            compiled = shared_config(spec_data(getattr(policies, name), policies))
             for section in ("pii", "jailbreak"):
                 where = env.source_map.locate(("policies", name, section))
                 for pattern, scan in compiled.get(section, {}).get("scans", {}).items():
                     for p in [pattern, *(k["full"] for k in scan["kinds"] if k["full"])]:
                         patterns.setdefault(p, where)
     problems += rego_check.check_patterns(sorted(patterns.items()))
-    smap = envs[0].source_map
-    doc = envs[0].document
-    versions = {name: getattr(doc.policies, name).version for name in POLICY_NAMES}
-    version_at = {name: smap.locate(("policies", name, "version")) for name in POLICY_NAMES}
-    current = current_lock(loaded, envs) if with_lock else {}
-    problems += check_versions(loaded.root, loaded.rego_sources, versions, version_at, current, with_lock=with_lock)
     return problems

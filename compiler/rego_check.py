@@ -14,10 +14,11 @@ from typing import Any
 
 from compiler.errors import Position, SpecError
 
-__all__ = ["check_modules", "check_patterns", "opa_engine"]
+__all__ = ["ENGINE_DISTRIBUTION", "check_modules", "check_patterns", "engine_version", "opa_engine"]
 
 # "rego/x.rego:3: rego_parse_error: `if` keyword is required before rule body"
 _ERROR_RE = re.compile(r"(?P<path>[^\s:]+\.rego):(?P<line>\d+): (?P<code>rego_[a-z_]+): (?P<msg>.*)$")
+ENGINE_DISTRIBUTION = "opa-golib-python-bindings"
 _V1_HINT = "Rego v1 only: `if` before every rule body, `contains` for partial sets (see OPA's v1 guide)"
 
 
@@ -30,6 +31,16 @@ def opa_engine() -> Any:
             "opa-golib-python-bindings==0.4.4)"
         ) from None
     return OpaEngine()
+
+
+def engine_version() -> str | None:
+    """The installed engine's version (what a cached pass was checked with), None without one."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(ENGINE_DISTRIBUTION)
+    except PackageNotFoundError:
+        return None
 
 
 def check_modules(sources: Mapping[str, str]) -> list[SpecError]:

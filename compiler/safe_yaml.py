@@ -21,11 +21,11 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import AliasEvent
 
 from compiler.errors import Position, SpecError
+from compiler.yaml_file import MAX_YAML_BYTES, YamlProblem, read_text
 
-__all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "YamlProblem", "key_value_position", "read_yaml"]
+__all__ = ["MAX_YAML_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "YamlProblem", "key_value_position", "parse_yaml",
+           "read_yaml"]
 
-# Specs are a few KB (the 1,000-model benchmark spec is 118 KB): a 20 MB file is refused unread.
-MAX_YAML_BYTES = 1 << 20
 # Specs nest under 10 levels; ruamel composes recursively (a 50,000-deep list was a RecursionError),
 # and so do later stages, so an alias counts at the depth it expands to.
 MAX_YAML_DEPTH = 64
@@ -37,40 +37,20 @@ _CORE_TAG = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {f"{_CORE_TAG}{kind}" for kind in ("str", "int", "float", "bool", "null", "map", "seq")}
 
 
-class YamlProblem(Exception):
-    """A file that cannot be read as YAML within the limits; `error` says where and why."""
-
-    def __init__(self, error: SpecError) -> None:
-        super().__init__(str(error))
-        self.error = error
-
-
 def read_yaml(path: Path, rel: str) -> tuple[bytes, Any]:
     """The file's bytes and its round-trip node tree (None for an empty file)."""
-    try:
-        with path.open("rb") as stream:
-            raw = stream.read(MAX_YAML_BYTES + 1)
-    except OSError as exc:
-        raise YamlProblem(SpecError(Position(rel, 1, 1), f"cannot read the file ({exc.strerror})",
-                                    "check that it exists and is readable")) from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise YamlProblem(SpecError(
-            Position(rel, 1, 1), f"file is larger than {MAX_YAML_BYTES:,} bytes ({_size(path, raw)})",
-            f"gatewayctl reads YAML files of at most {MAX_YAML_BYTES >> 20} MiB; split it into smaller files"))
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line_start = raw.rfind(b"\n", 0, exc.start) + 1
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = len(raw[line_start:exc.start].decode("utf-8", "replace")) + 1
-        raise YamlProblem(SpecError(Position(rel, line, col), f"file is not UTF-8 ({exc.reason})",
-                                    "save the file as UTF-8")) from None
+    raw, text = read_text(path, rel)
+    return raw, parse_yaml(text, rel)
+
+
+def parse_yaml(text: str, rel: str) -> Any:
+    """The round-trip node tree of a file's text (None for an empty file)."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
     yaml.Composer = _GuardedComposer
     try:
         _precheck(text)
-        return raw, yaml.load(text)
+        return yaml.load(text)
     except _Refused as exc:
         raise YamlProblem(SpecError(Position(rel, exc.line + 1, exc.col + 1), exc.message, exc.hint)) from None
     except MarkedYAMLError as exc:
@@ -88,14 +68,6 @@ def key_value_position(node: CommentedMap, key: Any) -> tuple[int, int, int, int
         if key in merged:
             return key_value_position(merged, key)
     return node.lc.line, node.lc.col, node.lc.line, node.lc.col
-
-
-def _size(path: Path, raw: bytes) -> str:
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return f"over {len(raw):,}"
-    return f"{size:,}" if size > len(raw) else f"over {len(raw):,}"
 
 
 class _Refused(Exception):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from compiler import bundle_trust, compose_check, identity_rules, litellm_rules, observability, policy_versions, sizing
+from compiler.deploy_plan import deployment_plan, redis_plan
 from compiler.endpoints import (
     BATCH_CAPABILITIES,
     ENDPOINTS,
@@ -418,8 +419,6 @@ def _exposure_rules(env: EnvSpec) -> Iterator[SpecError]:
 def _admission_per_replica(env: EnvSpec) -> Iterator[SpecError]:
     """A backend's concurrency (seed 003's admission) is shared by the gateway replicas through
     Redis; without Redis each replica counts alone, so N replicas admit N times the limit."""
-    from compiler.plan import deployment_plan, redis_plan
-
     doc, smap = env.document, env.source_map
     if redis_plan(doc) is not None:
         return

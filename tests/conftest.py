@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def session_gatewayctl_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """validate's cache (compiler/check_cache.py) in the session's temporary directory: the tests
+    neither read nor fill the user's ~/.cache/gatewayctl."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GATEWAYCTL_CACHE_DIR", str(tmp_path_factory.mktemp("gatewayctl-cache")))
+        yield
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from compiler import sizing
+from compiler.deploy_plan import WorkloadPlan
 from compiler.emit import alerts, gateway_settings, litellm, opa_bundle, otel_env
 from compiler.emit._yaml import dump_yaml
-from compiler.plan import EnvPlan, ServicePlan, WorkloadPlan
+from compiler.plan import EnvPlan, ServicePlan
 from runtime.policy._digests import MANIFEST
 
 CHART = "deploy/helm/policy-gateway"

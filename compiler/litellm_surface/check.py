@@ -12,9 +12,10 @@ from compiler.litellm_surface._from_litellm import LITELLM_VERSION
 from compiler.litellm_surface.config import LiteLLMConfig
 from compiler.litellm_surface.router import LLMROUTER_HINT
 from compiler.litellm_surface.secrets import literal_secrets
-from compiler.load import SourceMap, plain_data
+from compiler.load import SourceMap
 from compiler.safe_yaml import YamlProblem, read_yaml
 from compiler.typecheck import check_against
+from compiler.yaml_data import plain_data
 
 
 def check_config(path: Path, rel: str) -> list[SpecError]:

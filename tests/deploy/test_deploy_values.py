@@ -18,10 +18,11 @@ import pytest
 from helmchart import KUBE_VERSION, find, parse_manifests
 
 from compiler import policy_versions
+from compiler.deploy_plan import DeploymentPlan
 from compiler.errors import SpecErrors
 from compiler.load import load_specs
 from compiler.pipeline import check, compile_project
-from compiler.plan import DeploymentPlan, build_plan
+from compiler.plan import build_plan
 from compiler.validate import validate
 
 Render = Callable[[dict[str, Any]], dict[str, str]]
