@@ -13,6 +13,7 @@ import ctypes
 import functools
 import json
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +46,9 @@ class NativeOpa:
         self._lib = _library()
         self._handle: int | None = self._lib.OpaNew()
         self._lock = threading.Lock()
+        # The Go side holds the compiled policies until destroyed: an engine dropped without
+        # close() (that of a thread that ended) is destroyed when collected.
+        self._destroy = weakref.finalize(self, self._lib.OpaDestroy, self._handle)
 
     def add_policy(self, path: str, text: str) -> None:
         self._call(self._lib.OpaAddPolicy, _c_string(path), _c_string(text))
@@ -62,9 +66,8 @@ class NativeOpa:
 
     def close(self) -> None:
         with self._lock:
-            if self._handle is not None:
-                self._lib.OpaDestroy(self._handle)
-                self._handle = None
+            self._handle = None
+            self._destroy()
 
     def _call(self, fn: Any, *args: Any) -> dict[str, Any]:
         with self._lock:

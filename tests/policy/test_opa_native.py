@@ -5,6 +5,7 @@ as before."""
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 
@@ -63,3 +64,12 @@ def test_a_closed_engine_refuses_calls() -> None:
 def test_a_nul_in_a_policy_is_refused() -> None:
     with pytest.raises(NativeError, match="NUL"):
         NativeOpa().add_policy("x.rego", "package x\n\na := 1\x00\n")
+
+
+def test_an_engine_dropped_without_close_is_destroyed() -> None:
+    # the engine of a thread that ended: its compiled policies must not stay in the Go heap
+    engine = NativeOpa()
+    destroy = engine._destroy
+    del engine
+    gc.collect()
+    assert not destroy.alive
