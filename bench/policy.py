@@ -210,9 +210,14 @@ def main() -> None:
     parser.add_argument("--no-threads", action="store_true", help="skip the 2-thread comparison")
     parser.add_argument("--engines", type=int, default=0, metavar="ROUNDS",
                         help="only the two engines side by side, ROUNDS decisions per cell")
+    parser.add_argument("--builtins", type=int, default=0, metavar="ROUNDS",
+                        help="only the cost of each whole-text builtin of the clean 4 KB prompt decision")
     args = parser.parse_args()
     if args.engines:
         engines_side_by_side(args.env, args.engines)
+        return
+    if args.builtins:
+        builtin_costs(args.env, args.builtins)
         return
 
     plan = build_plan(validate(load_specs(ROOT), check_lock=False))
@@ -337,6 +342,44 @@ def engines_side_by_side(env_name: str, rounds: int) -> None:
             ratios.append((label, *(_ratio(s[f"wasm {d}"][2], s[f"rego {d}"][2]) for d in decisions)))
         print("\nwasm ÷ rego (CPU p50): " + "; ".join(f"{label}: trivial {t}, prompt {p}, output {o}"
                                                       for label, t, p, o in ratios))
+
+
+def builtin_costs(env_name: str, rounds: int) -> None:
+    """CPU p50 of each builtin call the prompt decision makes over the whole text of a clean 4 KB
+    request, on OPA's Go engine, less a query that only counts the text: the views (replace_n
+    passes, lower, trim) and the scans that run whatever the text says. The tables are the
+    bundle's, read as RegoEngine reads them (compiled constants)."""
+    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
+    env = next(e for e in plan.environments if e.name == env_name)
+    data = json.loads(bundle_files(env)["data.json"])
+    config = data["gateway"]["config"]["prompt"]
+    c = "data.gateway.config.prompt"
+    calls = {"(floor) count the text, read the config": f"count(input.t) + count({c}.mode)",
+             "lower": "count(lower(input.t))",
+             "trim (is it plain ASCII?)": f"count(trim(input.t, {c}.fold.plain))",
+             "leet (replace_n)": f"count(strings.replace_n({c}.jailbreak.leet, input.t))",
+             "decode shape (replace_n)": f"count(strings.replace_n({c}.decode.shape, input.t))"}
+    for view, table in (("marks", "jailbreak.marks"), ("digits", "pii.digits")):
+        for i, keys in enumerate(config[table.split(".")[0]][table.split(".")[1]]):
+            calls[f"{view} pass {i} ({len(keys)} keys)"] = f"count(strings.replace_n({c}.{table}[{i}], input.t))"
+    for family in ("pii", "jailbreak"):
+        for i, scan in enumerate(config[family]["run"]):
+            pattern = f"{c}.{family}.run[{i}].pattern"
+            calls[f"{family} scan {i} (on {scan['view']})"] = f"count(regex.find_n({pattern}, input.t, 17))"
+    for i, _ in enumerate(config["decode"]["runs"]):
+        calls[f"decode gate {i}"] = f"regex.match({c}.decode.runs[{i}].gate, input.t)"
+    rules = {f"c{i}": call for i, call in enumerate(calls.values())}
+    module = "package bench.cost\n\n" + "\n".join(f"{name} := {call}" for name, call in rules.items()) + "\n"
+    engine = RegoEngine({"cost.rego": module}, data)
+    text = {"t": "\x1e".join(t["text"] for t in chat(prose(4096))["texts"])}
+    costs = interleaved({name: lambda n=name: engine.evaluate(f"bench/cost/{n}", text)  # type: ignore[misc]
+                         for name in rules}, rounds)
+    floor = costs["c0"][2]
+    print(f"\neach builtin over the 4 KB prompt's text (µs of CPU p50 less the floor, {floor:.0f} µs; "
+          f"{rounds} calls each, interleaved):\n")
+    print("| call | µs |\n|---|---:|")
+    for (label, _), name in zip(list(calls.items())[1:], list(rules)[1:], strict=True):
+        print(f"| {label} | {costs[name][2] - floor:.0f} |")
 
 
 def family_costs(env: EnvPlan, head: PolicyStore, tmp: Path, rounds: int) -> None:
