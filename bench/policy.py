@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compiler.emit.opa_bundle import bundle_files  # noqa: E402
+from compiler.emit.opa_bundle import bundle_files, seal  # noqa: E402
 from compiler.load import load_specs  # noqa: E402
 from compiler.plan import EnvPlan, build_plan  # noqa: E402
 from compiler.policy_data import config as policy_config  # noqa: E402
@@ -228,7 +228,8 @@ def main() -> None:
         if args.base_rev:
             from compiler.policy_replay import bundle_files_at
 
-            base = store_of(bundle_files_at(ROOT, args.base_rev, args.env), Path(tmp, "base"))
+            # bundle_files_at writes data.json and .manifest anew: their digests are sealed again
+            base = store_of(seal(bundle_files_at(ROOT, args.base_rev, args.env)), Path(tmp, "base"))
         trivial = RegoEngine({"trivial.rego": TRIVIAL}, {})
         modes = {p: head.evaluate(p, {"texts": []})["mode"] for p in ("prompt", "output")}
         print(f"bundle {head.status()['revision']} ({args.env}: prompt {modes['prompt']}, output {modes['output']})"

@@ -8,7 +8,10 @@ setting is its own worker process (the gateway's own PolicyStore on the bundle c
 specs/). The parent lets the workers run one batch each in turn, round after round, one at a time:
 a busy spell of the machine falls on all settings alike. A worker reports, per batch, its process
 CPU (all threads: the Go collector and scheduler run on threads of their own) and the calling
-thread's CPU; the difference is what the Go runtime does beside the evaluation.
+thread's CPU; the difference is what the Go runtime does beside the evaluation. Then each worker
+in turn runs decision pairs from two threads at once (GOMAXPROCS 1 lets one thread at a time run
+Go code: the gateway decides in a thread pool), and says its peak RSS (a higher GOGC lets the Go
+heap grow further between collections).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -29,7 +34,8 @@ SETTINGS = [(gogc, procs) for procs in ("1", "2") for gogc in ("100", "200", "40
 
 
 def worker(bundle: Path) -> None:
-    """Answer each "N" on stdin with the CPU of N decision pairs, as one JSON line."""
+    """Answer each "N" on stdin with the CPU of N decision pairs, and "threads N" with the wall
+    time of N pairs on each of two threads, as one JSON line."""
     from bench.policy import answer, chat, prose
     from runtime.policy import PolicyStore
 
@@ -39,12 +45,35 @@ def worker(bundle: Path) -> None:
     for _ in range(50):
         store.evaluate("prompt", request)
         store.evaluate("output", reply)
-    for line in sys.stdin:
-        n = int(line)
-        process, thread = time.process_time_ns(), time.thread_time_ns()
+
+    def pairs(n: int) -> None:
         for _ in range(n):
             store.evaluate("prompt", request)
             store.evaluate("output", reply)
+
+    for line in sys.stdin:
+        command, _, n = line.rpartition(" ")
+        if command == "threads":
+            # each thread compiles its own engine in its first pairs: timed from when both are warm
+            ready = threading.Barrier(3)
+
+            def warm_then(n: int, ready: threading.Barrier = ready) -> None:
+                pairs(5)
+                ready.wait()
+                pairs(n)
+
+            workers = [threading.Thread(target=warm_then, args=(int(n),)) for _ in range(2)]
+            for w in workers:
+                w.start()
+            ready.wait()
+            start = time.perf_counter()
+            for w in workers:
+                w.join()
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+            print(json.dumps({"wall": time.perf_counter() - start, "rss": rss}), flush=True)
+            continue
+        process, thread = time.process_time_ns(), time.thread_time_ns()
+        pairs(int(n))
         print(json.dumps({"process": time.process_time_ns() - process, "thread": time.thread_time_ns() - thread}),
               flush=True)
 
@@ -80,11 +109,9 @@ def main() -> None:
         totals = {k: {"process": 0, "thread": 0} for k in workers}
         for _ in range(args.rounds):
             for key, proc in workers.items():
-                assert proc.stdin is not None and proc.stdout is not None
-                proc.stdin.write(f"{args.batch}\n")
-                proc.stdin.flush()
-                for name, ns in json.loads(proc.stdout.readline()).items():
+                for name, ns in _ask(proc, str(args.batch)).items():
                     totals[key][name] += ns
+        two_threads = {key: _ask(proc, f"threads {args.rounds * args.batch // 4}") for key, proc in workers.items()}
         for proc in workers.values():
             assert proc.stdin is not None
             proc.stdin.close()
@@ -93,12 +120,23 @@ def main() -> None:
     base = totals[("100", "2")]["process"]
     print(f"{args.env} bundle, 4 KB chat request; {pairs} prompt + output decision pairs per setting, "
           f"{args.rounds} rounds interleaved; µs of CPU per pair\n")
-    print("| GOMAXPROCS | GOGC | process CPU | calling thread | other threads | process vs GOGC 100, GOMAXPROCS 2 |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| GOMAXPROCS | GOGC | process CPU | calling thread | other threads | process vs GOGC 100, GOMAXPROCS 2 "
+          "| pairs/s from 2 threads | peak RSS MiB |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for (gogc, procs), t in totals.items():
         process, thread = t["process"] / pairs / 1000, t["thread"] / pairs / 1000
+        both = two_threads[(gogc, procs)]
         print(f"| {procs} | {gogc} | {process:.0f} | {thread:.0f} | {process - thread:.0f} "
-              f"| {(t['process'] - base) / base * 100:+.1f} % |")
+              f"| {(t['process'] - base) / base * 100:+.1f} % | {2 * (pairs // 4) / both['wall']:.0f} "
+              f"| {both['rss'] / 1024:.0f} |")
+
+
+def _ask(proc: subprocess.Popen[str], command: str) -> dict[str, float]:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(command + "\n")
+    proc.stdin.flush()
+    answer: dict[str, float] = json.loads(proc.stdout.readline())
+    return answer
 
 
 if __name__ == "__main__":
