@@ -36,7 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from compiler.emit.opa_bundle import bundle_files  # noqa: E402
+from compiler.emit.opa_bundle import bundle_files, seal  # noqa: E402
 from compiler.load import load_specs  # noqa: E402
 from compiler.plan import EnvPlan, build_plan  # noqa: E402
 from compiler.policy_data import config as policy_config  # noqa: E402
@@ -98,28 +98,33 @@ def answer(text: str) -> dict[str, Any]:
     return {"model": "chat-default", "texts": [{"field": "choices[0].message.content", "text": text}]}
 
 
-Stats = tuple[float, float, float]  # wall p50, wall p99, CPU p50 (µs)
+Stats = tuple[float, float, float, float]  # wall p50, wall p99, thread CPU p50, process CPU mean (µs)
 
 
 def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int) -> dict[str, Stats]:
-    """Wall p50/p99 and the thread's CPU p50 of each function, in µs, the functions taking turns
-    round by round so that a busy spell of the machine falls on all of them alike. On a shared
-    machine the CPU time is the steadier figure: it leaves out the time the thread waited."""
+    """Wall p50/p99, the thread's CPU p50 and the process's mean CPU of each function, in µs, the
+    functions taking turns round by round so that a busy spell of the machine falls on all of them
+    alike. On a shared machine the CPU time is the steadier figure: it leaves out the time the
+    thread waited. The process's CPU adds what the Go runtime inside the binding does on its own
+    threads (the garbage collector); a mean, since a collection lands on one decision in many."""
     for fn in fns.values():
         for _ in range(min(100, rounds)):
             fn()
     wall: dict[str, list[int]] = {k: [] for k in fns}
     cpu: dict[str, list[int]] = {k: [] for k in fns}
+    process: dict[str, int] = dict.fromkeys(fns, 0)
     for _ in range(rounds):
         for name, fn in fns.items():
-            start, start_cpu = time.perf_counter_ns(), time.thread_time_ns()
+            start, start_cpu, start_process = time.perf_counter_ns(), time.thread_time_ns(), time.process_time_ns()
             fn()
+            process[name] += time.process_time_ns() - start_process
             cpu[name].append(time.thread_time_ns() - start_cpu)
             wall[name].append(time.perf_counter_ns() - start)
     out = {}
     for name in fns:
         w, c = sorted(wall[name]), sorted(cpu[name])
-        out[name] = (w[len(w) // 2] / 1000, w[int(len(w) * 0.99)] / 1000, c[len(c) // 2] / 1000)
+        out[name] = (w[len(w) // 2] / 1000, w[int(len(w) * 0.99)] / 1000, c[len(c) // 2] / 1000,
+                     process[name] / rounds / 1000)
     return out
 
 
@@ -205,9 +210,14 @@ def main() -> None:
     parser.add_argument("--no-threads", action="store_true", help="skip the 2-thread comparison")
     parser.add_argument("--engines", type=int, default=0, metavar="ROUNDS",
                         help="only the two engines side by side, ROUNDS decisions per cell")
+    parser.add_argument("--builtins", type=int, default=0, metavar="ROUNDS",
+                        help="only the cost of each whole-text builtin of the clean 4 KB prompt decision")
     args = parser.parse_args()
     if args.engines:
         engines_side_by_side(args.env, args.engines)
+        return
+    if args.builtins:
+        builtin_costs(args.env, args.builtins)
         return
 
     plan = build_plan(validate(load_specs(ROOT), check_lock=False))
@@ -218,7 +228,8 @@ def main() -> None:
         if args.base_rev:
             from compiler.policy_replay import bundle_files_at
 
-            base = store_of(bundle_files_at(ROOT, args.base_rev, args.env), Path(tmp, "base"))
+            # bundle_files_at writes data.json and .manifest anew: their digests are sealed again
+            base = store_of(seal(bundle_files_at(ROOT, args.base_rev, args.env)), Path(tmp, "base"))
         trivial = RegoEngine({"trivial.rego": TRIVIAL}, {})
         modes = {p: head.evaluate(p, {"texts": []})["mode"] for p in ("prompt", "output")}
         print(f"bundle {head.status()['revision']} ({args.env}: prompt {modes['prompt']}, output {modes['output']})"
@@ -240,6 +251,7 @@ def main() -> None:
                 fns["base prompt"] = lambda q=request: base.evaluate("prompt", q)  # type: ignore[misc]
                 fns["base output"] = lambda q=reply: base.evaluate("output", q)  # type: ignore[misc]
             rows.append((label, interleaved(fns, args.rounds if len(text) < 10000 else max(100, args.rounds // 8))))
+        names = ["trivial", *(["base prompt"] if base else []), "prompt", *(["base output"] if base else []), "output"]
         print("\nCPU p50 (the comparison; ratios are to the base revision in the same run):\n")
         if base:
             print("| input | trivial | base prompt | prompt | prompt ÷ base | base output | output | output ÷ base |")
@@ -253,7 +265,11 @@ def main() -> None:
             print("|---|---:|---:|---:|")
             for label, s in rows:
                 print(f"| {label} | {s['trivial'][2]:.0f} | {s['prompt'][2]:.0f} | {s['output'][2]:.0f} |")
-        names = ["trivial", *(["base prompt"] if base else []), "prompt", *(["base output"] if base else []), "output"]
+        print("\nprocess CPU per decision (mean, all threads: the Go runtime's included):\n")
+        print("| input | " + " | ".join(names) + " |")
+        print("|---|" + "---:|" * len(names))
+        for label, s in rows:
+            print(f"| {label} | " + " | ".join(f"{s[n][3]:.0f}" for n in names) + " |")
         print("\nwall clock p50 / p99:\n")
         print("| input | " + " | ".join(names) + " |")
         print("|---|" + "---:|" * len(names))
@@ -327,6 +343,44 @@ def engines_side_by_side(env_name: str, rounds: int) -> None:
             ratios.append((label, *(_ratio(s[f"wasm {d}"][2], s[f"rego {d}"][2]) for d in decisions)))
         print("\nwasm ÷ rego (CPU p50): " + "; ".join(f"{label}: trivial {t}, prompt {p}, output {o}"
                                                       for label, t, p, o in ratios))
+
+
+def builtin_costs(env_name: str, rounds: int) -> None:
+    """CPU p50 of each builtin call the prompt decision makes over the whole text of a clean 4 KB
+    request, on OPA's Go engine, less a query that only counts the text: the views (replace_n
+    passes, lower, trim) and the scans that run whatever the text says. The tables are the
+    bundle's, read as RegoEngine reads them (compiled constants)."""
+    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
+    env = next(e for e in plan.environments if e.name == env_name)
+    data = json.loads(bundle_files(env)["data.json"])
+    config = data["gateway"]["config"]["prompt"]
+    c = "data.gateway.config.prompt"
+    calls = {"(floor) count the text, read the config": f"count(input.t) + count({c}.mode)",
+             "lower": "count(lower(input.t))",
+             "trim (is it plain ASCII?)": f"count(trim(input.t, {c}.fold.plain))",
+             "leet (replace_n)": f"count(strings.replace_n({c}.jailbreak.leet, input.t))",
+             "decode shape (replace_n)": f"count(strings.replace_n({c}.decode.shape, input.t))"}
+    for view, table in (("marks", "jailbreak.marks"), ("digits", "pii.digits")):
+        for i, keys in enumerate(config[table.split(".")[0]][table.split(".")[1]]):
+            calls[f"{view} pass {i} ({len(keys)} keys)"] = f"count(strings.replace_n({c}.{table}[{i}], input.t))"
+    for family in ("pii", "jailbreak"):
+        for i, scan in enumerate(config[family]["run"]):
+            pattern = f"{c}.{family}.run[{i}].pattern"
+            calls[f"{family} scan {i} (on {scan['view']})"] = f"count(regex.find_n({pattern}, input.t, 17))"
+    for i, _ in enumerate(config["decode"]["runs"]):
+        calls[f"decode gate {i}"] = f"regex.match({c}.decode.runs[{i}].gate, input.t)"
+    rules = {f"c{i}": call for i, call in enumerate(calls.values())}
+    module = "package bench.cost\n\n" + "\n".join(f"{name} := {call}" for name, call in rules.items()) + "\n"
+    engine = RegoEngine({"cost.rego": module}, data)
+    text = {"t": "\x1e".join(t["text"] for t in chat(prose(4096))["texts"])}
+    costs = interleaved({name: lambda n=name: engine.evaluate(f"bench/cost/{n}", text)  # type: ignore[misc]
+                         for name in rules}, rounds)
+    floor = costs["c0"][2]
+    print(f"\neach builtin over the 4 KB prompt's text (µs of CPU p50 less the floor, {floor:.0f} µs; "
+          f"{rounds} calls each, interleaved):\n")
+    print("| call | µs |\n|---|---:|")
+    for (label, _), name in zip(list(calls.items())[1:], list(rules)[1:], strict=True):
+        print(f"| {label} | {costs[name][2] - floor:.0f} |")
 
 
 def family_costs(env: EnvPlan, head: PolicyStore, tmp: Path, rounds: int) -> None:

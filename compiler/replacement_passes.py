@@ -14,13 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-__all__ = ["INLINE_PASSES", "MAX_PASSES", "apply", "passes"]
+__all__ = ["MAX_PASSES", "apply", "passes"]
 
-# detect.rego's replaced() runs this many passes at most (Rego has no loop over a list to fold);
-# the first INLINE_PASSES it runs without a function call each (~7 µs in OPA's Go engine), so a
-# table has at least that many passes, empty ones at the end.
+# detect.rego's replaced() has a rule for each number of passes up to this one (Rego has no loop
+# over a list to fold): a table of n passes costs n calls, an empty table none.
 MAX_PASSES = 8
-INLINE_PASSES = 5
 
 
 def passes(table: Mapping[str, str]) -> list[dict[str, str]]:
@@ -36,7 +34,7 @@ def passes(table: Mapping[str, str]) -> list[dict[str, str]]:
         fit[key] = table[key]
     if len(out) > MAX_PASSES:  # pragma: no cover - the compiler's own tables need at most 6
         raise ValueError(f"a replacement table needs {len(out)} passes, more than {MAX_PASSES}")
-    return [dict(sorted(p.items())) for p in out] + [{}] * (INLINE_PASSES - len(out))
+    return [dict(sorted(p.items())) for p in out]
 
 
 def apply(table_passes: Sequence[Mapping[str, str]], text: str) -> str:

@@ -1,4 +1,4 @@
-# Policy Version: 3.2.3
+# Policy Version: 3.2.4
 # METADATA
 # title: Output policy
 # description: >-
@@ -11,7 +11,7 @@
 # authors:
 #   - Platform security <platform-security@example.com>
 # custom:
-#   version: 3.2.3
+#   version: 3.2.4
 package gateway.output
 
 import data.gateway.lib.detect

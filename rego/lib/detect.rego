@@ -78,25 +78,63 @@ _kept(folded, deleted) := replace(folded, _GONE, "") if deleted != []
 # letter of every word a phrase starts with marked (data: marks). Same length as the text.
 phrase_view(config, lowered) := replaced(config.marks, strings.replace_n(config.leet, lowered))
 
-# text with each table of passes (5 to 8) applied by strings.replace_n, in order. OPA's Go
-# engine replaces a table's keys at once, its WebAssembly target one key after the other: the
-# compiler splits a table into passes of keys that cannot touch in any text, where the two agree
+# text with each pass of a table (up to 8) applied by strings.replace_n, in order: one rule per
+# number of passes, so a table of n passes costs n calls. OPA's Go engine replaces a table's keys
+# at once, its WebAssembly target one key after the other: the compiler splits a table into
+# passes of keys that cannot touch in any text, where the two agree
 # (compiler/replacement_passes.py).
-replaced(passes, text) := t7 if {
-	# the compiler writes at least 5 passes: these need no function call each
-	t0 := strings.replace_n(passes[0], text)
-	t1 := strings.replace_n(passes[1], t0)
-	t2 := strings.replace_n(passes[2], t1)
-	t3 := strings.replace_n(passes[3], t2)
-	t4 := strings.replace_n(passes[4], t3)
-	t5 := _pass(passes, 5, t4)
-	t6 := _pass(passes, 6, t5)
-	t7 := _pass(passes, 7, t6)
+replaced([], text) := text
+
+replaced([p0], text) := strings.replace_n(p0, text)
+
+replaced([p0, p1], text) := strings.replace_n(p1, t0) if {
+	t0 := strings.replace_n(p0, text)
 }
 
-_pass(passes, i, text) := strings.replace_n(passes[i], text) if {
-	i < count(passes)
-} else := text
+replaced([p0, p1, p2], text) := strings.replace_n(p2, t1) if {
+	t0 := strings.replace_n(p0, text)
+	t1 := strings.replace_n(p1, t0)
+}
+
+replaced([p0, p1, p2, p3], text) := strings.replace_n(p3, t2) if {
+	t0 := strings.replace_n(p0, text)
+	t1 := strings.replace_n(p1, t0)
+	t2 := strings.replace_n(p2, t1)
+}
+
+replaced([p0, p1, p2, p3, p4], text) := strings.replace_n(p4, t3) if {
+	t0 := strings.replace_n(p0, text)
+	t1 := strings.replace_n(p1, t0)
+	t2 := strings.replace_n(p2, t1)
+	t3 := strings.replace_n(p3, t2)
+}
+
+replaced([p0, p1, p2, p3, p4, p5], text) := strings.replace_n(p5, t4) if {
+	t0 := strings.replace_n(p0, text)
+	t1 := strings.replace_n(p1, t0)
+	t2 := strings.replace_n(p2, t1)
+	t3 := strings.replace_n(p3, t2)
+	t4 := strings.replace_n(p4, t3)
+}
+
+replaced([p0, p1, p2, p3, p4, p5, p6], text) := strings.replace_n(p6, t5) if {
+	t0 := strings.replace_n(p0, text)
+	t1 := strings.replace_n(p1, t0)
+	t2 := strings.replace_n(p2, t1)
+	t3 := strings.replace_n(p3, t2)
+	t4 := strings.replace_n(p4, t3)
+	t5 := strings.replace_n(p5, t4)
+}
+
+replaced([p0, p1, p2, p3, p4, p5, p6, p7], text) := strings.replace_n(p7, t6) if {
+	t0 := strings.replace_n(p0, text)
+	t1 := strings.replace_n(p1, t0)
+	t2 := strings.replace_n(p2, t1)
+	t3 := strings.replace_n(p3, t2)
+	t4 := strings.replace_n(p4, t3)
+	t5 := strings.replace_n(p5, t4)
+	t6 := strings.replace_n(p6, t5)
+}
 
 # The digits view: every digit, and the first character of each mark ("AKIA" → "0KIA"), is "0";
 # then every run of data.long_run zeros is "x"s. A number that long holds no value the scans

@@ -1,9 +1,10 @@
 """The two engines behind PolicyStore: OPA's own Rego engine in-process, and OPA-compiled
 WebAssembly on wasmtime. Both answer evaluate(entrypoint, input) -> the decision document.
 
-- RegoEngine runs OPA 1.x (the Go engine, through opa-golib-python-bindings' ctypes bridge) on the
-  bundle's Rego modules and data: the same engine as `opa eval` and `opa test`. One OPA engine per
-  thread (see docs/benchmarks.md: a shared engine serialises every evaluation on its lock).
+- RegoEngine runs OPA 1.x (the Go engine of opa-golib-python-bindings, through its ctypes entry
+  points: runtime/policy/_opa_native.py) on the bundle's Rego modules and data: the same engine as
+  `opa eval` and `opa test`. One OPA engine per thread (see docs/benchmarks.md: a shared engine
+  serialises every evaluation on its lock).
 - WasmEngine runs policy.wasm (built by `opa build -t wasm` where the opa CLI exists) with
   opa-py-wasm, which keeps its own pool of instances.
 """
@@ -16,6 +17,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from runtime.policy._opa_native import NativeError, NativeOpa, input_json
 from runtime.policy._wasm_builtins import HOST_BUILTINS, missing, read_strings_as_go_does
 
 __all__ = ["Engine", "EngineError", "RegoEngine", "WasmEngine"]
@@ -38,13 +40,12 @@ class RegoEngine:
 
     def __init__(self, modules: Mapping[str, str], data: Mapping[str, Any], *, per_thread: bool = True) -> None:
         try:
-            import opa_bindings  # type: ignore[import-untyped]
+            import opa_bindings  # type: ignore[import-untyped]  # noqa: F401
         except ImportError as exc:  # pragma: no cover - scripts/setup installs it
             raise EngineError(
                 "the OPA engine is not installed: pip install --ignore-requires-python "
                 "opa-golib-python-bindings==0.4.4 (scripts/setup does this)"
             ) from exc
-        self._opa = opa_bindings
         self._modules = dict(modules)
         self._data = dict(data)
         self._per_thread = per_thread
@@ -53,8 +54,8 @@ class RegoEngine:
         self._shared = self._new_engine()
         self._local.engine = self._shared
 
-    def _new_engine(self) -> Any:
-        engine = self._opa.OpaEngine()
+    def _new_engine(self) -> NativeOpa:
+        engine = NativeOpa()
         constants, data = _as_module(self._data)
         try:
             for path, text in self._modules.items():
@@ -62,13 +63,13 @@ class RegoEngine:
             if constants:
                 engine.add_policy(_CONFIG_MODULE, constants)
             engine.add_data(data)
-        except self._opa.OpaError as exc:
+        except NativeError as exc:
             engine.close()
             raise EngineError(_one_line(exc.message)) from None
         return engine
 
-    def _engine(self) -> Any:
-        engine = getattr(self._local, "engine", None)
+    def _engine(self) -> NativeOpa:
+        engine: NativeOpa | None = getattr(self._local, "engine", None)
         if engine is None:
             engine = self._new_engine() if self._per_thread else self._shared
             self._local.engine = engine
@@ -76,10 +77,10 @@ class RegoEngine:
 
     def evaluate(self, entrypoint: str, input: Mapping[str, Any]) -> Any:
         try:
-            return self._engine().eval_document(entrypoint.replace("/", "."), input)
-        except self._opa.OpaUndefinedError:
-            raise EngineError(f"{entrypoint} is undefined for this input") from None
-        except self._opa.OpaError as exc:
+            return self._engine().eval_document(entrypoint.replace("/", ".").encode(), input_json(input))
+        except NativeError as exc:
+            if exc.code == "undefined":
+                raise EngineError(f"{entrypoint} is undefined for this input") from None
             raise EngineError(_one_line(exc.message)) from None
 
 
