@@ -254,6 +254,14 @@ test_ip_near_misses if {
 
 test_secret_cloud_access_key if _only("secret", "aws key AKIAIOSFODNN7EXAMPLE")
 
+# A key whose body starts with another prefix, or with its own: the prefixes must not hide each other.
+test_secret_cloud_access_key_body_starting_with_a_prefix if {
+	_only("secret", "key ABIAKIAIOSFODNN7EXAM here")
+	_only("secret", "key ASIAKIAIOSFODNN7EXAM here")
+	_only("secret", "key AKIAASIAIOSFODNN7EXA here")
+	_only("secret", "key ACCAACCAIOSFODNN7EXA here")
+}
+
 test_secret_api_tokens if {
 	_only("secret", "token ghp_abcdefghijklmnopqrstuvwxyz0123456789")
 	_only("secret", "OPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx")

@@ -79,7 +79,12 @@ PII_PATTERNS: dict[str, list[Matcher]] = {
     "secret": [
         # On the digits view too: each marked literal reads with a 0 first there ("AKIA" as
         # "0KIA"), so these join the one scan of that view (see `marks`).
-        _on_digits(r"0(?:KIA|SIA|BIA|CCA)[0-9A-Z]{16}\b", marks=("AKIA", "ASIA", "ABIA", "ACCA")),
+        # AWS access keys are marked by their first three characters: marks ending in the "A"
+        # another starts with ("ABIA" and "AKIA" in "ABIAKIA…") would hide each other in the
+        # replace_n passes, and a key whose body starts with another prefix would go unseen. The
+        # fourth "A" may therefore read as 0 (marked as the start of the body: "0BI0KIA…"); on the
+        # text that reads "[A0]" too, which widens nothing real (AWS key ids are base32: no 0).
+        _on_digits(r"0(?:KI|SI|BI|CC)[A0][0-9A-Z]{16}\b", marks=("AKI", "ASI", "ABI", "ACC")),
         _on_digits(r"0h[pousr]_[A-Za-z0-9]{36,}\b", marks=("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
         _on_digits(r"0ithub_pat_[A-Za-z0-9_]{60,}\b", marks=("github_pat_",)),
         _on_digits(r"0k-(?:[A-Za-z0-9]+-)?[A-Za-z0-9_-]{20,}", marks=("sk-",)),

@@ -37,6 +37,7 @@ PII = {
     "ip": "192.168.10.24",
     "ipv6": "2001:db8::8a2e:370:7334",
     "aws": "AKIAIOSFODNN7EXAMPLE",
+    "aws-overlapping": "ABIAKIAIOSFODNN7EXAM",  # prefixes that overlap (replace_n)
     "github": "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
 }
 NEAR_MISSES = ["jane.doe@example", "415-555-013", "000-12-3456", "4111 1111 1111 1112", "999.168.10.24",
