@@ -104,6 +104,14 @@ def cpu_seconds(pid: int, task: int | None = None) -> float:
 THREAD_GROUPS = ("loop", "decisions", "other")
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM): what a higher GOGC costs."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def thread_cpu_seconds(pid: int) -> dict[str, float]:
     """A process's CPU by thread group: the event loop (the main thread), the decision pool (the
     gateway names its threads policy_N), and the rest: Go's runtime threads inside the OPA
@@ -154,6 +162,8 @@ def measure(url: str, key: str, clients: int, requests: int, pids: dict[str, int
     result: dict[str, Any] = json.loads(proc.stdout.readline())
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     threads_after = thread_cpu_seconds(pids["front"]) if "front" in pids else {}
+    if "front" in pids:
+        result["peak_rss_mb"] = peak_rss_mb(pids["front"])
     proc.stdin.close()
     proc.stdout.close()
     proc.wait()
@@ -437,14 +447,16 @@ def table(results: dict[tuple[str, str, int], dict[str, Any]]) -> str:
 def breakdown(results: dict[tuple[str, str, int], dict[str, Any]]) -> str:
     """Where each gateway's CPU per answer goes, by thread group (thread_cpu_seconds)."""
     lines = [
-        "| endpoint | target | clients | event loop | decision pool | other threads | total ms/answer |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| endpoint | target | clients | event loop | decision pool | other threads | total ms/answer | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for (kind, name, clients), r in results.items():
         if "cpu_ms_per_answer_loop" not in r:
             continue
         groups = " | ".join(f"{r[f'cpu_ms_per_answer_{group}']:.2f}" for group in THREAD_GROUPS)
-        lines.append(f"| {kind} | {name} | {clients} | {groups} | {r['cpu_ms_per_answer_front']:.2f} |")
+        lines.append(
+            f"| {kind} | {name} | {clients} | {groups} | {r['cpu_ms_per_answer_front']:.2f} | {r['peak_rss_mb']:.0f} |"
+        )
     return "\n".join(lines)
 
 
