@@ -15,7 +15,11 @@ this checkout's, policies on and off, so a change to the request path is judged 
 
 Judging (docs/benchmarks.md): at 1 client, the added p50/p99 over LiteLLM alone; at 50 clients,
 LiteLLM alone already queues, so throughput through the gateway as a share of LiteLLM alone, and
-the gateway's own CPU time per answer (utime+stime from /proc/<pid>/stat over the timed phase).
+the gateway's own CPU time per answer (utime+stime from /proc/<pid>/stat over the timed phase),
+printed after the table by thread group (event loop, decision pool, other threads: Go's runtime
+inside the OPA binding) with each gateway's peak RSS.
+
+    python bench/gateway.py --skip-forwarders --only chat-50 --gateway-env GOGC=400   # an A/B, same run
 """
 
 from __future__ import annotations
