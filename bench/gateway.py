@@ -15,7 +15,11 @@ this checkout's, policies on and off, so a change to the request path is judged 
 
 Judging (docs/benchmarks.md): at 1 client, the added p50/p99 over LiteLLM alone; at 50 clients,
 LiteLLM alone already queues, so throughput through the gateway as a share of LiteLLM alone, and
-the gateway's own CPU time per answer (utime+stime from /proc/<pid>/stat over the timed phase).
+the gateway's own CPU time per answer (utime+stime from /proc/<pid>/stat over the timed phase),
+printed after the table by thread group (event loop, decision pool, other threads: Go's runtime
+inside the OPA binding) with each gateway's peak RSS.
+
+    python bench/gateway.py --skip-forwarders --only chat-50 --gateway-env GOGC=400   # an A/B, same run
 """
 
 from __future__ import annotations
@@ -95,9 +99,40 @@ async def _loadgen(url: str, key: str, clients: int, requests: int, warmup: int,
     }
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def cpu_seconds(pid: int, task: int | None = None) -> float:
+    stat = Path(f"/proc/{pid}/stat" if task is None else f"/proc/{pid}/task/{task}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime
+
+
+THREAD_GROUPS = ("loop", "decisions", "other")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM): what a higher GOGC costs."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def thread_cpu_seconds(pid: int) -> dict[str, float]:
+    """A process's CPU by thread group: the event loop (the main thread), the decision pool (the
+    gateway names its threads policy_N), and the rest: Go's runtime threads inside the OPA
+    binding, exporters, and threads that ended during the phase (the process total minus the two)."""
+    groups = dict.fromkeys(THREAD_GROUPS, 0.0)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            comm = (task / "comm").read_text().strip()
+            cpu = cpu_seconds(pid, int(task.name))
+        except OSError:  # the thread ended meanwhile: counted in "other"
+            continue
+        if int(task.name) == pid:
+            groups["loop"] += cpu
+        elif comm.startswith("policy"):
+            groups["decisions"] += cpu
+    groups["other"] = cpu_seconds(pid) - groups["loop"] - groups["decisions"]
+    return groups
 
 
 def measure(url: str, key: str, clients: int, requests: int, pids: dict[str, int], kind: str) -> dict[str, Any]:
@@ -125,15 +160,21 @@ def measure(url: str, key: str, clients: int, requests: int, pids: dict[str, int
     assert proc.stdin and proc.stdout
     assert proc.stdout.readline().strip() == "WARM"
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    threads_before = thread_cpu_seconds(pids["front"]) if "front" in pids else {}
     proc.stdin.write("go\n")
     proc.stdin.flush()
     result: dict[str, Any] = json.loads(proc.stdout.readline())
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    threads_after = thread_cpu_seconds(pids["front"]) if "front" in pids else {}
+    if "front" in pids:
+        result["peak_rss_mb"] = peak_rss_mb(pids["front"])
     proc.stdin.close()
     proc.stdout.close()
     proc.wait()
     for name in pids:
         result[f"cpu_ms_per_answer_{name}"] = (after[name] - before[name]) * 1000 / max(1, result["ok"])
+    for group, seconds in threads_after.items():
+        result[f"cpu_ms_per_answer_{group}"] = (seconds - threads_before[group]) * 1000 / max(1, result["ok"])
     return result
 
 
@@ -196,6 +237,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians are reported")
     parser.add_argument("--skip-forwarders", action="store_true")
     parser.add_argument("--baseline-rev", help="also measure the gateway of this git revision (e.g. 0ad778c)")
+    parser.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE[,NAME=VALUE]",
+        help="also measure this checkout's gateway (policies on) with these environment variables; repeatable",
+    )
+    parser.add_argument(
+        "--only", action="append", choices=("chat-1", "chat-50", "embeddings-1"), help="only these rows; repeatable"
+    )
     parser.add_argument("--loadgen", help=argparse.SUPPRESS)
     parser.add_argument("--kind", default="chat", help=argparse.SUPPRESS)
     parser.add_argument("--forwarder", help=argparse.SUPPRESS)
@@ -286,6 +337,13 @@ def run_all(args: argparse.Namespace) -> None:
                     started.append(old)
                     assert old.chat(PROMPT).status_code == 200, old.log.read_text()[-2000:]
                     targets[f"gateway {args.baseline_rev}{label}"] = (old.url, stack.CLIENT_KEYS[0], old.process.pid)
+            for variant in args.gateway_env:
+                extra = dict(item.split("=", 1) for item in variant.split(","))
+                log = root / f"gateway-{len(started)}.log"
+                other = stack.launch_gateway(generated, "staging", {**environ, **extra}, log)
+                started.append(other)
+                assert other.chat(PROMPT).status_code == 200, other.log.read_text()[-2000:]
+                targets[f"gateway, {variant}"] = (other.url, stack.CLIENT_KEYS[0], other.process.pid)
             if not args.skip_forwarders:
                 for kind in ("aiohttp", "httpx"):
                     port = stack.free_port()
@@ -315,6 +373,8 @@ def run_all(args: argparse.Namespace) -> None:
             # Embeddings: LiteLLM alone and this checkout's gateway (the other endpoints share its path).
             embedding_targets = {k: v for k, v in targets.items() if k in ("LiteLLM alone", "gateway → LiteLLM")}
             plan += [("embeddings", 1, args.requests_1, embedding_targets)]
+            if args.only:
+                plan = [step for step in plan if f"{step[0]}-{step[1]}" in args.only]
             for kind, clients, n, chosen in plan:
                 rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in chosen}
                 for r_index in range(args.rounds):
@@ -338,6 +398,9 @@ def run_all(args: argparse.Namespace) -> None:
                         if isinstance(runs[0][key], float | int) and not isinstance(runs[0][key], bool)
                     }
             print(table(results))
+            print()
+            print(breakdown(results))
+            print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         finally:
             for s in reversed(started):
                 s.stop()
@@ -381,6 +444,22 @@ def table(results: dict[tuple[str, str, int], dict[str, Any]]) -> str:
             f"| {r['p50_ms'] - b['p50_ms']:+.2f} | {r['p99_ms'] - b['p99_ms']:+.2f} "
             f"| {share} | {'—' if front is None else f'{front:.2f}'} "
             f"| {r['cpu_ms_per_answer_litellm']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def breakdown(results: dict[tuple[str, str, int], dict[str, Any]]) -> str:
+    """Where each gateway's CPU per answer goes, by thread group (thread_cpu_seconds)."""
+    lines = [
+        "| endpoint | target | clients | event loop | decision pool | other threads | total ms/answer | peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for (kind, name, clients), r in results.items():
+        if "cpu_ms_per_answer_loop" not in r:
+            continue
+        groups = " | ".join(f"{r[f'cpu_ms_per_answer_{group}']:.2f}" for group in THREAD_GROUPS)
+        lines.append(
+            f"| {kind} | {name} | {clients} | {groups} | {r['cpu_ms_per_answer_front']:.2f} | {r['peak_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
 

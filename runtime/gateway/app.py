@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -49,6 +50,13 @@ from runtime.telemetry import (
 __all__ = ["GatewayApp", "OperationsApp", "build_app"]
 
 _log = logging.getLogger("policy_gateway.app")
+
+
+def _name_os_thread() -> None:
+    """Give the OS thread the Python thread's name (policy_N), so `top -H` and bench/gateway.py's
+    CPU breakdown (/proc/<pid>/task/*/comm) tell the decision pool from Go's runtime threads."""
+    with contextlib.suppress(OSError):  # no /proc (not Linux): names are only a diagnostic
+        Path(f"/proc/self/task/{threading.get_native_id()}/comm").write_text(threading.current_thread().name[:15])
 
 
 class GatewayApp:
@@ -121,7 +129,9 @@ class GatewayApp:
                 ),
                 on_reject=lambda backend, kind: metrics.admission_rejections.labels(backend, kind).inc(),
             ),
-            decisions=ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="policy"),
+            decisions=ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 2, thread_name_prefix="policy", initializer=_name_os_thread
+            ),
         )
         self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}
         self._tasks: list[asyncio.Task[None]] = []

@@ -13,10 +13,12 @@ the app; both speak HTTP/1.1 through runtime.gateway.server's protocol (the serv
 
 from __future__ import annotations
 
+import contextlib
+import cProfile
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import partial
 from pathlib import Path
 
@@ -105,9 +107,27 @@ def serve(
         telemetry.shutdown()
         raise StartupError(exc.strerror or str(exc)) from None
     try:
-        run(listeners, sockets, host, app.metrics.connections_refused)
+        with _profiled(os.environ.get("POLICY_GATEWAY_PROFILE")):
+            run(listeners, sockets, host, app.metrics.connections_refused)
     finally:
         telemetry.shutdown()  # the batches still held reach the collector before the process ends
+
+
+@contextlib.contextmanager
+def _profiled(path: str | None) -> Iterator[None]:
+    """With POLICY_GATEWAY_PROFILE=<file>: cProfile of the event-loop thread (the request path; the
+    decision threads and Go's are not in it) while serving, written to <file> at shutdown
+    (`python -m pstats <file>`). A diagnostic: profiling slows the request path."""
+    if not path:
+        yield
+        return
+    profile = cProfile.Profile()
+    profile.enable()
+    try:
+        yield
+    finally:
+        profile.disable()
+        profile.dump_stats(path)
 
 
 OPERATIONS_MAX_CONNECTIONS = 32

@@ -4,11 +4,13 @@ accepting connections at once and finishes the requests in flight before it exit
 from __future__ import annotations
 
 import os
+import pstats
 import signal
 import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 from gateway_stack import FakeProviderProcess, Gateway
@@ -49,3 +51,17 @@ def test_sigterm_refuses_new_connections_and_finishes_the_request_in_flight(
         assert time.monotonic() - stopped_at < ANSWER_DELAY_S + 5  # it exits once drained, not at a kill
     finally:
         fake_provider.reset()
+
+
+def test_a_profiled_gateway_writes_the_event_loops_profile_when_it_stops(
+    start_gateway: Callable[..., Gateway], fake_provider: FakeProviderProcess, tmp_path: Path
+) -> None:
+    profile = tmp_path / "gateway.prof"
+    gateway = start_gateway(upstream=fake_provider.base_url, POLICY_GATEWAY_PROFILE=str(profile))
+    assert gateway.chat().status_code == 200
+    assert not profile.exists()  # written at shutdown, with everything served
+    gateway.stop()
+    assert gateway.process.returncode == 0
+    functions = pstats.Stats(str(profile)).get_stats_profile().func_profiles
+    handled = functions["check_prompt"]  # the prompt policy step: its name is unique
+    assert handled.file_name.endswith("runtime/gateway/pipeline.py") and int(handled.ncalls.split("/")[0]) >= 1

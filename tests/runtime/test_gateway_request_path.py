@@ -8,7 +8,10 @@ import asyncio
 import json
 import logging
 import os
+import re
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -675,6 +678,21 @@ async def test_health_answers_while_a_slow_decision_runs(gateway: Any, policy: F
     assert (await client.get("/health/liveliness")).status_code == 200
     assert time.monotonic() - started < 0.05
     assert (await pending).status_code == 200
+
+
+async def test_decisions_run_on_os_threads_named_after_the_pool(gateway: Any, policy: FakePolicyStore) -> None:
+    # bench/gateway.py tells the decision pool's CPU from Go's runtime threads by this name
+    real = policy.evaluate
+    names: list[str] = []
+
+    def recording(name: str, input: Any) -> Any:
+        names.append(Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+        return real(name, input)
+
+    policy.evaluate = recording  # type: ignore[method-assign]
+    _, client = await gateway()
+    assert (await client.post(PATHS[0], json=chat())).status_code == 200
+    assert names and all(re.fullmatch(r"policy_\d+", name) for name in names), names
 
 
 async def test_texts_over_the_policys_size_cap_are_refused_without_asking_the_engine(
