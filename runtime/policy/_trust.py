@@ -174,12 +174,8 @@ def check_manifest(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> N
         raise _refuse(".manifest lists no file digests (metadata.files): not a bundle written by this "
                       "gatewayctl compile; recompile it")
     present = {name for name in files if name not in (MANIFEST, SIGNATURES)}
-    unlisted = sorted(present - set(declared))
-    if unlisted:
-        raise _refuse(f"{unlisted[0]} is in the bundle but not listed in .manifest")
-    missing = sorted(set(declared) - present)
-    if missing:
-        raise _refuse(f".manifest lists {missing[0]}, which the bundle does not hold")
+    _same_names(present, set(declared), unlisted="{} is in the bundle but not listed in .manifest",
+                absent=".manifest lists {}, which the bundle does not hold")
     for name in sorted(present):
         want = declared[name]
         actual = "sha256:" + hashlib.sha256(files[name]).hexdigest()
@@ -273,12 +269,8 @@ def _check_signed_files(files: Mapping[str, bytes], listed: Any) -> None:
             raise _refuse(f"the signature lists {name} twice")
         signed[name] = entry
     present = {name for name in files if name != SIGNATURES}
-    unsigned = sorted(present - set(signed))
-    if unsigned:
-        raise _refuse(f"{unsigned[0]} is not covered by the signature")
-    extra = sorted(set(signed) - present)
-    if extra:
-        raise _refuse(f"the signature lists {extra[0]}, which the bundle does not hold")
+    _same_names(present, set(signed), unlisted="{} is not covered by the signature",
+                absent="the signature lists {}, which the bundle does not hold")
     for name in sorted(present):
         algorithm = signed[name].get("algorithm")
         if algorithm not in HASHES:
@@ -290,6 +282,14 @@ def _check_signed_files(files: Mapping[str, bytes], listed: Any) -> None:
             raise _refuse(f"{name}: cannot compare it with its signed hash (not JSON, or a malformed hash)") from None
         if bytes.fromhex(actual) != want:
             raise _refuse(f"{name} does not match its signed hash: the file was changed after signing")
+
+
+def _same_names(present: set[str], listed: set[str], *, unlisted: str, absent: str) -> None:
+    """Refuse the first file the bundle holds but the list does not name, then the first the list
+    names but the bundle does not hold (each message a format of the file's name)."""
+    for names, message in ((present - listed, unlisted), (listed - present, absent)):
+        if names:
+            raise _refuse(message.format(min(names)))
 
 
 def check_modes(manifest: Mapping[str, Any], modes: Mapping[str, str], trust: BundleTrust) -> None:
