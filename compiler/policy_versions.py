@@ -223,20 +223,18 @@ def check(loaded: LoadedSpecs, envs: Sequence[EnvSpec], *, with_lock: bool = Tru
     of `validate`: a pass is kept (compiler/check_cache.py) under the digest of what they read."""
     if not envs or not loaded.rego_sources:
         return []  # a project without rego/ has no policy code to check
+    doc, smap = envs[0].document, envs[0].source_map
+    versions = {name: getattr(doc.policies, name).version for name in POLICY_NAMES}
     key = _code_check_key(loaded, envs)
     digests = check_cache.passed(loaded.root, CODE_CHECK, key) if key else None
     if isinstance(digests, dict) and all(isinstance(digests.get(name), str) for name in POLICY_NAMES):
         problems: list[SpecError] = []
-        doc = envs[0].document
-        current = {name: LockEntry(getattr(doc.policies, name).version, digests[name]) for name in POLICY_NAMES}
+        current = {name: LockEntry(versions[name], digests[name]) for name in POLICY_NAMES}
     else:
         problems = _engine_checks(loaded, envs)
         current = current_lock(loaded, envs)
         if key and not problems:
             check_cache.record(loaded.root, CODE_CHECK, key, {n: e.digest for n, e in current.items()})
-    smap = envs[0].source_map
-    doc = envs[0].document
-    versions = {name: getattr(doc.policies, name).version for name in POLICY_NAMES}
     version_at = {name: smap.locate(("policies", name, "version")) for name in POLICY_NAMES}
     problems += check_versions(loaded.root, loaded.rego_sources, versions, version_at,
                                current if with_lock else {}, with_lock=with_lock)
