@@ -8,10 +8,16 @@ never quote the request's text: a blocked prompt is named by policy, version and
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["ApiError", "bad_answer"]
+__all__ = ["ApiError", "bad_answer", "retry_after"]
+
+
+def retry_after(seconds: float) -> tuple[bytes, bytes]:
+    """The Retry-After header: whole seconds (the only form HTTP allows), at least one."""
+    return (b"retry-after", str(max(1, math.ceil(seconds))).encode())
 
 
 class ApiError(Exception):

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
-from runtime.errors import ApiError
+from runtime.errors import ApiError, retry_after
 from runtime.gateway.ratelimit import RedisUnavailableError
 from runtime.gateway.shared_slots import RedisSlots
 
@@ -84,7 +84,7 @@ class AdmissionController:
             f"retry in {ADMISSION_RETRY_AFTER_S} s",
             type_="rate_limit_error",
             code="backend_overloaded",
-            headers=[(b"retry-after", str(ADMISSION_RETRY_AFTER_S).encode())],
+            headers=[retry_after(ADMISSION_RETRY_AFTER_S)],
         )
 
     def inflight(self, backend: str, kind: str) -> int:

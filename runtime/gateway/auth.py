@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Mapping
 
-from runtime.errors import ApiError
+from runtime.errors import ApiError, retry_after
 
 __all__ = [
     "AUTH_FAILURES",
@@ -132,7 +132,7 @@ class AuthFailureLimiter:
                 f"retry after {seconds} s with a valid key",
                 type_="rate_limit_error",
                 code="too_many_auth_failures",
-                headers=[(b"retry-after", str(seconds).encode())],
+                headers=[retry_after(seconds)],
             )
 
     def record(self, address: str) -> bool:

@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 
 import aiohttp
 
-from runtime.errors import ApiError
+from runtime.errors import ApiError, retry_after
 from runtime.settings import BackendSettings, ModelSettings
 
 __all__ = ["BACKEND_RETRY_AFTER_S", "BackendRouter", "HealthChecker", "Route"]
@@ -119,7 +119,7 @@ class HealthChecker:
                 f"backend {backend!r} is not ready; retry in {BACKEND_RETRY_AFTER_S} s",
                 type_="service_unavailable",
                 code="backend_not_ready",
-                headers=[(b"retry-after", str(BACKEND_RETRY_AFTER_S).encode())],
+                headers=[retry_after(BACKEND_RETRY_AFTER_S)],
             )
 
     def status(self) -> dict[str, dict[str, Any]]:

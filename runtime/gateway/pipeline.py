@@ -50,7 +50,7 @@ from runtime.endpoints import (
     validate_form,
     validate_request,
 )
-from runtime.errors import ApiError, bad_answer
+from runtime.errors import ApiError, bad_answer, retry_after
 from runtime.gateway.answers import Answer, judge_answer, parse_answer
 from runtime.gateway.asgi import Request, Responder
 from runtime.gateway.context import Context
@@ -230,7 +230,7 @@ def _redis_down(ex: Exchange, purpose: str) -> None:
         "(POLICY_GATEWAY_FAIL_MODE=closed); retry shortly",
         type_="service_unavailable",
         code=f"{what.replace('-', '_')}_store_unavailable",
-        headers=[(b"retry-after", b"5")],
+        headers=[retry_after(5)],
     )
 
 

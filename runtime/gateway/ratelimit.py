@@ -18,6 +18,8 @@ from typing import Any
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
+from runtime.errors import retry_after
+
 __all__ = ["LimitResult", "RateLimiter", "RedisUnavailableError"]
 
 # KEYS[1]=request bucket, KEYS[2]=token bucket.
@@ -95,7 +97,7 @@ class LimitResult:
             (b"x-ratelimit-reset" + suffix.lower(), str(math.ceil(self.reset_s)).encode()),
         ]
         if not self.allowed:
-            out.append((b"retry-after", str(max(1, math.ceil(self.retry_after_s))).encode()))
+            out.append(retry_after(self.retry_after_s))
         return out
 
 

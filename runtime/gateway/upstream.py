@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from runtime.breaker import CircuitBreaker, CircuitOpenError
-from runtime.errors import ApiError
+from runtime.errors import ApiError, retry_after
 from runtime.telemetry import GatewayMetrics
 
 __all__ = ["Upstream", "answer_too_large", "forward_headers"]
@@ -127,7 +127,7 @@ class Upstream:
                 f"the model provider is failing and its circuit breaker is open; retry in {retry} s",
                 type_="service_unavailable",
                 code="upstream_circuit_open",
-                headers=[(b"retry-after", str(retry).encode())],
+                headers=[retry_after(retry)],
             ) from None
 
     def failed(self, exc: BaseException, started: float) -> ApiError:

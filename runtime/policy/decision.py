@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from runtime.errors import ApiError
+from runtime.errors import ApiError, retry_after
 
 __all__ = [
     "BLOCKED_STATUS",
@@ -140,7 +140,7 @@ def unavailable_error(policy: PolicyName) -> ApiError:
         "(fail mode closed); retry shortly or check /hot-reload/status",
         type_="service_unavailable",
         code="policy_unavailable",
-        headers=[(b"retry-after", str(UNAVAILABLE_RETRY_AFTER_S).encode())],
+        headers=[retry_after(UNAVAILABLE_RETRY_AFTER_S)],
     )
 
 
