@@ -17,6 +17,10 @@ same decisions with that family's data removed, in the same run.
 policy.wasm, which needs the OPA CLI): OPA's Rego engine and the WebAssembly module, each next to
 its own trivial-policy floor, the same inputs interleaved, with the wasm ÷ rego ratio. The
 gateway's default engine (POLICY_ENGINE=auto) is the faster one by this measurement.
+
+--builtins measures each whole-text builtin of the clean 4 KB prompt decision alone; --work-alone
+measures the clean prompt decision next to all of its builtin calls written as one rule (what the
+detection costs whatever the Rego around it) and the share of each part.
 """
 
 from __future__ import annotations
@@ -212,12 +216,17 @@ def main() -> None:
                         help="only the two engines side by side, ROUNDS decisions per cell")
     parser.add_argument("--builtins", type=int, default=0, metavar="ROUNDS",
                         help="only the cost of each whole-text builtin of the clean 4 KB prompt decision")
+    parser.add_argument("--work-alone", type=int, default=0, metavar="ROUNDS",
+                        help="only the clean prompt decision next to its builtin work in one rule")
     args = parser.parse_args()
     if args.engines:
         engines_side_by_side(args.env, args.engines)
         return
     if args.builtins:
         builtin_costs(args.env, args.builtins)
+        return
+    if args.work_alone:
+        work_alone(args.env, args.work_alone)
         return
 
     plan = build_plan(validate(load_specs(ROOT), check_lock=False))
@@ -381,6 +390,76 @@ def builtin_costs(env_name: str, rounds: int) -> None:
     print("| call | µs |\n|---|---:|")
     for (label, _), name in zip(list(calls.items())[1:], list(rules)[1:], strict=True):
         print(f"| {label} | {costs[name][2] - floor:.0f} |")
+
+
+# The builtin calls the prompt decision makes on a clean request, in the order it makes them, as
+# the body of one rule: rego/lib/detect.rego's views and scans without its rules, comprehensions
+# over rules, else-chains or the decision's assembly. c is the prompt's config.
+WORK = {
+    "join the texts": ('joined := concat("\\u001e", [t.text | some t in input.texts])\n'
+                       ' trim(joined, {c}.fold.plain) == ""\n'
+                       ' chars := count(joined) - strings.count(joined, "\\u001e")'),
+    "digits view": ('digits := replace(detect.replaced({c}.pii.digits, joined), '
+                    '{c}.pii.long_run[0], {c}.pii.long_run[1])'),
+    "phrase view (lower, leet, marks)": (
+        'marked := detect.replaced({c}.jailbreak.marks, strings.replace_n({c}.jailbreak.leet, lower(joined)))\n'
+        ' strings.count(marked, "\\u0001") >= 0'),
+    "PII scans": ('[n | some s in {c}.pii.run; n := count(regex.find_n(s.pattern, '
+                  '{{"text": joined, "digits": digits}}[s.view], 17))] != null\n'
+                  ' [n | some s in {c}.pii.gated; n := strings.count(joined, s.gate)] != null'),
+    "phrase scan": '[n | some s in {c}.jailbreak.run; n := count(regex.find_n(s.pattern, marked, 17))] != null',
+    "decode gates": ('shape := strings.replace_n({c}.decode.shape, lower(digits))\n'
+                     ' [m | some run in {c}.decode.runs; m := regex.match(run.gate, shape)] != null'),
+}
+
+
+def work_alone(env_name: str, rounds: int) -> None:
+    """The clean prompt decision (0.5 and 4 KB) against the same builtin work in one rule (WORK),
+    against that rule less one part at a time, and the trivial floor, interleaved: how much of the
+    decision is the work the detection needs whatever the Rego around it, and what each part costs
+    (the rule with everything less the rule without it)."""
+    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
+    env = next(e for e in plan.environments if e.name == env_name)
+    files = bundle_files(env)
+    c = "data.gateway.config.prompt"
+    needs = {"phrase scan": "phrase view (lower, leet, marks)", "PII scans": "digits view",
+             "decode gates": "digits view"}
+    variants = {"work": list(WORK)} | {f"no{i}": [p for p in WORK if p != part and needs.get(p) != part]
+                                      for i, part in enumerate(WORK) if i > 0}
+    modules = {path: text.decode() for path, text in files.items() if path.endswith(".rego")}
+    for name, parts in variants.items():
+        body = "\n ".join(WORK[p].format(c=c) for p in parts)
+        modules[f"{name}.rego"] = (f"package bench.{name}\n\nimport data.gateway.lib.detect\n\n"
+                                   f"decision := true if {{\n {body}\n}}\n")
+    engine = RegoEngine(modules, json.loads(files["data.json"]))
+    trivial = RegoEngine({"trivial.rego": TRIVIAL}, {})
+    sizes = {"0.5 KB": 512, "4 KB": 4096}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        head = store_of(files, Path(tmp))
+        for label, size in sizes.items():
+            request = chat(prose(size))
+            fns: dict[str, Callable[[], object]] = {
+                "trivial": lambda q=request: trivial.evaluate("bench/trivial/decision", {"texts": q["texts"]}),  # type: ignore[misc]
+                "prompt": lambda q=request: head.evaluate("prompt", q),  # type: ignore[misc]
+            } | {name: lambda n=name, q=request: engine.evaluate(f"bench/{n}/decision", q)  # type: ignore[misc]
+                 for name in variants}
+            results[label] = interleaved(fns, rounds)
+    print(f"\nthe clean prompt decision against its builtin work in one rule ({rounds} calls each, interleaved; "
+          "µs of thread CPU p50 / process CPU mean):\n")
+    print("| what | " + " | ".join(sizes) + " |\n|---|" + "---:|" * len(sizes))
+    rows = [("the prompt decision", "prompt"), ("its builtin work in one rule", "work"),
+            ("the trivial floor (hand the input over, one rule)", "trivial")]
+    for text, key in rows:
+        print(f"| {text} | " + " | ".join(f"{r[key][2]:.0f} / {r[key][3]:.0f}" for r in results.values()) + " |")
+    for i, part in enumerate(WORK):
+        if i > 0:
+            dropped = part + "".join(f" + {p}" for p, need in needs.items() if need == part)
+            print(f"| of the work: {dropped} | " + " | ".join(
+                f"{r['work'][2] - r[f'no{i}'][2]:.0f} / {r['work'][3] - r[f'no{i}'][3]:.0f}" for r in results.values())
+                + " |")
+    print("| the policy's logic around the work (decision less work) | " + " | ".join(
+        f"{r['prompt'][2] - r['work'][2]:.0f} / {r['prompt'][3] - r['work'][3]:.0f}" for r in results.values()) + " |")
 
 
 def family_costs(env: EnvPlan, head: PolicyStore, tmp: Path, rounds: int) -> None:
