@@ -23,6 +23,8 @@ Environment variables (all optional; documented in the README):
   POLICY_GATEWAY_HEALTH_INTERVAL_S      backend health probe interval (0 disables the probes)
   POLICY_GATEWAY_RELOAD_INTERVAL_S      how often the bundle file is checked for changes
   POLICY_GATEWAY_DECISION_TIMEOUT_S     longest a policy decision may take (then: the fail mode)
+  POLICY_GATEWAY_DECISION_THREADS       threads that run policy decisions (default: GOMAXPROCS
+                                        where it is set, else the CPU count)
   POLICY_GATEWAY_LOG_LEVEL              log level of the JSON logs
   POLICY_GATEWAY_OPERATIONS_PORT        port of the operations endpoints (metrics, status)
   POLICY_GATEWAY_HEADER_TIMEOUT_S       seconds a client may take to send a request's headers
@@ -142,6 +144,7 @@ class Settings:
     health_interval_s: float = 30.0
     reload_interval_s: float = 2.0
     decision_timeout_s: float = 2.0
+    decision_threads: int = 2
     log_level: str = "INFO"
     backends: Mapping[str, BackendSettings] = field(default_factory=dict)
     models: Mapping[str, ModelSettings] = field(default_factory=dict)
@@ -183,6 +186,17 @@ def policy_engine(environ: Mapping[str, str]) -> EngineChoice:
         if value == choice:
             return choice
     raise SettingsError(f"POLICY_ENGINE={value!r} must be auto, rego or wasm")
+
+
+def default_decision_threads(environ: Mapping[str, str]) -> int:
+    """As many decision threads as OPA's Go runtime has processors: GOMAXPROCS where it is a
+    positive number (Go ignores any other value, and so does this), else the CPU count. More
+    calling threads than processors wait for Go's monitor to hand a processor over, which cost
+    10-39 ms of p50 at one client with GOMAXPROCS=1 and two threads (docs/benchmarks.md)."""
+    value = environ.get("GOMAXPROCS", "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return os.cpu_count() or 2
 
 
 def _bool(name: str, value: str) -> bool:
@@ -401,6 +415,12 @@ def load_settings(
                 env_or("POLICY_GATEWAY_DECISION_TIMEOUT_S", 2.0),
                 float,
                 minimum=0.01,
+            ),
+            decision_threads=_number(
+                "POLICY_GATEWAY_DECISION_THREADS",
+                env_or("POLICY_GATEWAY_DECISION_THREADS", default_decision_threads(environ)),
+                int,
+                minimum=1,
             ),
             log_level=str(env_or("POLICY_GATEWAY_LOG_LEVEL", "INFO")).upper(),
             backends=_backends(data.get("backends") or {}),

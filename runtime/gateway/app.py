@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -130,7 +129,7 @@ class GatewayApp:
                 on_reject=lambda backend, kind: metrics.admission_rejections.labels(backend, kind).inc(),
             ),
             decisions=ThreadPoolExecutor(
-                max_workers=os.cpu_count() or 2, thread_name_prefix="policy", initializer=_name_os_thread
+                max_workers=settings.decision_threads, thread_name_prefix="policy", initializer=_name_os_thread
             ),
         )
         self.reload_state: dict[str, Any] = {"checks": 0, "reloads": 0, "rejected": 0}

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 from helmchart import find, load_values, parse_manifests, tool
 
+from runtime.settings import default_decision_threads
+
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "deploy" / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
@@ -150,3 +152,19 @@ def test_image_and_chart_agree_on_paths_user_and_variables(
     for var in container["env"]:  # the values the chart sets for the entrypoint (not the Secret's keys)
         if "value" in var and var["name"].startswith(("EXPECTED_", "GATEWAY_")):
             assert "${" + var["name"] + ":-" in entrypoint, var["name"]
+
+
+def test_the_gateway_image_gives_go_one_processor_and_the_decisions_one_thread(
+    render: Callable[[dict[str, Any]], dict[str, str]],
+) -> None:
+    # Measured in bench/gateway.py (docs/benchmarks.md); more calling threads than Go processors
+    # would wait for Go's monitor to hand the one processor over.
+    env_lines = " ".join(args for keyword, args in final_stage("Dockerfile") if keyword == "ENV")
+    environ = dict(re.findall(r"(\w+)=(\S+)", env_lines))
+    assert environ["GOMAXPROCS"] == "1"
+    assert default_decision_threads(environ) == 1
+    # the chart leaves both to the image
+    manifests = parse_manifests(render(load_values("prod")))
+    (container,) = find(manifests, "Deployment", "policy-gateway")["spec"]["template"]["spec"]["containers"]
+    names = {var["name"] for var in container.get("env", [])}
+    assert not names & {"GOMAXPROCS", "POLICY_GATEWAY_DECISION_THREADS"}

@@ -695,6 +695,35 @@ async def test_decisions_run_on_os_threads_named_after_the_pool(gateway: Any, po
     assert names and all(re.fullmatch(r"policy_\d+", name) for name in names), names
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+async def test_decisions_run_on_as_many_threads_as_the_setting_says(
+    gateway: Any, policy: FakePolicyStore, threads: int
+) -> None:
+    # GOMAXPROCS=1 in the image wants one calling thread (runtime.settings.default_decision_threads)
+    real = policy.evaluate
+    lock = threading.Lock()
+    running, most, names = 0, 0, set()
+
+    def slow(name: str, input: Any) -> Any:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+            names.add(threading.current_thread().name)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return real(name, input)
+
+    policy.evaluate = slow  # type: ignore[method-assign]
+    _, client = await gateway({"POLICY_GATEWAY_DECISION_THREADS": str(threads)})
+    # four at once: the test backend admits four chat requests at a time
+    answers = await asyncio.gather(*(client.post(PATHS[0], json=chat()) for _ in range(4)))
+    assert [r.status_code for r in answers] == [200] * 4
+    assert most == threads
+    assert len(names) == threads
+
+
 async def test_texts_over_the_policys_size_cap_are_refused_without_asking_the_engine(
     gateway: Any, provider: Any, policy: FakePolicyStore
 ) -> None:

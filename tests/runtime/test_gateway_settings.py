@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ def test_the_provider_url_defaults_to_the_registry_address(tmp_path: Path) -> No
         ({"POLICY_GATEWAY_OPERATIONS_PORT": "70000"}, "is not a port"),
         ({"POLICY_GATEWAY_TRUSTED_PROXIES": "10.0.0.0/8,ingress"}, "'ingress' is not an address or CIDR"),
         ({"POLICY_GATEWAY_REDIS_MAX_CONNECTIONS": "0"}, "must be at least 1"),
+        ({"POLICY_GATEWAY_DECISION_THREADS": "0"}, "must be at least 1"),
+        ({"POLICY_GATEWAY_DECISION_THREADS": "two"}, "is not a int"),
     ],
 )
 def test_malformed_variables_are_one_line_errors(tmp_path: Path, environ: dict[str, str], message: str) -> None:
@@ -184,6 +187,25 @@ def test_the_admission_lease_has_a_variable_and_a_floor(tmp_path: Path) -> None:
     assert load_settings("test", root, {"POLICY_GATEWAY_ADMISSION_LEASE_S": "2.5"}).admission_lease_s == 2.5
     with pytest.raises(SettingsError, match=re.escape("POLICY_GATEWAY_ADMISSION_LEASE_S='0.1' must be at least 0.3")):
         load_settings("test", root, {"POLICY_GATEWAY_ADMISSION_LEASE_S": "0.1"})
+
+
+@pytest.mark.parametrize(
+    ("environ", "threads"),
+    [
+        ({}, os.cpu_count() or 2),
+        ({"GOMAXPROCS": "1"}, 1),
+        ({"GOMAXPROCS": "3"}, 3),
+        # Go ignores a GOMAXPROCS that is not a positive number, and so does the default
+        ({"GOMAXPROCS": "0"}, os.cpu_count() or 2),
+        ({"GOMAXPROCS": "all"}, os.cpu_count() or 2),
+        ({"GOMAXPROCS": "1", "POLICY_GATEWAY_DECISION_THREADS": "4"}, 4),
+        ({"POLICY_GATEWAY_DECISION_THREADS": "1"}, 1),
+    ],
+)
+def test_the_decision_threads_follow_gomaxprocs_unless_set(
+    tmp_path: Path, environ: dict[str, str], threads: int
+) -> None:
+    assert load_settings("test", generated(tmp_path), environ).decision_threads == threads
 
 
 def test_the_policy_engine_is_auto_unless_policy_engine_names_one(tmp_path: Path) -> None:
