@@ -163,7 +163,7 @@ async def judge_answer(
 ) -> Answer:
     """The output policy on the answer's texts: the body the client gets (redacted where the
     verdict says so, written from what was read), or the refusal."""
-    if answer.kind == "unknown" and answer.body and not ctx.output_cannot_act(engine, answer.model):
+    if answer.kind == "unknown" and answer.body and not ctx.output_cannot_act(engine):
         media = answer.content_type.split(";")[0]
         raise bad_answer(f"content of type {media!r}, which the output policy cannot read")
     payload = answer.body

@@ -140,14 +140,11 @@ class Context:
         _log.error("policy evaluation failed", extra={"policy": policy, "error": why})
         raise unavailable_error(policy)
 
-    def output_cannot_act(self, engine: PolicyEngine, model: str | None) -> bool:
+    def output_cannot_act(self, engine: PolicyEngine) -> bool:
         """True when the output policy is `off` or `monitor`, so an answer need not be held back.
         gateway.json says which mode was compiled; the loaded bundle has the last word (a hot
-        reload may have moved it to `enforce`), asked once with no text, only when it could be true."""
+        reload may have moved it to `enforce`), read from the bundle without evaluating: no call
+        into OPA's engine on the event loop, beside the decision threads (GOMAXPROCS=1)."""
         if self.settings.policies.get("output", {}).get("mode") not in ("off", "monitor"):
             return False
-        try:
-            mode = engine.evaluate("output", {"texts": [], "model": model or ""}).get("mode")
-        except Exception:
-            return False
-        return mode in ("off", "monitor")
+        return self.mode(engine, "output") in ("off", "monitor")

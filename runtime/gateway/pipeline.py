@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import time
-import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -284,25 +283,13 @@ def _invalid(exc: SchemaError) -> ApiError:
     )
 
 
-# The prompt mode each loaded bundle was compiled with, asked once per store (a hot reload brings
-# a new store).
-_PROMPT_MODES: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
-
-
 def _prompt_enforces(ex: Exchange) -> bool:
     """Whether content the readers do not know (a content-part type outside the schema's enum) is
     refused: when the prompt policy enforces. gateway.json says which mode was compiled; the loaded
     bundle has the last word (a hot reload may have moved it to enforce)."""
     if ex.ctx.settings.policies.get("prompt", {}).get("mode", "enforce") not in ("off", "monitor"):
         return True
-    mode = _PROMPT_MODES.get(ex.engine)
-    if mode is None:
-        try:
-            mode = str(ex.engine.evaluate("prompt", {"texts": []}).get("mode"))
-        except Exception:
-            return True  # no answer: as strict as enforce, and asked again next time
-        _PROMPT_MODES[ex.engine] = mode
-    return mode not in ("off", "monitor")
+    return ex.ctx.mode(ex.engine, "prompt") not in ("off", "monitor")
 
 
 def gate(ex: Exchange, span: Span) -> None:
@@ -572,7 +559,7 @@ async def _stream(ex: Exchange, resp: Any, passed: list[tuple[bytes, bytes]]) ->
         endpoint.stream,
         check,
         endpoint.stream_error,
-        observe_only=ctx.output_cannot_act(ex.engine, ex.model),
+        observe_only=ctx.output_cannot_act(ex.engine),
         max_event_bytes=ctx.settings.max_answer_bytes,
     )
     headers = [
