@@ -132,6 +132,12 @@ def interleaved(fns: Mapping[str, Callable[[], object]], rounds: int) -> dict[st
     return out
 
 
+def env_plan(name: str) -> EnvPlan:
+    """The plan of one environment, compiled from specs/ in memory."""
+    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
+    return next(e for e in plan.environments if e.name == name)
+
+
 def store_of(files: Mapping[str, bytes], tmp: Path) -> PolicyStore:
     tmp.mkdir(parents=True, exist_ok=True)
     for path, content in files.items():
@@ -229,8 +235,7 @@ def main() -> None:
         work_alone(args.env, args.work_alone)
         return
 
-    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
-    env = next(e for e in plan.environments if e.name == args.env)
+    env = env_plan(args.env)
     with tempfile.TemporaryDirectory() as tmp:
         head = store_of(bundle_files(env), Path(tmp, "head"))
         base = None
@@ -359,8 +364,7 @@ def builtin_costs(env_name: str, rounds: int) -> None:
     request, on OPA's Go engine, less a query that only counts the text: the views (replace_n
     passes, lower, trim) and the scans that run whatever the text says. The tables are the
     bundle's, read as RegoEngine reads them (compiled constants)."""
-    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
-    env = next(e for e in plan.environments if e.name == env_name)
+    env = env_plan(env_name)
     data = json.loads(bundle_files(env)["data.json"])
     config = data["gateway"]["config"]["prompt"]
     c = "data.gateway.config.prompt"
@@ -418,8 +422,7 @@ def work_alone(env_name: str, rounds: int) -> None:
     against that rule less one part at a time, and the trivial floor, interleaved: how much of the
     decision is the work the detection needs whatever the Rego around it, and what each part costs
     (the rule with everything less the rule without it)."""
-    plan = build_plan(validate(load_specs(ROOT), check_lock=False))
-    env = next(e for e in plan.environments if e.name == env_name)
+    env = env_plan(env_name)
     files = bundle_files(env)
     c = "data.gateway.config.prompt"
     needs = {"phrase scan": "phrase view (lower, leet, marks)", "PII scans": "digits view",
