@@ -38,6 +38,7 @@ class FakePolicyStore:
         self.fail = False
         self.calls: list[str] = []
         self.inputs: list[tuple[str, Mapping[str, Any]]] = []
+        self.threads: list[str] = []  # the thread of each evaluate call
         self.revision = "rev-1"
         self.last_error: str | None = None
         self.loaded = True
@@ -67,6 +68,7 @@ class FakePolicyStore:
         with self._lock:
             self.calls.append(policy)
             self.inputs.append((policy, input))
+            self.threads.append(threading.current_thread().name)
         if self.fail:
             raise RuntimeError("engine down")
         mode = self.modes[policy]
